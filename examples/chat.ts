@@ -1,0 +1,25 @@
+import { WebSocketServer } from "ws";
+import { Channels } from "ws-channels";
+
+const channels = new Channels<{ user: string }>();
+const wss = new WebSocketServer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8080) });
+
+wss.on("connection", (ws, request) => {
+  const user = new URL(request.url ?? "/", "http://localhost").searchParams.get("user") ?? "anonymous";
+  ws.on("message", async (data) => {
+    const { op, room, text } = JSON.parse(String(data)) as { op: string; room: string; text?: string };
+    if (op === "join") channels.join(room, ws, { user });
+    if (op === "leave") channels.leave(room, ws);
+    if (op === "say" && channels.member(room, ws)) {
+      // encoded once, one frame for every socket in the room
+      await channels.broadcast(room, JSON.stringify({ room, user, text }));
+    }
+    if (op === "who") {
+      const users = channels.reduce(room, [] as string[], (names, { meta }) => [...names, meta.user]);
+      ws.send(JSON.stringify({ room, users }));
+    }
+  });
+  // No ws.on("close") needed: a socket that closes leaves every channel by itself.
+});
+
+export { channels, wss };

@@ -1,0 +1,235 @@
+import { toShardCount, type Sharder } from "./sharder.js";
+import { type ChannelId, Table } from "./table.js";
+import { isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { WriterPool } from "./writers.js";
+
+/** Options of `new Channels()`. */
+export interface ChannelsOptions {
+  /** How many shards each channel has; asked once per channel, at its first join. Default: 1. */
+  sharder?: Sharder;
+  /** Shard tasks run at once when the pool is idle (integer >= 1). Default: 10. */
+  writers?: number;
+  /** Shard tasks run at once at the most while others wait (integer >= `writers`). Default: 50. */
+  maxWriters?: number;
+}
+
+/** Options of `broadcast`. */
+export interface BroadcastOptions {
+  /** A member that does not get this message (the sender, say). */
+  except?: Member;
+}
+
+/** What one broadcast did. */
+export interface BroadcastResult {
+  /** Members the message was written to. */
+  delivered: number;
+  /** Members that were closed or whose write threw; each has left every channel. */
+  failed: number;
+}
+
+/** What the table holds now. */
+export interface ChannelsStats {
+  /** Channels with at least one member (an empty channel does not exist). */
+  channels: number;
+  /** Members in at least one channel. */
+  members: number;
+  /** (channel, member) pairs. */
+  memberships: number;
+}
+
+/** One member of a channel and its meta, as `reduce` sees it. */
+export interface Membership<Meta> {
+  member: Member;
+  meta: Meta;
+}
+
+/** `join`'s meta: optional when `Meta` allows undefined, required otherwise. */
+type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
+
+/**
+ * Channel (room) membership kept in memory, with broadcast. Channels are sharded `Map`s; a
+ * broadcast is fanned out shard by shard on a bounded writer pool.
+ *
+ * @typeParam Meta - what each membership carries (a user id and name, say); default: nothing.
+ */
+export class Channels<Meta = undefined> {
+  readonly #table: Table<Member, Meta>;
+  readonly #pool: WriterPool;
+  readonly #unwatch = new Map<Member, () => void>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  /**
+   * @throws {TypeError} if `options` or `sharder` has the wrong type.
+   * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, or either is not an integer.
+   */
+  constructor(options: ChannelsOptions = {}) {
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    const { sharder, writers = 10, maxWriters = Math.max(50, writers) } = options;
+    this.#table = new Table(toShardCount(sharder));
+    this.#pool = new WriterPool(writers, maxWriters);
+  }
+
+  /**
+   * Adds `member` to `channel`, with `meta`. Joining again changes nothing and keeps the first meta.
+   * A `ws` WebSocket, `net.Socket` or other event emitter leaves every channel when it emits `close`.
+   *
+   * @returns true if the member newly joined, false if it was already in the channel.
+   * @throws {TypeError} for a bad `channel` or `member`.
+   * @throws {RangeError} when the sharder answers anything but an integer >= 1 for a new channel.
+   */
+  join(channel: ChannelId, member: Member, ...[meta]: MetaArg<Meta>): boolean {
+    checkChannel(channel);
+    checkMember(member);
+    const first = !this.#table.known(member);
+    const joined = this.#table.join(channel, member, meta as Meta);
+    if (first) {
+      const unwatch = onClose(member, () => this.leave(member));
+      if (unwatch !== undefined) this.#unwatch.set(member, unwatch);
+    }
+    return joined;
+  }
+
+  /**
+   * `leave(channel, member)` removes `member` from `channel` and returns false if it was not in it.
+   * `leave(member)` removes `member` from every channel and returns how many it left.
+   *
+   * @throws {TypeError} for a bad `channel` or `member`; never for a member that is not in the channel.
+   */
+  leave(channel: ChannelId, member: Member): boolean;
+  leave(member: Member): number;
+  leave(...args: [ChannelId, Member] | [Member]): boolean | number {
+    let result: boolean | number;
+    let member: Member;
+    if (args.length === 1) {
+      member = checkMember(args[0]);
+      result = this.#table.leaveAll(member);
+    } else {
+      member = checkMember(args[1]);
+      result = this.#table.leave(checkChannel(args[0]), member);
+    }
+    if (!this.#table.known(member)) this.#forget(member);
+    return result;
+  }
+
+  /**
+   * Whether `member` is in `channel`.
+   * @throws {TypeError} for a bad `channel` or `member`.
+   */
+  member(channel: ChannelId, member: Member): boolean {
+    return this.#table.has(checkChannel(channel), checkMember(member));
+  }
+
+  /**
+   * Writes `message` to every member of `channel`. The message is encoded once: for `ws` members
+   * one WebSocket frame is built and the same bytes go to every socket. Each shard is one task on
+   * the writer pool; every member gets a channel's broadcasts in the order `broadcast` was called.
+   * A member that is closed or whose write throws is counted in `failed` and leaves every channel.
+   *
+   * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
+   * @returns how many members got the message and how many failed; `{ delivered: 0, failed: 0 }`
+   *   for a channel with no members. Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
+   * @throws {TypeError} for a bad `channel`, `message` or `options`.
+   */
+  broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions = {}): Promise<BroadcastResult> {
+    checkChannel(channel);
+    if (typeof message !== "string" && !(message instanceof Uint8Array)) {
+      throw new TypeError("message must be a string, a Buffer or a Uint8Array");
+    }
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    if (this.#closed) {
+      return Promise.reject(Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }));
+    }
+    const result: BroadcastResult = { delivered: 0, failed: 0 };
+    const shards = this.#table.shards(channel);
+    if (shards === undefined) return Promise.resolve(result);
+    const payload = new Payload(message);
+    const { except } = options;
+    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => this.#writeShard(shard, payload, except, result))));
+    this.#inFlight.add(done);
+    return done.then(() => {
+      this.#inFlight.delete(done);
+      return result;
+    });
+  }
+
+  /**
+   * Folds over the members of `channel` and their meta, shard by shard.
+   * @returns the last value `fn` returned, or `initial` for a channel with no members.
+   * @throws {TypeError} for a bad `channel` or a `fn` that is not a function; rethrows what `fn` throws.
+   */
+  reduce<A>(channel: ChannelId, initial: A, fn: (acc: A, membership: Membership<Meta>) => A): A {
+    checkChannel(channel);
+    if (typeof fn !== "function") throw new TypeError("fn must be a function (acc, { member, meta }) => acc");
+    let acc = initial;
+    for (const shard of this.#table.shards(channel) ?? []) {
+      for (const [member, meta] of shard) acc = fn(acc, { member, meta });
+    }
+    return acc;
+  }
+
+  /**
+   * How many members `channel` has (0 for a channel nobody joined).
+   * @throws {TypeError} for a bad `channel`.
+   */
+  count(channel: ChannelId): number {
+    return this.#table.count(checkChannel(channel));
+  }
+
+  /**
+   * The channels `member` is in, in the order it joined them.
+   * @throws {TypeError} for a bad `member`.
+   */
+  channelsOf(member: Member): ChannelId[] {
+    return this.#table.channelsOf(checkMember(member));
+  }
+
+  /** How many channels, members and memberships the table holds now. */
+  stats(): ChannelsStats {
+    const table = this.#table;
+    return { channels: table.channels, members: table.members, memberships: table.memberships };
+  }
+
+  /**
+   * Stops broadcasting: broadcasts already called are written, later ones reject. Membership
+   * calls keep working, so sockets that close during a shutdown still leave their channels.
+   * @returns a promise that resolves once every broadcast called before `close()` has settled.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(this.#inFlight);
+  }
+
+  #writeShard(shard: ReadonlyMap<Member, Meta>, payload: Payload, except: Member | undefined, result: BroadcastResult): void {
+    let failed: Member[] | undefined;
+    for (const member of shard.keys()) {
+      if (member === except) continue;
+      if (write(member, payload)) result.delivered++;
+      else (failed ??= []).push(member);
+    }
+    if (failed === undefined) return;
+    result.failed += failed.length;
+    for (const member of failed) this.leave(member);
+  }
+
+  #forget(member: Member): void {
+    this.#unwatch.get(member)?.();
+    this.#unwatch.delete(member);
+  }
+}
+
+function checkChannel(channel: unknown): ChannelId {
+  if (typeof channel === "string" || (typeof channel === "number" && Number.isFinite(channel))) return channel;
+  throw new TypeError(`channel must be a string or a finite number, got ${describe(channel)}`);
+}
+
+function checkMember(member: unknown): Member {
+  if (isMember(member)) return member;
+  throw new TypeError(`member must be a ws WebSocket, a net.Socket or an object with send(data), got ${describe(member)}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return value.constructor?.name ? `a ${value.constructor.name}` : "an object";
+  return typeof value === "number" ? String(value) : typeof value;
+}

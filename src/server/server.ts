@@ -1,0 +1,64 @@
+import { Channels } from "../channels.js";
+import type { Bound } from "./address.js";
+import { TcpFront } from "./tcp-server.js";
+import { WebSocketFront } from "./ws-server.js";
+
+/** Options of `startServer`; every one has the default the CLI shows in `--help`. */
+export interface ServerOptions {
+  /** Address both listeners bind to. Default: 127.0.0.1. */
+  host?: string;
+  /** WebSocket port; 0 picks a free one. Default: 4545. */
+  port?: number;
+  /** TCP broadcast port; 0 picks a free one. Default: 1234. */
+  tcpPort?: number;
+  /** Largest message a WebSocket client may send, in bytes. Default: 65536 (64 KiB). */
+  maxFrameSize?: number;
+  /** Longest channel name, in characters. Default: 128. */
+  maxChannelLength?: number;
+  /** How long shutdown waits for connections to close before cutting them, in ms. Default: 2000. */
+  graceMs?: number;
+}
+
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 4545,
+  tcpPort: 1234,
+  maxFrameSize: 64 * 1024,
+  maxChannelLength: 128,
+  graceMs: 2000,
+} as const;
+
+/** A started server: where it listens, and how to stop it. */
+export interface RunningServer {
+  readonly channels: Channels;
+  readonly ws: Bound;
+  readonly tcp: Bound;
+  /** Stops both listeners, closes every connection (WebSocket close 1001), finishes broadcasts. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the WebSocket server and the TCP broadcast server, sharing one `Channels`.
+ * @throws rejects with the listen error (EADDRINUSE, say), after closing whatever had started.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const settings = { ...DEFAULTS, ...options };
+  const channels = new Channels();
+  const wsFront = new WebSocketFront(channels, settings);
+  const tcpFront = new TcpFront(channels);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= (async () => {
+    await channels.close();
+    await Promise.all([wsFront.close(settings.graceMs), tcpFront.close(settings.graceMs)]);
+  })());
+  try {
+    const [ws, tcp] = await Promise.all([
+      wsFront.listen(),
+      tcpFront.listen(settings.host, settings.tcpPort),
+    ]);
+    return { channels, ws, tcp, close };
+  } catch (error) {
+    await close().catch(() => undefined);
+    throw error;
+  }
+}

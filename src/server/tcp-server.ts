@@ -1,0 +1,54 @@
+import { createServer, type Server, type Socket } from "node:net";
+import type { Channels } from "../channels.js";
+import { type Bound, bound } from "./address.js";
+
+/**
+ * The channel TCP clients share. WebSocket clients can only name string channels, so a number
+ * keeps the two apart while both use one `Channels`.
+ */
+export const TCP_CHANNEL = 0;
+
+/**
+ * The plain TCP broadcast port: every chunk a client sends is written, byte for byte, to every
+ * other connected client and not back to the sender.
+ */
+export class TcpFront {
+  readonly #channels: Channels;
+  readonly #sockets = new Set<Socket>();
+  readonly #server: Server;
+
+  constructor(channels: Channels) {
+    this.#channels = channels;
+    this.#server = createServer((socket) => this.#connect(socket));
+  }
+
+  /** Starts listening on `host:port` (port 0 gives a free port). @returns the bound address. */
+  listen(host: string, port: number): Promise<Bound> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", reject);
+        resolve(bound(this.#server.address(), { host, port }));
+      });
+    });
+  }
+
+  /** Stops accepting, ends every connection, and destroys those still open after `graceMs` ms. */
+  async close(graceMs: number): Promise<void> {
+    const stopped = new Promise((resolve) => this.#server.close(resolve));
+    const timer = setTimeout(() => this.#sockets.forEach((socket) => socket.destroy()), graceMs);
+    for (const socket of this.#sockets) socket.end();
+    await stopped;
+    clearTimeout(timer);
+  }
+
+  #connect(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on("error", () => undefined); // a reset connection just closes; the others carry on
+    socket.once("close", () => this.#sockets.delete(socket));
+    this.#channels.join(TCP_CHANNEL, socket);
+    socket.on("data", (chunk: Buffer) => {
+      this.#channels.broadcast(TCP_CHANNEL, chunk, { except: socket }).catch(() => undefined);
+    });
+  }
+}

@@ -1,0 +1,124 @@
+/** A channel's name: a string or a finite number (`1` and `"1"` are two channels, as in a `Map`). */
+export type ChannelId = string | number;
+
+/** One channel: its shards, each a `Map<member, meta>`, and how many members they hold together. */
+interface Channel<M, Meta> {
+  readonly shards: Map<M, Meta>[];
+  size: number;
+}
+
+/** The reverse index entry of a member: its placement id and the channels it is in. */
+interface Placement {
+  readonly id: number;
+  readonly channels: Set<ChannelId>;
+}
+
+/**
+ * The membership table: `channel -> shards[]`, each shard a `Map<member, meta>`, plus a reverse
+ * index `member -> channels`. It does no I/O and knows nothing of what a member is.
+ *
+ * A member's shard is its placement id (a counter value given when it joins its first channel)
+ * modulo the channel's shard count, so join, leave and member are O(1), and leaving every channel
+ * costs O(channels of that member). A channel exists exactly while it has members.
+ */
+export class Table<M, Meta> {
+  readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
+  readonly #members = new Map<M, Placement>();
+  readonly #shardCount: (channel: ChannelId) => number;
+  #nextId = 0;
+  #memberships = 0;
+
+  /** @param shardCount asked once per channel, when its first member joins; may throw. */
+  constructor(shardCount: (channel: ChannelId) => number) {
+    this.#shardCount = shardCount;
+  }
+
+  /** Adds `member` to `channel` with `meta`. Returns false, keeping the first meta, if already in. */
+  join(channel: ChannelId, member: M, meta: Meta): boolean {
+    let entry = this.#channels.get(channel);
+    if (entry === undefined) {
+      const count = this.#shardCount(channel);
+      entry = { shards: Array.from({ length: count }, () => new Map<M, Meta>()), size: 0 };
+      this.#channels.set(channel, entry);
+    }
+    let placement = this.#members.get(member);
+    if (placement === undefined) {
+      placement = { id: this.#nextId++, channels: new Set() };
+      this.#members.set(member, placement);
+    }
+    const shard = entry.shards[placement.id % entry.shards.length]!;
+    if (shard.has(member)) return false;
+    shard.set(member, meta);
+    entry.size++;
+    this.#memberships++;
+    placement.channels.add(channel);
+    return true;
+  }
+
+  /** Removes `member` from `channel`. Returns false if it was not a member. */
+  leave(channel: ChannelId, member: M): boolean {
+    const placement = this.#members.get(member);
+    if (placement === undefined || !placement.channels.delete(channel)) return false;
+    this.#remove(channel, member, placement);
+    if (placement.channels.size === 0) this.#members.delete(member);
+    return true;
+  }
+
+  /** Removes `member` from every channel. Returns how many channels it left. */
+  leaveAll(member: M): number {
+    const placement = this.#members.get(member);
+    if (placement === undefined) return 0;
+    for (const channel of placement.channels) this.#remove(channel, member, placement);
+    this.#members.delete(member);
+    return placement.channels.size;
+  }
+
+  /** Whether `member` is in `channel`. */
+  has(channel: ChannelId, member: M): boolean {
+    return this.#members.get(member)?.channels.has(channel) ?? false;
+  }
+
+  /** Whether `member` is in any channel. */
+  known(member: M): boolean {
+    return this.#members.has(member);
+  }
+
+  /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
+  shards(channel: ChannelId): readonly ReadonlyMap<M, Meta>[] | undefined {
+    return this.#channels.get(channel)?.shards;
+  }
+
+  /** How many members `channel` has. */
+  count(channel: ChannelId): number {
+    return this.#channels.get(channel)?.size ?? 0;
+  }
+
+  /** The channels `member` is in, in the order it joined them. */
+  channelsOf(member: M): ChannelId[] {
+    const placement = this.#members.get(member);
+    return placement === undefined ? [] : [...placement.channels];
+  }
+
+  /** How many channels exist (each has at least one member). */
+  get channels(): number {
+    return this.#channels.size;
+  }
+
+  /** How many members are in at least one channel. */
+  get members(): number {
+    return this.#members.size;
+  }
+
+  /** How many (channel, member) pairs there are. */
+  get memberships(): number {
+    return this.#memberships;
+  }
+
+  /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
+  #remove(channel: ChannelId, member: M, placement: Placement): void {
+    const entry = this.#channels.get(channel)!;
+    entry.shards[placement.id % entry.shards.length]!.delete(member);
+    this.#memberships--;
+    if (--entry.size === 0) this.#channels.delete(channel);
+  }
+}

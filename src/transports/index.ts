@@ -1,0 +1,49 @@
+import { Socket } from "node:net";
+import WebSocket from "ws";
+import type { Payload } from "./payload.js";
+import { type Sendable, writeSendable } from "./send.js";
+import { writeSocket } from "./socket.js";
+import { writeWebSocket } from "./ws.js";
+
+export { Payload } from "./payload.js";
+export type { Sendable } from "./send.js";
+
+/** What can be a member: a `ws` WebSocket, a `net.Socket`, or any object with `send(data)`. */
+export type Member = WebSocket | Socket | Sendable;
+
+/** Whether `value` can be written to, that is, can be a member. */
+export function isMember(value: unknown): value is Member {
+  if (value === null || typeof value !== "object") return false;
+  return value instanceof WebSocket || value instanceof Socket || typeof (value as Sendable).send === "function";
+}
+
+/**
+ * Writes one message to one member. Never throws.
+ * @returns false if the member is closed, closing, or its write threw: it is to be dropped.
+ */
+export function write(member: Member, payload: Payload): boolean {
+  try {
+    if (member instanceof WebSocket) return writeWebSocket(member, payload);
+    if (member instanceof Socket) return writeSocket(member, payload);
+    return writeSendable(member, payload);
+  } catch {
+    return false;
+  }
+}
+
+interface Closable {
+  once(event: "close", listener: () => void): unknown;
+  off(event: "close", listener: () => void): unknown;
+}
+
+/**
+ * Calls `listener` once when `member` emits `close`, for members that are event emitters (a `ws`
+ * WebSocket, a `net.Socket`, any `EventEmitter`).
+ * @returns a function that removes the listener, or undefined for a member that emits nothing.
+ */
+export function onClose(member: Member, listener: () => void): (() => void) | undefined {
+  const emitter = member as Partial<Closable>;
+  if (typeof emitter.once !== "function" || typeof emitter.off !== "function") return undefined;
+  emitter.once("close", listener);
+  return () => emitter.off!("close", listener);
+}

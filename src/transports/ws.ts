@@ -1,0 +1,62 @@
+import type { Socket } from "node:net";
+import * as wsModule from "ws";
+import WebSocket from "ws";
+import type { Payload } from "./payload.js";
+
+/*
+ * Frame once, write the same bytes to every socket. This leans on three `ws` internals, checked on
+ * every write and tested against a real `ws` client (test/transports.test.ts):
+ * - `Sender.frame(data, options)`: the static framer `ws` itself uses (RFC 6455 §5.2), a named
+ *   export of `ws`'s ESM entry that `@types/ws` does not declare;
+ * - `ws._isServer`: server-side frames are unmasked, so one frame fits every socket (§5.1);
+ * - `ws._socket` and `ws._sender._state` / `ws._sender._queue`: the frame goes straight to the
+ *   net.Socket only while the sender is idle (not compressing or queueing), so it can never land
+ *   in the middle of a message `ws` is still preparing. `bufferedAmount` stays exact, since `ws`
+ *   computes it from the socket's own buffer.
+ * When any of that does not hold (a client-side socket, another `ws` version, a busy sender) the
+ * message goes through the public `ws.send`, which is correct and only slower.
+ */
+
+interface FrameOptions {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+}
+
+interface WsInternals {
+  _isServer?: boolean;
+  _socket?: Socket | null;
+  _sender?: { _state?: unknown; _queue?: unknown[] } | null;
+}
+
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
+const canFrame = typeof Sender?.frame === "function";
+const SENDER_IDLE = 0;
+const TEXT = 0x1;
+const BINARY = 0x2;
+
+/** Builds one unmasked, final WebSocket data frame (text or binary opcode) holding `payload`. */
+export function buildFrame(payload: Payload): Buffer {
+  const parts = Sender.frame(payload.bytes, {
+    fin: true,
+    rsv1: false,
+    opcode: payload.binary ? BINARY : TEXT,
+    mask: false,
+    readOnly: true,
+  });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** Writes `payload` to an open WebSocket. Returns false if the socket is not open. */
+export function writeWebSocket(ws: WebSocket, payload: Payload): boolean {
+  if (ws.readyState !== WebSocket.OPEN) return false;
+  const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
+  if (canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE && _sender._queue?.length === 0) {
+    _socket.write(payload.frame ??= buildFrame(payload));
+  } else {
+    ws.send(payload.bytes, { binary: payload.binary });
+  }
+  return true;
+}

@@ -1,0 +1,27 @@
+import { once } from "node:events";
+import { afterAll, describe, expect, it } from "vitest";
+import { within, WsClient } from "./helpers.js";
+
+process.env.PORT = "0";
+const { channels, wss } = await import("../examples/chat.js");
+await within(once(wss, "listening"), "the example to listen");
+const { port } = wss.address() as { port: number };
+afterAll(() => new Promise((resolve) => wss.close(resolve)));
+
+describe("the README example (examples/chat.ts), imported from the built package", () => {
+  it("joins, says, lists users, and forgets a closed socket", async () => {
+    const ann = await WsClient.open(`ws://127.0.0.1:${port}/?user=ann`);
+    const bob = await WsClient.open(`ws://127.0.0.1:${port}/?user=bob`);
+    ann.send({ op: "join", room: "lobby" });
+    bob.send({ op: "join", room: "lobby" });
+    bob.send({ op: "say", room: "lobby", text: "hi" });
+    expect(await ann.next()).toEqual({ room: "lobby", user: "bob", text: "hi" });
+    ann.send({ op: "who", room: "lobby" });
+    expect(await ann.next()).toEqual({ room: "lobby", users: ["ann", "bob"] });
+    await bob.close();
+    await within(new Promise<void>((resolve) => {
+      const poll = setInterval(() => channels.count("lobby") === 1 && (clearInterval(poll), resolve()), 5);
+    }), "bob to leave");
+    await ann.close();
+  });
+});
