@@ -1,0 +1,54 @@
+/**
+ * The library's baseline: membership in a bare `Map<channel, Map<member, meta>>` with a bare
+ * reverse `Map<member, Set<channel>>`, no sharding and no argument checks. Whatever ws-channels
+ * costs on top of this is its own overhead.
+ */
+export class BareTable {
+  readonly channels = new Map<string | number, Map<object, unknown>>();
+  readonly reverse = new Map<object, Set<string | number>>();
+
+  join(channel: string | number, member: object, meta?: unknown): boolean {
+    let members = this.channels.get(channel);
+    if (members === undefined) this.channels.set(channel, (members = new Map()));
+    if (members.has(member)) return false;
+    members.set(member, meta);
+    let joined = this.reverse.get(member);
+    if (joined === undefined) this.reverse.set(member, (joined = new Set()));
+    joined.add(channel);
+    return true;
+  }
+
+  leave(channel: string | number, member: object): boolean {
+    const members = this.channels.get(channel);
+    if (members === undefined || !members.delete(member)) return false;
+    if (members.size === 0) this.channels.delete(channel);
+    const joined = this.reverse.get(member)!;
+    joined.delete(channel);
+    if (joined.size === 0) this.reverse.delete(member);
+    return true;
+  }
+
+  leaveAll(member: object): number {
+    const joined = this.reverse.get(member);
+    if (joined === undefined) return 0;
+    for (const channel of joined) {
+      const members = this.channels.get(channel)!;
+      members.delete(member);
+      if (members.size === 0) this.channels.delete(channel);
+    }
+    this.reverse.delete(member);
+    return joined.size;
+  }
+
+  member(channel: string | number, member: object): boolean {
+    return this.channels.get(channel)?.has(member) ?? false;
+  }
+}
+
+/** A member whose `send` only counts: fan-out with no I/O. */
+export class CountingMember {
+  static sent = 0;
+  send(_data: string | Uint8Array): void {
+    CountingMember.sent++;
+  }
+}

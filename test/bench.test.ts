@@ -1,0 +1,30 @@
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+/** Runs an npm script to completion; resolves with its exit code and output. */
+function npm(args: string[], ms: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", args, { cwd: new URL("..", import.meta.url), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`npm ${args.join(" ")} took over ${ms} ms:\n${out}`));
+    }, ms);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+// The benchmarks must keep running; their numbers are reported, never asserted.
+describe("benchmarks, --quick", () => {
+  it("npm run bench -- --quick prints every suite's table", async () => {
+    const { code, out } = await npm(["run", "bench", "--", "--quick"], 120_000);
+    expect(code, out).toBe(0);
+    for (const suite of ["### Membership", "### Fan-out", "### Memory", "### Event-loop stall"]) expect(out).toContain(suite);
+    expect(out).toMatch(/\| join \| 1,000 \| [\d.,]+ \| [\d.,]+ \| [\d.]+x \|/);
+  }, 130_000);
+});
