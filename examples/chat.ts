@@ -5,14 +5,21 @@ const channels = new Channels<{ user: string }>();
 const wss = new WebSocketServer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8080) });
 
 wss.on("connection", (ws, request) => {
-  const user = new URL(request.url ?? "/", "http://localhost").searchParams.get("user") ?? "anonymous";
-  ws.on("message", async (data) => {
-    const { op, room, text } = JSON.parse(String(data)) as { op: string; room: string; text?: string };
+  const user = new URLSearchParams(request.url?.split("?")[1]).get("user") ?? "anonymous";
+  ws.on("message", (data) => {
+    let message: { op?: unknown; room?: unknown; text?: unknown } | null = null;
+    try {
+      message = JSON.parse(String(data));
+    } catch {
+      // not JSON: refused just below, like any other bad message
+    }
+    const { op, room, text } = message ?? {};
+    if (typeof room !== "string") return ws.close(1008, "expected {op, room, text?}");
     if (op === "join") channels.join(room, ws, { user });
     if (op === "leave") channels.leave(room, ws);
     if (op === "say" && channels.member(room, ws)) {
       // encoded once, one frame for every socket in the room
-      await channels.broadcast(room, JSON.stringify({ room, user, text }));
+      void channels.broadcast(room, JSON.stringify({ room, user, text }));
     }
     if (op === "who") {
       const users = channels.reduce(room, [] as string[], (names, { meta }) => [...names, meta.user]);

@@ -1,6 +1,6 @@
 import { toShardCount, type Sharder } from "./sharder.js";
 import { type ChannelId, Table } from "./table.js";
-import { isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
 import { WriterPool } from "./writers.js";
 
 /** Options of `new Channels()`. */
@@ -72,15 +72,17 @@ export class Channels<Meta = undefined> {
 
   /**
    * Adds `member` to `channel`, with `meta`. Joining again changes nothing and keeps the first meta.
-   * A `ws` WebSocket, `net.Socket` or other event emitter leaves every channel when it emits `close`.
+   * A `ws` WebSocket, `net.Socket` or other event emitter leaves every channel when it emits `close`;
+   * one that is already closed or closing is not added, since it would never emit it again.
    *
-   * @returns true if the member newly joined, false if it was already in the channel.
+   * @returns true if the member newly joined; false if it was already in the channel or is closed.
    * @throws {TypeError} for a bad `channel` or `member`.
-   * @throws {RangeError} when the sharder answers anything but an integer >= 1 for a new channel.
+   * @throws {RangeError} when the sharder answers anything but an integer from 1 to 1024 for a new channel.
    */
   join(channel: ChannelId, member: Member, ...[meta]: MetaArg<Meta>): boolean {
     checkChannel(channel);
     checkMember(member);
+    if (isClosed(member)) return false;
     const first = !this.#table.known(member);
     const joined = this.#table.join(channel, member, meta as Meta);
     if (first) {
@@ -147,10 +149,9 @@ export class Channels<Meta = undefined> {
     const { except } = options;
     const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => this.#writeShard(shard, payload, except, result))));
     this.#inFlight.add(done);
-    return done.then(() => {
-      this.#inFlight.delete(done);
-      return result;
-    });
+    const settle = (): void => void this.#inFlight.delete(done);
+    done.then(settle, settle);
+    return done.then(() => result);
   }
 
   /**
@@ -204,13 +205,16 @@ export class Channels<Meta = undefined> {
     let failed: Member[] | undefined;
     for (const member of shard.keys()) {
       if (member === except) continue;
-      if (write(member, payload)) result.delivered++;
+      if (write(member, payload, this.#dropLate)) result.delivered++;
       else (failed ??= []).push(member);
     }
     if (failed === undefined) return;
     result.failed += failed.length;
     for (const member of failed) this.leave(member);
   }
+
+  /** A `send` member whose returned promise rejected after the broadcast counted it. */
+  readonly #dropLate = (member: Member): void => void this.leave(member);
 
   #forget(member: Member): void {
     this.#unwatch.get(member)?.();

@@ -151,10 +151,11 @@ describe("broadcast", () => {
     const good = Array.from({ length: 6 }, () => new Recorder());
     const thrower = new Recorder("thrower");
     thrower.fail = true;
-    const closed = Object.assign(new Recorder("closed"), { readyState: 3 });
+    const closed = Object.assign(new Recorder("closed"), { readyState: 1 });
     for (const member of [...good.slice(0, 3), thrower, closed, ...good.slice(3)]) channels.join("room", member);
     channels.join("elsewhere", thrower);
     channels.join("elsewhere", closed);
+    closed.readyState = 3; // closed after joining
     expect(await channels.broadcast("room", "m")).toEqual({ delivered: 6, failed: 2 });
     for (const member of good) expect(member.got).toEqual(["m"]);
     expect(channels.channelsOf(thrower)).toEqual([]);
@@ -173,19 +174,24 @@ describe("broadcast", () => {
     for (const member of members) expect(member.got).toEqual(sent);
   });
 
-  it("keeps per-member order when members are slow to accept (async sends do not reorder)", async () => {
-    const channels = new Channels({ sharder: () => 16, writers: 1, maxWriters: 2 });
-    const members = Array.from({ length: 32 }, () => new Recorder());
-    for (const member of members) channels.join("room", member);
-    const sent: string[] = [];
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < 200; i++) {
-      sent.push(String(i));
-      pending.push(channels.broadcast("room", String(i)));
-      if (i % 7 === 0) await Promise.resolve(); // interleave calls with the pool's own turns
-    }
-    await Promise.all(pending);
-    for (const member of members) expect(member.got).toEqual(sent);
+  it("a send that returns a rejecting promise makes the member leave, with no unhandled rejection", async () => {
+    const channels = new Channels();
+    const good = new Recorder();
+    const flaky = { send: () => Promise.reject(new Error("peer gone")) };
+    channels.join("room", good);
+    channels.join("room", flaky);
+    channels.join("other", flaky);
+    expect(await channels.broadcast("room", "m")).toEqual({ delivered: 2, failed: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(channels.channelsOf(flaky)).toEqual([]);
+    expect(channels.count("room")).toBe(1);
+  });
+
+  it("joining a member that is already closed does nothing", () => {
+    const channels = new Channels();
+    const closed = Object.assign(new Recorder(), { readyState: 3 });
+    expect(channels.join("room", closed)).toBe(false);
+    expect(channels.stats()).toEqual({ channels: 0, members: 0, memberships: 0 });
   });
 
   it("close() waits for queued broadcasts, then broadcast rejects with ERR_CHANNELS_CLOSED", async () => {
@@ -245,7 +251,7 @@ describe("argument errors", () => {
   });
 
   it("rejects a sharder answer that is not an integer >= 1 and creates nothing", () => {
-    for (const answer of [0, -1, 1.5, NaN, "2"]) {
+    for (const answer of [0, -1, 1.5, NaN, "2", 1025, 2 ** 32]) {
       const channels = new Channels({ sharder: () => answer as number });
       expect(() => channels.join("room", member)).toThrow(RangeError);
       expect(() => channels.join("room", member)).toThrow(/sharder/);

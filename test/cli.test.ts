@@ -45,7 +45,9 @@ async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClie
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   expect(tcp[1]!.text).toMatch(/^(over tcp\n)+$/);
-  expect(tcp[0]!.text).toBe("");
+  // tcp[0] gets tcp[1]'s line; an echo of its own lines would have reached it first
+  tcp[1]!.socket.write("back\n");
+  expect(await tcp[0]!.until("back\n")).toBe("back\n");
   return { ws, tcp };
 }
 

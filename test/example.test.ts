@@ -14,6 +14,10 @@ describe("the README example (examples/chat.ts), imported from the built package
     const bob = await WsClient.open(`ws://127.0.0.1:${port}/?user=bob`);
     ann.send({ op: "join", room: "lobby" });
     bob.send({ op: "join", room: "lobby" });
+    // ann and bob are two connections: wait until both joins are in before anyone speaks
+    await within(new Promise<void>((resolve) => {
+      const poll = setInterval(() => channels.count("lobby") === 2 && (clearInterval(poll), resolve()), 5);
+    }), "both to join");
     bob.send({ op: "say", room: "lobby", text: "hi" });
     expect(await ann.next()).toEqual({ room: "lobby", user: "bob", text: "hi" });
     ann.send({ op: "who", room: "lobby" });
@@ -23,5 +27,17 @@ describe("the README example (examples/chat.ts), imported from the built package
       const poll = setInterval(() => channels.count("lobby") === 1 && (clearInterval(poll), resolve()), 5);
     }), "bob to leave");
     await ann.close();
+  });
+
+  it("refuses bad messages without going down", async () => {
+    for (const bad of ["not json", "null", "5", '{"op": "join"}']) {
+      const client = await WsClient.open(`ws://127.0.0.1:${port}/`);
+      client.ws.send(bad);
+      expect((await client.closedBy()).code).toBeGreaterThanOrEqual(1007);
+    }
+    const still = await WsClient.open(`ws://127.0.0.1:${port}/?user=cy`);
+    still.send({ op: "who", room: "empty" });
+    expect(await still.next()).toEqual({ room: "empty", users: [] });
+    await still.close();
   });
 });

@@ -1,6 +1,8 @@
+import { once } from "node:events";
+import { connect } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../src/server/server.js";
-import { eventually, WsClient } from "./helpers.js";
+import { eventually, within, WsClient } from "./helpers.js";
 
 let server: RunningServer;
 const clients: WsClient[] = [];
@@ -172,6 +174,49 @@ describe("bad input closes only the sender, with the documented code", () => {
   });
 });
 
+describe("hostile input does not take the server down", () => {
+  const deep = (depth: number): string => "[".repeat(depth) + "]".repeat(depth);
+
+  it("a payload nested too deep to re-encode: close 3000 invalid payload, for targets and say, queued or not", async () => {
+    await server.close();
+    server = await startServer({ port: 0, tcpPort: 0 }); // the default 64 KiB frames: room to nest
+    const good = await client("good");
+    await joined(good, "room");
+    for (const frame of [
+      `{"targets": ["good"], "payload": ${deep(10_000)}}`,
+      `{"say": ${deep(10_000)}, "to": "room"}`,
+    ]) {
+      const bad = await client();
+      await joined(bad, "room");
+      bad.send({ say: "first", to: "room" }); // the next message waits behind this broadcast
+      bad.ws.send(frame);
+      expect(await bad.closedBy()).toEqual({ code: 3000, reason: "invalid payload" });
+      expect(await good.next()).toEqual({ to: "room", say: "first" });
+    }
+    good.send({ say: "alive", to: "room" });
+    expect(await good.next()).toEqual({ to: "room", say: "alive" });
+  });
+
+  it("malformed upgrade request targets are answered or dropped, and the server keeps serving", async () => {
+    for (const target of ["http://[/", "//[::1", "http://a:b/", "/?id=%zz"]) {
+      const socket = connect(server.ws.port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.resume(); // read, so that the server's FIN is seen
+      await within(once(socket, "connect"), "connect");
+      socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+      await within(once(socket, "close"), `the server to finish with ${target}`);
+    }
+    const a = await client();
+    await joined(a, "still-up");
+  });
+
+  it("plain HTTP gets 426 Upgrade Required", async () => {
+    const response = await fetch(`http://127.0.0.1:${server.ws.port}/`);
+    expect(response.status).toBe(426);
+  });
+});
+
 describe("disconnects", () => {
   it("a client that closes or drops leaves its channels and frees its id", async () => {
     const [polite, abrupt] = [await client("p"), await client("q")];
@@ -193,5 +238,17 @@ describe("disconnects", () => {
     await joined(a, "room");
     await server.close();
     expect(await a.closedBy()).toEqual({ code: 1001, reason: "server shutting down" });
+  });
+
+  it("server close stops accepting at once, so a client arriving during shutdown cannot hold it open", async () => {
+    const a = await client();
+    const closing = server.close();
+    const late = await WsClient.open(`ws://127.0.0.1:${server.ws.port}/`).then(
+      (c) => (clients.push(c), "opened"),
+      () => "refused",
+    );
+    expect(late).toBe("refused");
+    await within(closing, "the server to close");
+    expect((await a.closedBy()).code).toBe(1001);
   });
 });

@@ -88,6 +88,29 @@ describe("ws members", () => {
     expect((await clients[0]!.nextRaw()).data.toString()).toBe("after");
   });
 
+  it("never puts a frame inside a fragmented message the sender is still sending", async () => {
+    const { server, clients } = await wsPairs(1);
+    const channels = new Channels();
+    const [ws] = server;
+    channels.join("room", ws!);
+    ws!.send("part one, ", { fin: false });
+    await channels.broadcast("room", "broadcast");
+    ws!.send("part two", { fin: true });
+    // ws.send continues the open message, as any send from the application would: what matters
+    // is that no frame with a new opcode lands inside it (a protocol error, close 1002).
+    expect(String((await clients[0]!.nextRaw()).data)).toBe("part one, broadcast");
+    expect(String((await clients[0]!.nextRaw()).data)).toBe("part two");
+    expect(clients[0]!.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("a closed socket cannot join", async () => {
+    const { server } = await wsPairs(1);
+    const channels = new Channels();
+    server[0]!.close();
+    expect(channels.join("room", server[0]!)).toBe(false);
+    expect(channels.count("room")).toBe(0);
+  });
+
   it("a client-side socket (masked frames) is written through ws.send and arrives intact", async () => {
     const { server, clients } = await wsPairs(1);
     const received = new Promise<string>((resolve) => server[0]!.once("message", (data) => resolve(String(data))));
@@ -135,11 +158,12 @@ describe("net.Socket members", () => {
     await eventually(() => channels.count("room") === 1, "the closed socket to leave");
   });
 
-  it("a destroyed socket is counted as failed", async () => {
+  it("a destroyed socket is counted as failed, and cannot join again", async () => {
     const { server } = await tcpPairs(2);
     const channels = new Channels();
     for (const socket of server) channels.join("room", socket);
     server[0]!.destroy();
     expect(await channels.broadcast("room", "x")).toEqual({ delivered: 1, failed: 1 });
+    expect(channels.join("room", server[0]!)).toBe(false);
   });
 });

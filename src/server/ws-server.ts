@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
 import { type Bound, bound } from "./address.js";
@@ -7,6 +7,7 @@ import { type Command, parseCommand } from "./protocol.js";
 /** Close codes and reasons the server sends (4000-4999 would be private; 3000 is the protocol's own). */
 export const CLOSE = {
   goingAway: { code: 1001, reason: "server shutting down" },
+  internalError: { code: 1011, reason: "internal error" },
   idInUse: { code: 1008, reason: "id in use" },
   invalidPayload: { code: 3000, reason: "invalid payload" },
   notAMember: { code: 3000, reason: "cannot send to channel" },
@@ -29,54 +30,58 @@ export class WebSocketFront {
   readonly #channels: Channels;
   readonly #options: WebSocketFrontOptions;
   readonly #ids = new Map<string, WebSocket>();
-  #wss: WebSocketServer | undefined;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
 
   constructor(channels: Channels, options: WebSocketFrontOptions) {
     this.#channels = channels;
     this.#options = options;
+    this.#http = createServer((_, response) => response.writeHead(426, { Connection: "close" }).end("Upgrade Required\n"));
+    this.#wss = new WebSocketServer({ server: this.#http, maxPayload: options.maxFrameSize, perMessageDeflate: false });
+    this.#wss.on("connection", (ws, request) => this.#connect(ws, request));
+    this.#wss.on("error", () => undefined); // re-emitted listen errors: `listen()` reports them
   }
 
   /** Starts listening. @returns the bound address (port 0 gives a free port). */
   listen(): Promise<Bound> {
-    const { host, port, maxFrameSize } = this.#options;
-    const wss = new WebSocketServer({ host, port, maxPayload: maxFrameSize, perMessageDeflate: false });
-    this.#wss = wss;
-    wss.on("connection", (ws, request) => this.#connect(ws, request));
+    const { host, port } = this.#options;
     return new Promise((resolve, reject) => {
-      wss.once("error", reject);
-      wss.once("listening", () => {
-        wss.off("error", reject);
-        resolve(bound(wss.address(), { host, port }));
+      this.#http.once("error", reject);
+      this.#http.listen(port, host, () => {
+        this.#http.off("error", reject);
+        resolve(bound(this.#http.address(), { host, port }));
       });
     });
   }
 
   /**
-   * Stops accepting, closes every connection with 1001, and waits for them to close, at most
-   * `graceMs` ms before the rest are terminated.
+   * Stops accepting at once, closes every connection with 1001, and waits for them to close, at
+   * most `graceMs` ms before the rest are terminated.
    */
   async close(graceMs: number): Promise<void> {
-    const wss = this.#wss;
-    if (wss === undefined) return;
-    const closed = [...wss.clients].map((ws) => new Promise((resolve) => {
-      ws.once("close", resolve);
-      ws.close(CLOSE.goingAway.code, CLOSE.goingAway.reason);
-    }));
-    const timer = setTimeout(() => wss.clients.forEach((ws) => ws.terminate()), graceMs);
-    await Promise.all(closed);
+    const stopped = new Promise((resolve) => this.#http.close(resolve));
+    const clients = [...this.#wss.clients];
+    const closed = clients.map((ws) => new Promise((resolve) => ws.once("close", resolve)));
+    for (const ws of clients) ws.close(CLOSE.goingAway.code, CLOSE.goingAway.reason);
+    const timer = setTimeout(() => {
+      for (const ws of clients) ws.terminate();
+      this.#http.closeAllConnections();
+    }, graceMs);
+    await Promise.all([stopped, ...closed, new Promise((resolve) => this.#wss.close(resolve))]);
     clearTimeout(timer);
-    await new Promise((resolve) => wss.close(resolve));
   }
 
   #connect(ws: WebSocket, request: IncomingMessage): void {
     ws.on("error", () => undefined); // `ws` closes the connection itself; the others carry on
-    const id = new URL(request.url ?? "/", "http://localhost").searchParams.get("id") || undefined;
+    const url = request.url ?? "";
+    const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : "";
+    const id = new URLSearchParams(query).get("id") || undefined;
     if (id !== undefined) {
       if (this.#ids.has(id)) return ws.close(CLOSE.idInUse.code, CLOSE.idInUse.reason);
       this.#ids.set(id, ws);
       ws.once("close", () => this.#ids.delete(id));
     }
-    const inOrder = serial();
+    const inOrder = serial(() => ws.close(CLOSE.internalError.code, CLOSE.internalError.reason));
     ws.on("message", (data: Buffer, isBinary: boolean) => inOrder(() => this.#receive(ws, data, isBinary)));
   }
 
@@ -89,6 +94,16 @@ export class WebSocketFront {
 
   #run(ws: WebSocket, command: Command): Promise<void> | void {
     const channels = this.#channels;
+    // Re-encoding what JSON.parse accepted can still throw (nesting deeper than the stack):
+    // such a message is as invalid as any other.
+    const encode = (value: unknown): string | undefined => {
+      try {
+        return JSON.stringify(value);
+      } catch {
+        ws.close(CLOSE.invalidPayload.code, CLOSE.invalidPayload.reason);
+        return undefined;
+      }
+    };
     switch (command.kind) {
       case "join":
         channels.join(command.channel, ws);
@@ -96,19 +111,24 @@ export class WebSocketFront {
       case "leave":
         channels.leave(command.channel, ws);
         return ws.send(JSON.stringify({ left: command.channel }));
-      case "say":
+      case "say": {
         if (!channels.member(command.channel, ws)) return ws.close(CLOSE.notAMember.code, CLOSE.notAMember.reason);
-        return channels.broadcast(command.channel, JSON.stringify({ to: command.channel, say: command.say })).then(
+        const text = encode({ to: command.channel, say: command.say });
+        if (text === undefined) return;
+        return channels.broadcast(command.channel, text).then(
           () => undefined,
           () => undefined, // rejected only once channels are closed, during shutdown
         );
-      case "targets":
-        return this.#sendTo(ws, command.targets, command.payload);
+      }
+      case "targets": {
+        const text = encode(command.payload);
+        if (text !== undefined) this.#sendTo(ws, command.targets, text);
+        return;
+      }
     }
   }
 
-  #sendTo(sender: WebSocket, targets: readonly (string | number)[], payload: unknown): void {
-    const text = JSON.stringify(payload);
+  #sendTo(sender: WebSocket, targets: readonly (string | number)[], text: string): void {
     const seen = new Set<string>();
     const unknown: (string | number)[] = [];
     for (const target of targets) {
@@ -124,17 +144,25 @@ export class WebSocketFront {
 
 /**
  * Runs tasks one after another: a task that returns a promise holds back the ones after it until
- * it settles, so replies leave a connection in the order its messages came in.
+ * it settles, so replies leave a connection in the order its messages came in. A task that throws
+ * or rejects calls `onError` instead of taking the process down.
  */
-function serial(): (task: () => Promise<void> | void) => void {
+function serial(onError: () => void): (task: () => Promise<void> | void) => void {
   let tail: Promise<void> | undefined;
+  const guarded = (task: () => Promise<void> | void): Promise<void> | void => {
+    try {
+      return task()?.catch(onError);
+    } catch {
+      return onError();
+    }
+  };
   return (task) => {
     if (tail === undefined) {
-      const wait = task();
+      const wait = guarded(task);
       if (wait === undefined) return;
       tail = wait;
     } else {
-      tail = tail.then(task);
+      tail = tail.then(() => guarded(task));
     }
     const mine = tail;
     void mine.then(() => {

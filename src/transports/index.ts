@@ -1,7 +1,7 @@
 import { Socket } from "node:net";
 import WebSocket from "ws";
 import type { Payload } from "./payload.js";
-import { type Sendable, writeSendable } from "./send.js";
+import { type Sendable, sendableClosed, writeSendable } from "./send.js";
 import { writeSocket } from "./socket.js";
 import { writeWebSocket } from "./ws.js";
 
@@ -17,15 +17,23 @@ export function isMember(value: unknown): value is Member {
   return value instanceof WebSocket || value instanceof Socket || typeof (value as Sendable).send === "function";
 }
 
+/** Whether `member` is closed or closing: a `ws` WebSocket CLOSING or CLOSED, a destroyed socket, a sendable whose readyState says so. */
+export function isClosed(member: Member): boolean {
+  if (member instanceof WebSocket) return member.readyState === WebSocket.CLOSING || member.readyState === WebSocket.CLOSED;
+  if (member instanceof Socket) return member.destroyed;
+  return sendableClosed(member);
+}
+
 /**
  * Writes one message to one member. Never throws.
+ * @param onLateFailure called if a `send` member's returned promise rejects, after the fact.
  * @returns false if the member is closed, closing, or its write threw: it is to be dropped.
  */
-export function write(member: Member, payload: Payload): boolean {
+export function write(member: Member, payload: Payload, onLateFailure: (member: Member) => void): boolean {
   try {
     if (member instanceof WebSocket) return writeWebSocket(member, payload);
     if (member instanceof Socket) return writeSocket(member, payload);
-    return writeSendable(member, payload);
+    return writeSendable(member, payload, onLateFailure);
   } catch {
     return false;
   }

@@ -8,12 +8,18 @@ export interface Sendable {
 
 const OPEN = 1;
 
+/** Whether the member reports a numeric `readyState` other than open (1), as WebSocket-like objects do. */
+export function sendableClosed(member: Sendable): boolean {
+  return typeof member.readyState === "number" && member.readyState !== OPEN;
+}
+
 /**
- * Hands the message, as the caller gave it, to `send`. Returns false when the member reports a
- * numeric `readyState` other than open (1), as WebSocket-like objects do.
+ * Hands the message, as the caller gave it, to `send`. Returns false for a closed member. A `send`
+ * that returns a promise is not awaited; if that promise rejects, `onLateFailure` is called.
  */
-export function writeSendable(member: Sendable, payload: Payload): boolean {
-  if (typeof member.readyState === "number" && member.readyState !== OPEN) return false;
-  member.send(payload.data);
+export function writeSendable(member: Sendable, payload: Payload, onLateFailure: (member: Sendable) => void): boolean {
+  if (sendableClosed(member)) return false;
+  const sent = member.send(payload.data) as PromiseLike<unknown> | undefined;
+  if (typeof sent?.then === "function") sent.then(undefined, () => onLateFailure(member));
   return true;
 }

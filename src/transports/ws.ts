@@ -9,9 +9,9 @@ import type { Payload } from "./payload.js";
  * - `Sender.frame(data, options)`: the static framer `ws` itself uses (RFC 6455 §5.2), a named
  *   export of `ws`'s ESM entry that `@types/ws` does not declare;
  * - `ws._isServer`: server-side frames are unmasked, so one frame fits every socket (§5.1);
- * - `ws._socket` and `ws._sender._state` / `ws._sender._queue`: the frame goes straight to the
- *   net.Socket only while the sender is idle (not compressing or queueing), so it can never land
- *   in the middle of a message `ws` is still preparing. `bufferedAmount` stays exact, since `ws`
+ * - `ws._socket` and `ws._sender._state` / `_queue` / `_firstFragment`: the frame goes straight to
+ *   the net.Socket only while the sender is idle (not compressing, not queueing, not between the
+ *   fragments of a message sent with `fin: false`), so it never lands inside another message. `bufferedAmount` stays exact, since `ws`
  *   computes it from the socket's own buffer.
  * When any of that does not hold (a client-side socket, another `ws` version, a busy sender) the
  * message goes through the public `ws.send`, which is correct and only slower.
@@ -28,7 +28,7 @@ interface FrameOptions {
 interface WsInternals {
   _isServer?: boolean;
   _socket?: Socket | null;
-  _sender?: { _state?: unknown; _queue?: unknown[] } | null;
+  _sender?: { _state?: unknown; _queue?: unknown[]; _firstFragment?: boolean } | null;
 }
 
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
@@ -53,7 +53,10 @@ export function buildFrame(payload: Payload): Buffer {
 export function writeWebSocket(ws: WebSocket, payload: Payload): boolean {
   if (ws.readyState !== WebSocket.OPEN) return false;
   const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
-  if (canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE && _sender._queue?.length === 0) {
+  if (
+    canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE &&
+    _sender._queue?.length === 0 && _sender._firstFragment === true
+  ) {
     _socket.write(payload.frame ??= buildFrame(payload));
   } else {
     ws.send(payload.bytes, { binary: payload.binary });
