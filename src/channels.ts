@@ -66,7 +66,7 @@ export class Channels<Meta = undefined> {
   constructor(options: ChannelsOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
     const { sharder, writers = 10, maxWriters = Math.max(50, writers) } = options;
-    this.#table = new Table(toShardCount(sharder));
+    this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
     this.#pool = new WriterPool(writers, maxWriters);
   }
 
@@ -83,13 +83,7 @@ export class Channels<Meta = undefined> {
     checkChannel(channel);
     checkMember(member);
     if (isClosed(member)) return false;
-    const first = !this.#table.known(member);
-    const joined = this.#table.join(channel, member, meta as Meta);
-    if (first) {
-      const unwatch = onClose(member, () => this.leave(member));
-      if (unwatch !== undefined) this.#unwatch.set(member, unwatch);
-    }
-    return joined;
+    return this.#table.join(channel, member, meta as Meta);
   }
 
   /**
@@ -101,17 +95,8 @@ export class Channels<Meta = undefined> {
   leave(channel: ChannelId, member: Member): boolean;
   leave(member: Member): number;
   leave(...args: [ChannelId, Member] | [Member]): boolean | number {
-    let result: boolean | number;
-    let member: Member;
-    if (args.length === 1) {
-      member = checkMember(args[0]);
-      result = this.#table.leaveAll(member);
-    } else {
-      member = checkMember(args[1]);
-      result = this.#table.leave(checkChannel(args[0]), member);
-    }
-    if (!this.#table.known(member)) this.#forget(member);
-    return result;
+    if (args.length === 1) return this.#table.leaveAll(checkMember(args[0]));
+    return this.#table.leave(checkChannel(args[0]), checkMember(args[1]));
   }
 
   /**
@@ -216,10 +201,19 @@ export class Channels<Meta = undefined> {
   /** A `send` member whose returned promise rejected after the broadcast counted it. */
   readonly #dropLate = (member: Member): void => void this.leave(member);
 
-  #forget(member: Member): void {
-    this.#unwatch.get(member)?.();
+  /** A member joined its first channel: an event emitter leaves every channel when it closes. */
+  readonly #watch = (member: Member): void => {
+    const unwatch = onClose(member, () => this.leave(member));
+    if (unwatch !== undefined) this.#unwatch.set(member, unwatch);
+  };
+
+  /** A member left its last channel: stop listening to it. */
+  readonly #unwatchMember = (member: Member): void => {
+    const unwatch = this.#unwatch.get(member);
+    if (unwatch === undefined) return;
+    unwatch();
     this.#unwatch.delete(member);
-  }
+  };
 }
 
 function checkChannel(channel: unknown): ChannelId {

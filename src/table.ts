@@ -13,6 +13,12 @@ interface Placement {
   readonly channels: Set<ChannelId>;
 }
 
+/** Called when a member joins its first channel, and when it leaves its last one. */
+export interface Lifecycle<M> {
+  added(member: M): void;
+  removed(member: M): void;
+}
+
 /**
  * The membership table: `channel -> shards[]`, each shard a `Map<member, meta>`, plus a reverse
  * index `member -> channels`. It does no I/O and knows nothing of what a member is.
@@ -25,12 +31,18 @@ export class Table<M, Meta> {
   readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
   readonly #members = new Map<M, Placement>();
   readonly #shardCount: (channel: ChannelId) => number;
+  readonly #lifecycle: Lifecycle<M>;
   #nextId = 0;
   #memberships = 0;
 
-  /** @param shardCount asked once per channel, when its first member joins; may throw. */
-  constructor(shardCount: (channel: ChannelId) => number) {
+  /**
+   * @param shardCount asked once per channel, when its first member joins; may throw.
+   * @param lifecycle told when a member enters or leaves the table, so that callers never have to
+   *   look a member up again after a change (a miss in a large, churning `Map` is its slowest path).
+   */
+  constructor(shardCount: (channel: ChannelId) => number, lifecycle: Lifecycle<M>) {
     this.#shardCount = shardCount;
+    this.#lifecycle = lifecycle;
   }
 
   /** Adds `member` to `channel` with `meta`. Returns false, keeping the first meta, if already in. */
@@ -52,6 +64,7 @@ export class Table<M, Meta> {
     entry.size++;
     this.#memberships++;
     placement.channels.add(channel);
+    if (placement.channels.size === 1) this.#lifecycle.added(member);
     return true;
   }
 
@@ -60,7 +73,7 @@ export class Table<M, Meta> {
     const placement = this.#members.get(member);
     if (placement === undefined || !placement.channels.delete(channel)) return false;
     this.#remove(channel, member, placement);
-    if (placement.channels.size === 0) this.#members.delete(member);
+    if (placement.channels.size === 0) this.#forget(member);
     return true;
   }
 
@@ -69,18 +82,13 @@ export class Table<M, Meta> {
     const placement = this.#members.get(member);
     if (placement === undefined) return 0;
     for (const channel of placement.channels) this.#remove(channel, member, placement);
-    this.#members.delete(member);
+    this.#forget(member);
     return placement.channels.size;
   }
 
   /** Whether `member` is in `channel`. */
   has(channel: ChannelId, member: M): boolean {
     return this.#members.get(member)?.channels.has(channel) ?? false;
-  }
-
-  /** Whether `member` is in any channel. */
-  known(member: M): boolean {
-    return this.#members.has(member);
   }
 
   /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
@@ -112,6 +120,11 @@ export class Table<M, Meta> {
   /** How many (channel, member) pairs there are. */
   get memberships(): number {
     return this.#memberships;
+  }
+
+  #forget(member: M): void {
+    this.#members.delete(member);
+    this.#lifecycle.removed(member);
   }
 
   /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
