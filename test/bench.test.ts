@@ -27,4 +27,13 @@ describe("benchmarks, --quick", () => {
     for (const suite of ["### Membership", "### Fan-out", "### Memory", "### Event-loop stall"]) expect(out).toContain(suite);
     expect(out).toMatch(/\| join \| 1,000 \| [\d.,]+ \| [\d.,]+ \| [\d.]+x \|/);
   }, 130_000);
+
+  it("npm run bench:e2e -- --quick runs every system against a real server and load generator", async () => {
+    const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 240_000);
+    expect(code, out).toBe(0);
+    for (const system of ["ws-channels", "naive ws", "socket.io", "uWebSockets.js"]) {
+      expect(out).toMatch(new RegExp(`\\| ${system} \\| 1,000 \\|`));
+    }
+    expect(out).not.toMatch(/\| (failed|timed out)/);
+  }, 250_000);
 });
