@@ -96,6 +96,18 @@ export class Table<M, Meta> {
     return this.#channels.get(channel)?.shards;
   }
 
+  /** The shard holding `member` in each channel it is in. */
+  shardsOf(member: M): ReadonlyMap<M, Meta>[] {
+    const placement = this.#members.get(member);
+    if (placement === undefined) return [];
+    const shards: ReadonlyMap<M, Meta>[] = [];
+    for (const channel of placement.channels) {
+      const entry = this.#channels.get(channel)!;
+      shards.push(entry.shards[placement.id % entry.shards.length]!);
+    }
+    return shards;
+  }
+
   /** How many members `channel` has. */
   count(channel: ChannelId): number {
     return this.#channels.get(channel)?.size ?? 0;

@@ -1,10 +1,12 @@
 import { Socket } from "node:net";
 import WebSocket from "ws";
+import { FAILED, type Outcome } from "./outcome.js";
 import type { Payload } from "./payload.js";
 import { type Sendable, sendableClosed, writeSendable } from "./send.js";
 import { writeSocket } from "./socket.js";
 import { writeWebSocket } from "./ws.js";
 
+export { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 export { Payload } from "./payload.js";
 export type { Sendable } from "./send.js";
 
@@ -25,17 +27,33 @@ export function isClosed(member: Member): boolean {
 }
 
 /**
- * Writes one message to one member. Never throws.
+ * Writes one message to one member, unless it holds more than `highWaterMark` bytes not yet
+ * sent (`bufferedAmount`, or `writableLength` for a socket). Never throws.
  * @param onLateFailure called if a `send` member's returned promise rejects, after the fact.
- * @returns false if the member is closed, closing, or its write threw: it is to be dropped.
+ * @returns DELIVERED; SLOW (nothing written); or FAILED: closed, closing, or its write threw.
  */
-export function write(member: Member, payload: Payload, onLateFailure: (member: Member) => void): boolean {
+export function write(member: Member, payload: Payload, highWaterMark: number, onLateFailure: (member: Member) => void): Outcome {
   try {
-    if (member instanceof WebSocket) return writeWebSocket(member, payload);
-    if (member instanceof Socket) return writeSocket(member, payload);
-    return writeSendable(member, payload, onLateFailure);
+    if (member instanceof WebSocket) return writeWebSocket(member, payload, highWaterMark);
+    if (member instanceof Socket) return writeSocket(member, payload, highWaterMark);
+    return writeSendable(member, payload, highWaterMark, onLateFailure);
   } catch {
-    return false;
+    return FAILED;
+  }
+}
+
+/**
+ * Closes a slow consumer: a WebSocket with 1013 "slow consumer" (Try Again Later, in IANA's
+ * WebSocket close code registry), a socket by destroying it, a sendable through its
+ * `close(1013, reason)` if it has one.
+ */
+export function closeSlow(member: Member): void {
+  try {
+    if (member instanceof WebSocket) member.close(1013, "slow consumer");
+    else if (member instanceof Socket) member.destroy();
+    else member.close?.(1013, "slow consumer");
+  } catch {
+    // it is leaving every channel either way
   }
 }
 
