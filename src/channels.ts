@@ -1,6 +1,7 @@
 import { toShardCount, type Sharder } from "./sharder.js";
 import { type ChannelId, Table } from "./table.js";
-import { closeSlow, DELIVERED, FAILED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { type FanOut, writeShard } from "./fanout.js";
+import { closeSlow, DELIVERED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
 import { WriterPool } from "./writers.js";
 
@@ -171,9 +172,16 @@ export class Channels<Meta = undefined> {
     const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
     const shards = this.#table.shards(channel);
     if (shards === undefined) return Promise.resolve(result);
-    const payload = new Payload(message);
-    const { except } = options;
-    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => this.#writeShard(shard, payload, except, result))));
+    const job: FanOut = {
+      payload: new Payload(message),
+      except: options.except,
+      highWaterMark: this.#highWaterMark,
+      counts: result,
+      failed: this.#dropFailed,
+      slow: this.#dropSlow,
+      late: this.#dropLate,
+    };
+    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => writeShard(shard, job, this.#clock))));
     this.#inFlight.add(done);
     const settle = (): void => {
       this.#inFlight.delete(done);
@@ -219,7 +227,7 @@ export class Channels<Meta = undefined> {
     if (typeof fn !== "function") throw new TypeError("fn must be a function (acc, { member, meta }) => acc");
     let acc = initial;
     for (const shard of this.#table.shards(channel) ?? []) {
-      for (const [member, meta] of shard) acc = fn(acc, { member, meta });
+      for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
     }
     return acc;
   }
@@ -264,52 +272,15 @@ export class Channels<Meta = undefined> {
     await Promise.allSettled(this.#inFlight);
   }
 
-  /**
-   * Writes one shard, in slices: every 256 members it checks the turn's budget and, once spent,
-   * yields. At the first yield the rest of the shard is copied, so that a member who leaves and
-   * joins again meanwhile cannot get the message twice; members who left are skipped.
-   */
-  async #writeShard(shard: ReadonlyMap<Member, Meta>, payload: Payload, except: Member | undefined, result: BroadcastResult): Promise<void> {
-    const clock = this.#clock;
-    if (clock.spent()) await clock.nextTurn();
-    const members = shard.keys();
-    let count = 0;
-    for (const member of members) {
-      this.#writeOne(member, payload, except, result);
-      if ((++count & 255) === 0 && clock.spent()) {
-        const rest = [...members];
-        await clock.nextTurn();
-        return this.#writeRest(shard, rest, payload, except, result);
-      }
-    }
-  }
+  /** A member that was closed or whose write threw. */
+  readonly #dropFailed = (member: Member): void => void this.leave(member);
 
-  /** The rest of a shard after a yield: a copy, checked against the shard as it is now. */
-  async #writeRest(shard: ReadonlyMap<Member, Meta>, rest: Member[], payload: Payload, except: Member | undefined, result: BroadcastResult): Promise<void> {
-    const clock = this.#clock;
-    for (let i = 0; i < rest.length; i++) {
-      const member = rest[i]!;
-      if (shard.has(member)) this.#writeOne(member, payload, except, result);
-      if (((i + 1) & 255) === 0 && clock.spent()) await clock.nextTurn();
-    }
-  }
-
-  #writeOne(member: Member, payload: Payload, except: Member | undefined, result: BroadcastResult): void {
-    if (member === except) return;
-    const outcome = write(member, payload, this.#highWaterMark, this.#dropLate);
-    if (outcome === DELIVERED) {
-      result.delivered++;
-    } else if (outcome === FAILED) {
-      result.failed++;
-      this.leave(member);
-    } else {
-      result.dropped++;
-      if (this.#slowConsumer === "close") {
-        this.leave(member);
-        closeSlow(member);
-      }
-    }
-  }
+  /** A slow consumer: under the "close" policy it leaves and is closed. */
+  readonly #dropSlow = (member: Member): void => {
+    if (this.#slowConsumer !== "close") return;
+    this.leave(member);
+    closeSlow(member);
+  };
 
   /** A `send` member whose returned promise rejected after the broadcast counted it. */
   readonly #dropLate = (member: Member): void => void this.leave(member);

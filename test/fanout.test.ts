@@ -112,6 +112,38 @@ describe("order under slicing", () => {
   });
 });
 
+describe("membership changes during a sliced fan-out", () => {
+  it("skips who left, writes once to who left and joined again, and not to who joined after", async () => {
+    class Counted extends BusyMember {
+      got = 0;
+      override send(): void {
+        super.send();
+        this.got++;
+      }
+    }
+    const channels = new Channels({ sliceMs: 0.05 });
+    const members = Array.from({ length: 3000 }, () => new Counted(1));
+    for (const m of members) channels.join("room", m);
+    const broadcast = channels.broadcast("room", "x");
+    await new Promise((resolve) => setImmediate(resolve)); // the first slice has run; the rest waits
+    const left = members.slice(-100);
+    const rejoined = members.slice(-200, -100);
+    const newcomers = Array.from({ length: 50 }, () => new Counted(1));
+    for (const m of left) channels.leave("room", m);
+    for (const m of rejoined) {
+      channels.leave("room", m);
+      channels.join("room", m);
+    }
+    for (const m of newcomers) channels.join("room", m);
+    const result = await within(broadcast, "the broadcast", 20_000);
+    expect(left.map((m) => m.got)).toEqual(left.map(() => 0));
+    expect(rejoined.map((m) => m.got)).toEqual(rejoined.map(() => 1));
+    expect(newcomers.map((m) => m.got)).toEqual(newcomers.map(() => 0));
+    expect(members.slice(0, -200).every((m) => m.got === 1)).toBe(true);
+    expect(result.delivered).toBe(2900);
+  });
+});
+
 describe("a responsive event loop", () => {
   it("a timer set before a 100,000-member broadcast fires before the broadcast finishes", async () => {
     const channels = new Channels({ sharder: () => 16 });
