@@ -1,7 +1,12 @@
 import { toShardCount, type Sharder } from "./sharder.js";
 import { type ChannelId, Table } from "./table.js";
-import { isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { type FanOut, writeShard } from "./fanout.js";
+import { closeSlow, DELIVERED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { TurnClock } from "./turn.js";
 import { WriterPool } from "./writers.js";
+
+/** What to do with a member whose unsent bytes are over the high-water mark. */
+export type SlowConsumerPolicy = "skip" | "close";
 
 /** Options of `new Channels()`. */
 export interface ChannelsOptions {
@@ -11,6 +16,21 @@ export interface ChannelsOptions {
   writers?: number;
   /** Shard tasks run at once at the most while others wait (integer >= `writers`). Default: 50. */
   maxWriters?: number;
+  /**
+   * A member holding more unsent bytes than this (`bufferedAmount`; `writableLength` for a
+   * socket) is a slow consumer. Default: 1,048,576 (1 MiB).
+   */
+  highWaterMark?: number;
+  /**
+   * `"skip"`: a slow consumer does not get the message (counted in `dropped`) and stays.
+   * `"close"`: it is closed (a WebSocket with 1013) and leaves every channel. Default: `"skip"`.
+   */
+  slowConsumer?: SlowConsumerPolicy;
+  /**
+   * How long fan-out may hold the event loop in one turn before it yields (`setImmediate`), in
+   * ms. Default: 3.
+   */
+  sliceMs?: number;
 }
 
 /** Options of `broadcast`. */
@@ -25,9 +45,11 @@ export interface BroadcastResult {
   delivered: number;
   /** Members that were closed or whose write threw; each has left every channel. */
   failed: number;
+  /** Slow consumers that did not get the message (skipped, or closed under the "close" policy). */
+  dropped: number;
 }
 
-/** What the table holds now. */
+/** What the table holds now, and what broadcasting has done since the `Channels` was made. */
 export interface ChannelsStats {
   /** Channels with at least one member (an empty channel does not exist). */
   channels: number;
@@ -35,6 +57,14 @@ export interface ChannelsStats {
   members: number;
   /** (channel, member) pairs. */
   memberships: number;
+  /** Broadcasts called and not yet settled. */
+  inFlight: number;
+  /** Shard tasks running now, waiting for a writer, and the pool's current size. */
+  writers: { active: number; pending: number; size: number };
+  /** Totals over every broadcast so far. */
+  delivered: number;
+  failed: number;
+  dropped: number;
 }
 
 /** One member of a channel and its meta, as `reduce` sees it. */
@@ -57,17 +87,29 @@ export class Channels<Meta = undefined> {
   readonly #pool: WriterPool;
   readonly #unwatch = new Map<Member, () => void>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #clock: TurnClock;
+  readonly #highWaterMark: number;
+  readonly #slowConsumer: SlowConsumerPolicy;
+  readonly #totals = { delivered: 0, failed: 0, dropped: 0 };
   #closed = false;
 
   /**
-   * @throws {TypeError} if `options` or `sharder` has the wrong type.
-   * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, or either is not an integer.
+   * @throws {TypeError} if `options`, `sharder` or `slowConsumer` has the wrong type.
+   * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, either is not an integer, or
+   *   `highWaterMark` or `sliceMs` is not a number > 0.
    */
   constructor(options: ChannelsOptions = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { sharder, writers = 10, maxWriters = Math.max(50, writers) } = options;
+    const { sharder, writers = 10, maxWriters = Math.max(50, writers), highWaterMark = 1024 * 1024, slowConsumer = "skip", sliceMs = 3 } = options;
+    if (slowConsumer !== "skip" && slowConsumer !== "close") throw new TypeError(`slowConsumer must be "skip" or "close", got ${String(slowConsumer)}`);
+    for (const [name, value] of [["highWaterMark", highWaterMark], ["sliceMs", sliceMs]] as const) {
+      if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
+    }
     this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
     this.#pool = new WriterPool(writers, maxWriters);
+    this.#clock = new TurnClock(sliceMs);
+    this.#highWaterMark = highWaterMark;
+    this.#slowConsumer = slowConsumer;
   }
 
   /**
@@ -111,32 +153,68 @@ export class Channels<Meta = undefined> {
    * Writes `message` to every member of `channel`. The message is encoded once: for `ws` members
    * one WebSocket frame is built and the same bytes go to every socket. Each shard is one task on
    * the writer pool; every member gets a channel's broadcasts in the order `broadcast` was called.
-   * A member that is closed or whose write throws is counted in `failed` and leaves every channel.
+   * A large fan-out writes in slices of at most `sliceMs` and yields the event loop between them.
+   * A member that is closed or whose write throws is counted in `failed` and leaves every channel;
+   * a slow consumer (over `highWaterMark`) is counted in `dropped` and skipped or closed.
    *
    * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
-   * @returns how many members got the message and how many failed; `{ delivered: 0, failed: 0 }`
-   *   for a channel with no members. Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
+   * @returns how many members got the message, failed, or were dropped as slow; all 0 for a
+   *   channel with no members. Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
    * @throws {TypeError} for a bad `channel`, `message` or `options`.
    */
   broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions = {}): Promise<BroadcastResult> {
     checkChannel(channel);
-    if (typeof message !== "string" && !(message instanceof Uint8Array)) {
-      throw new TypeError("message must be a string, a Buffer or a Uint8Array");
-    }
+    checkMessage(message);
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
     if (this.#closed) {
       return Promise.reject(Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }));
     }
-    const result: BroadcastResult = { delivered: 0, failed: 0 };
+    const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
     const shards = this.#table.shards(channel);
     if (shards === undefined) return Promise.resolve(result);
-    const payload = new Payload(message);
-    const { except } = options;
-    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => this.#writeShard(shard, payload, except, result))));
+    const job: FanOut = {
+      payload: new Payload(message),
+      except: options.except,
+      highWaterMark: this.#highWaterMark,
+      counts: result,
+      failed: this.#dropFailed,
+      slow: this.#dropSlow,
+      late: this.#dropLate,
+    };
+    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => writeShard(shard, job, this.#clock))));
     this.#inFlight.add(done);
-    const settle = (): void => void this.#inFlight.delete(done);
+    const settle = (): void => {
+      this.#inFlight.delete(done);
+      this.#totals.delivered += result.delivered;
+      this.#totals.failed += result.failed;
+      this.#totals.dropped += result.dropped;
+    };
     done.then(settle, settle);
     return done.then(() => result);
+  }
+
+  /**
+   * Writes `message` to one member, in order with broadcasts: after every broadcast called before
+   * to a channel it is in has reached it, and before any called after. Use it for replies and
+   * targeted messages, so that they cannot overtake a large fan-out still under way. A slow
+   * consumer still gets it (it is one message, not a stream).
+   *
+   * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
+   * @returns true once written; false if the member is closed or its write threw (it then leaves
+   *   every channel).
+   * @throws {TypeError} for a bad `member` or `message`.
+   */
+  send(member: Member, message: string | Uint8Array): Promise<boolean> {
+    checkMember(member);
+    checkMessage(message);
+    const payload = new Payload(message);
+    return new Promise((resolve) => {
+      this.#pool.after(this.#table.shardsOf(member), () => {
+        const written = write(member, payload, Infinity, this.#dropLate) === DELIVERED;
+        if (!written) this.leave(member);
+        resolve(written);
+      });
+    });
   }
 
   /**
@@ -149,7 +227,7 @@ export class Channels<Meta = undefined> {
     if (typeof fn !== "function") throw new TypeError("fn must be a function (acc, { member, meta }) => acc");
     let acc = initial;
     for (const shard of this.#table.shards(channel) ?? []) {
-      for (const [member, meta] of shard) acc = fn(acc, { member, meta });
+      for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
     }
     return acc;
   }
@@ -170,10 +248,18 @@ export class Channels<Meta = undefined> {
     return this.#table.channelsOf(checkMember(member));
   }
 
-  /** How many channels, members and memberships the table holds now. */
+  /** What the table holds now, the writer pool's state, and totals over every broadcast so far. */
   stats(): ChannelsStats {
     const table = this.#table;
-    return { channels: table.channels, members: table.members, memberships: table.memberships };
+    const pool = this.#pool;
+    return {
+      channels: table.channels,
+      members: table.members,
+      memberships: table.memberships,
+      inFlight: this.#inFlight.size,
+      writers: { active: pool.active, pending: pool.pending, size: pool.size },
+      ...this.#totals,
+    };
   }
 
   /**
@@ -186,17 +272,15 @@ export class Channels<Meta = undefined> {
     await Promise.allSettled(this.#inFlight);
   }
 
-  #writeShard(shard: ReadonlyMap<Member, Meta>, payload: Payload, except: Member | undefined, result: BroadcastResult): void {
-    let failed: Member[] | undefined;
-    for (const member of shard.keys()) {
-      if (member === except) continue;
-      if (write(member, payload, this.#dropLate)) result.delivered++;
-      else (failed ??= []).push(member);
-    }
-    if (failed === undefined) return;
-    result.failed += failed.length;
-    for (const member of failed) this.leave(member);
-  }
+  /** A member that was closed or whose write threw. */
+  readonly #dropFailed = (member: Member): void => void this.leave(member);
+
+  /** A slow consumer: under the "close" policy it leaves and is closed. */
+  readonly #dropSlow = (member: Member): void => {
+    if (this.#slowConsumer !== "close") return;
+    this.leave(member);
+    closeSlow(member);
+  };
 
   /** A `send` member whose returned promise rejected after the broadcast counted it. */
   readonly #dropLate = (member: Member): void => void this.leave(member);
@@ -219,6 +303,12 @@ export class Channels<Meta = undefined> {
 function checkChannel(channel: unknown): ChannelId {
   if (typeof channel === "string" || (typeof channel === "number" && Number.isFinite(channel))) return channel;
   throw new TypeError(`channel must be a string or a finite number, got ${describe(channel)}`);
+}
+
+function checkMessage(message: unknown): void {
+  if (typeof message !== "string" && !(message instanceof Uint8Array)) {
+    throw new TypeError("message must be a string, a Buffer or a Uint8Array");
+  }
 }
 
 function checkMember(member: unknown): Member {

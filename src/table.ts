@@ -1,9 +1,18 @@
 /** A channel's name: a string or a finite number (`1` and `"1"` are two channels, as in a `Map`). */
 export type ChannelId = string | number;
 
-/** One channel: its shards, each a `Map<member, meta>`, and how many members they hold together. */
+/**
+ * One shard of a channel: its members with their meta, and how many members have left it so far,
+ * so that a fan-out that paused can tell cheaply whether anyone left meanwhile.
+ */
+export interface Shard<M, Meta> {
+  readonly members: Map<M, Meta>;
+  leaves: number;
+}
+
+/** One channel: its shards, and how many members they hold together. */
 interface Channel<M, Meta> {
-  readonly shards: Map<M, Meta>[];
+  readonly shards: Shard<M, Meta>[];
   size: number;
 }
 
@@ -50,7 +59,7 @@ export class Table<M, Meta> {
     let entry = this.#channels.get(channel);
     if (entry === undefined) {
       const count = this.#shardCount(channel);
-      entry = { shards: Array.from({ length: count }, () => new Map<M, Meta>()), size: 0 };
+      entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), leaves: 0 })), size: 0 };
       this.#channels.set(channel, entry);
     }
     let placement = this.#members.get(member);
@@ -58,7 +67,7 @@ export class Table<M, Meta> {
       placement = { id: this.#nextId++, channels: new Set() };
       this.#members.set(member, placement);
     }
-    const shard = entry.shards[placement.id % entry.shards.length]!;
+    const shard = entry.shards[placement.id % entry.shards.length]!.members;
     if (shard.has(member)) return false;
     shard.set(member, meta);
     entry.size++;
@@ -92,8 +101,20 @@ export class Table<M, Meta> {
   }
 
   /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
-  shards(channel: ChannelId): readonly ReadonlyMap<M, Meta>[] | undefined {
+  shards(channel: ChannelId): readonly Readonly<Shard<M, Meta>>[] | undefined {
     return this.#channels.get(channel)?.shards;
+  }
+
+  /** The shard holding `member` in each channel it is in. */
+  shardsOf(member: M): Readonly<Shard<M, Meta>>[] {
+    const placement = this.#members.get(member);
+    if (placement === undefined) return [];
+    const shards: Readonly<Shard<M, Meta>>[] = [];
+    for (const channel of placement.channels) {
+      const entry = this.#channels.get(channel)!;
+      shards.push(entry.shards[placement.id % entry.shards.length]!);
+    }
+    return shards;
   }
 
   /** How many members `channel` has. */
@@ -130,7 +151,9 @@ export class Table<M, Meta> {
   /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
   #remove(channel: ChannelId, member: M, placement: Placement): void {
     const entry = this.#channels.get(channel)!;
-    entry.shards[placement.id % entry.shards.length]!.delete(member);
+    const shard = entry.shards[placement.id % entry.shards.length]!;
+    shard.members.delete(member);
+    shard.leaves++;
     this.#memberships--;
     if (--entry.size === 0) this.#channels.delete(channel);
   }

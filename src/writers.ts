@@ -1,20 +1,48 @@
 import pLimit, { type LimitFunction } from "p-limit";
 
-const settle = (): void => undefined;
+/** A unit of work on one queue: resolves or rejects its own promise, never the pool. */
+interface Task {
+  readonly run: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** A point several queues must all reach before `fire` runs; it holds no writer while it waits. */
+interface Barrier {
+  waiting: number;
+  readonly queues: Queue[];
+  readonly fire: () => void;
+}
+
+/** One shard's FIFO of tasks and barriers. */
+interface Queue {
+  readonly items: (Task | Barrier)[];
+  /** A task of this queue is running: the next one waits. */
+  running: boolean;
+  /** In the ring, waiting for a writer. */
+  ready: boolean;
+  /** Its head barrier has counted it as arrived. */
+  arrived: boolean;
+}
+
+const isBarrier = (item: Task | Barrier): item is Barrier => "fire" in item;
 
 /**
- * The writer pool: runs tasks with bounded concurrency (p-limit), `writers` at once, growing one
- * writer at a time up to `maxWriters` while tasks wait and back to `writers` once nothing waits.
- *
- * Tasks given the same queue key run one after another, in the order `run` was called; tasks of
- * different keys run side by side. A broadcast uses a shard as the key, so every member, which
- * always sits in the same shard of a channel, gets that channel's broadcasts in call order.
+ * The writer pool. Every shard is a FIFO queue; queues whose next task may run wait in a ring,
+ * and a free writer takes the next queue of the ring (round robin), so a small channel's
+ * broadcast never waits behind the whole of a large one. At most `size` tasks run at once
+ * (p-limit is the gate); `size` grows by one per waiting queue up to `maxWriters` and falls back
+ * to `writers` once nothing waits. Tasks of one queue run one at a time, in call order, which is
+ * what keeps each member's order. A barrier (`after`) runs a function once every queue it names
+ * has finished the tasks queued before it, and holds back their later tasks until then.
  */
 export class WriterPool {
   readonly #limit: LimitFunction;
   readonly #writers: number;
   readonly #maxWriters: number;
-  readonly #tails = new WeakMap<object, Promise<void>>();
+  readonly #queues = new WeakMap<object, Queue>();
+  readonly #ring: Queue[] = [];
+  #ringHead = 0;
 
   /**
    * @param writers tasks run at once when idle (integer >= 1).
@@ -34,18 +62,28 @@ export class WriterPool {
   }
 
   /**
-   * Runs `task` once every earlier task of `queue` has settled and a writer is free.
-   * @returns the task's result; a task that throws rejects only its own promise.
+   * Queues `task` on `key`'s queue; it runs once the queue's earlier items are done and a writer
+   * is free. @returns the task's result; a task that throws rejects only its own promise.
    */
-  run<T>(queue: object, task: () => T | Promise<T>): Promise<T> {
-    const previous = this.#tails.get(queue);
-    const result = previous === undefined ? this.#submit(task) : previous.then(() => this.#submit(task));
-    const tail = result.then(settle, settle);
-    this.#tails.set(queue, tail);
-    void tail.then(() => {
-      if (this.#tails.get(queue) === tail) this.#tails.delete(queue);
+  run<T>(key: object, task: () => T | Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const queue = this.#queue(key);
+      queue.items.push({ run: task, resolve: resolve as (value: unknown) => void, reject });
+      this.#advance(queue);
+      this.#dispatch();
     });
-    return result;
+  }
+
+  /**
+   * Runs `fire` as soon as every queue of `keys` has finished what was queued on it before this
+   * call, synchronously if they all have already; their later tasks wait until `fire` has run.
+   */
+  after(keys: readonly object[], fire: () => void): void {
+    const queues = [...new Set(keys.map((key) => this.#queue(key)))];
+    if (queues.every((queue) => queue.items.length === 0 && !queue.running)) return fire();
+    const barrier: Barrier = { waiting: queues.length, queues, fire };
+    for (const queue of queues) queue.items.push(barrier);
+    for (const queue of queues) this.#advance(queue);
   }
 
   /** How many tasks are running now. */
@@ -53,9 +91,9 @@ export class WriterPool {
     return this.#limit.activeCount;
   }
 
-  /** How many tasks wait for a writer (not counting those that wait for their queue). */
+  /** How many queues have a task ready to run and wait for a writer. */
   get pending(): number {
-    return this.#limit.pendingCount;
+    return this.#ring.length - this.#ringHead;
   }
 
   /** How many tasks may run at once now: between `writers` and `maxWriters`. */
@@ -63,18 +101,64 @@ export class WriterPool {
     return this.#limit.concurrency;
   }
 
-  #submit<T>(task: () => T | Promise<T>): Promise<T> {
-    const result = this.#limit(task);
-    if (this.#limit.pendingCount > 0 && this.#limit.concurrency < this.#maxWriters) {
-      this.#limit.concurrency++;
+  #queue(key: object): Queue {
+    let queue = this.#queues.get(key);
+    if (queue === undefined) {
+      queue = { items: [], running: false, ready: false, arrived: false };
+      this.#queues.set(key, queue);
     }
-    void result.then(this.#shrink, this.#shrink);
-    return result;
+    return queue;
   }
 
-  readonly #shrink = (): void => {
-    if (this.#limit.pendingCount === 0 && this.#limit.concurrency !== this.#writers) {
-      this.#limit.concurrency = this.#writers;
+  /** Puts an idle queue whose head is a task into the ring; counts its arrival at a head barrier. */
+  #advance(queue: Queue): void {
+    if (queue.running || queue.ready) return;
+    const head = queue.items[0];
+    if (head === undefined) return;
+    if (!isBarrier(head)) {
+      queue.ready = true;
+      this.#ring.push(queue);
+      return;
     }
-  };
+    if (queue.arrived) return;
+    queue.arrived = true;
+    if (--head.waiting > 0) return;
+    head.fire();
+    for (const q of head.queues) {
+      q.items.shift();
+      q.arrived = false;
+    }
+    for (const q of head.queues) this.#advance(q);
+    this.#dispatch();
+  }
+
+  /** Hands ready queues to free writers, growing the pool while queues still wait. */
+  #dispatch(): void {
+    while (this.pending > 0) {
+      const limit = this.#limit;
+      if (limit.activeCount + limit.pendingCount >= limit.concurrency) {
+        if (limit.concurrency >= this.#maxWriters) return;
+        limit.concurrency++;
+      }
+      const queue = this.#ring[this.#ringHead++]!;
+      if (this.#ringHead === this.#ring.length) {
+        this.#ring.length = 0;
+        this.#ringHead = 0;
+      } else if (this.#ringHead > 1024 && this.#ringHead * 2 > this.#ring.length) {
+        this.#ring.splice(0, this.#ringHead); // drop the consumed front now and then, not on every take
+        this.#ringHead = 0;
+      }
+      queue.ready = false;
+      queue.running = true;
+      const task = queue.items.shift() as Task;
+      void limit(task.run).then(task.resolve, task.reject).finally(() => this.#finished(queue));
+    }
+  }
+
+  #finished(queue: Queue): void {
+    queue.running = false;
+    this.#advance(queue);
+    if (this.pending === 0 && this.#limit.concurrency !== this.#writers) this.#limit.concurrency = this.#writers;
+    this.#dispatch();
+  }
 }

@@ -227,7 +227,7 @@ describe("disconnects", () => {
     await polite.close();
     abrupt.ws.terminate();
     await eventually(() => server.channels.stats().memberships === 0, "both to leave");
-    expect(server.channels.stats()).toEqual({ channels: 0, members: 0, memberships: 0 });
+    expect(server.channels.stats()).toMatchObject({ channels: 0, members: 0, memberships: 0 });
     const sender = await client();
     sender.send({ targets: ["p", "q"], payload: 0 });
     expect(await sender.next()).toEqual({ error: "unknown targets", targets: ["p", "q"] });

@@ -59,9 +59,9 @@ describe("ws members", () => {
     const long = "é".repeat(40_000); // 80,000 bytes: the 64-bit length form of RFC 6455 §5.2
     const binary = Buffer.from([0, 1, 2, 254, 255]);
     for (const message of ["hi", "x".repeat(300), long]) {
-      expect(await channels.broadcast("room", message)).toEqual({ delivered: 5, failed: 0 });
+      expect(await channels.broadcast("room", message)).toEqual({ delivered: 5, failed: 0, dropped: 0 });
     }
-    expect(await channels.broadcast("room", binary)).toEqual({ delivered: 5, failed: 0 });
+    expect(await channels.broadcast("room", binary)).toEqual({ delivered: 5, failed: 0, dropped: 0 });
     expect(frame).toHaveBeenCalledTimes(4);
     for (const send of sends) expect(send).not.toHaveBeenCalled();
     for (const client of clients) {
@@ -116,7 +116,7 @@ describe("ws members", () => {
     const received = new Promise<string>((resolve) => server[0]!.once("message", (data) => resolve(String(data))));
     const channels = new Channels();
     channels.join("up", clients[0]!.ws);
-    expect(await channels.broadcast("up", "from the client side")).toEqual({ delivered: 1, failed: 0 });
+    expect(await channels.broadcast("up", "from the client side")).toEqual({ delivered: 1, failed: 0, dropped: 0 });
     expect(await within(received, "the message at the server")).toBe("from the client side");
   });
 
@@ -139,7 +139,7 @@ describe("ws members", () => {
     const channels = new Channels();
     for (const ws of server) channels.join("room", ws);
     server[1]!.close(); // CLOSING: no more data frames may go out (RFC 6455 §5.5.1)
-    expect(await channels.broadcast("room", "still")).toEqual({ delivered: 2, failed: 1 });
+    expect(await channels.broadcast("room", "still")).toEqual({ delivered: 2, failed: 1, dropped: 0 });
     expect(channels.member("room", server[1]!)).toBe(false);
     expect(String((await clients[0]!.nextRaw()).data)).toBe("still");
     expect(String((await clients[2]!.nextRaw()).data)).toBe("still");
@@ -151,8 +151,8 @@ describe("net.Socket members", () => {
     const { server, clients } = await tcpPairs(2);
     const channels = new Channels();
     for (const socket of server) channels.join("room", socket);
-    expect(await channels.broadcast("room", "héllo ")).toEqual({ delivered: 2, failed: 0 });
-    expect(await channels.broadcast("room", Buffer.from("bytes"))).toEqual({ delivered: 2, failed: 0 });
+    expect(await channels.broadcast("room", "héllo ")).toEqual({ delivered: 2, failed: 0, dropped: 0 });
+    expect(await channels.broadcast("room", Buffer.from("bytes"))).toEqual({ delivered: 2, failed: 0, dropped: 0 });
     for (const client of clients) expect(await client.until("héllo bytes")).toBe("héllo bytes");
     await clients[0]!.close();
     await eventually(() => channels.count("room") === 1, "the closed socket to leave");
@@ -163,7 +163,7 @@ describe("net.Socket members", () => {
     const channels = new Channels();
     for (const socket of server) channels.join("room", socket);
     server[0]!.destroy();
-    expect(await channels.broadcast("room", "x")).toEqual({ delivered: 1, failed: 1 });
+    expect(await channels.broadcast("room", "x")).toEqual({ delivered: 1, failed: 1, dropped: 0 });
     expect(channels.join("room", server[0]!)).toBe(false);
   });
 });

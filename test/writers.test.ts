@@ -66,6 +66,46 @@ describe("WriterPool", () => {
     await expect(next).resolves.toBe("next ran");
   });
 
+  it("hands writers out round robin across queues: a short queue does not wait behind a long one", async () => {
+    const pool = new WriterPool(1, 1);
+    const log: string[] = [];
+    const big = {};
+    const small = {};
+    const done = [1, 2, 3, 4].map((i) => pool.run(big, () => void log.push(`big ${i}`)));
+    done.push(pool.run(small, () => void log.push("small")));
+    await Promise.all(done);
+    expect(log).toEqual(["big 1", "small", "big 2", "big 3", "big 4"]);
+  });
+
+  it("after() fires once every named queue has done its earlier tasks, and holds their later ones", async () => {
+    const pool = new WriterPool(1, 1); // one writer: a barrier that held it would deadlock
+    const [a, b] = [{}, {}];
+    const log: string[] = [];
+    const slow = gate();
+    const first = pool.run(a, async () => {
+      await slow.task();
+      log.push("a1");
+    });
+    const second = pool.run(b, () => void log.push("b1"));
+    pool.after([a, b, a], () => log.push("barrier"));
+    const later = [pool.run(b, () => void log.push("b2")), pool.run(a, () => void log.push("a2"))];
+    await turn();
+    expect(log).toEqual([]); // a1 holds the only writer; b1 waits for it
+    slow.release();
+    await Promise.all([first, second, ...later]);
+    expect(log.indexOf("barrier")).toBeGreaterThan(log.indexOf("a1"));
+    expect(log.indexOf("barrier")).toBeGreaterThan(log.indexOf("b1"));
+    expect(log.indexOf("barrier")).toBeLessThan(log.indexOf("a2"));
+    expect(log.indexOf("barrier")).toBeLessThan(log.indexOf("b2"));
+  });
+
+  it("after() on idle queues fires at once, synchronously", () => {
+    const pool = new WriterPool(2, 2);
+    let fired = false;
+    pool.after([{}, {}], () => (fired = true));
+    expect(fired).toBe(true);
+  });
+
   it("rejects sizes out of range", () => {
     expect(() => new WriterPool(0, 1)).toThrow(RangeError);
     expect(() => new WriterPool(2, 1)).toThrow(/maxWriters/);

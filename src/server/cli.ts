@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { SlowConsumerPolicy } from "../channels.js";
 import { url } from "./address.js";
 import { DEFAULTS, startServer } from "./server.js";
 
@@ -20,8 +21,13 @@ const options = new Command("ws-channels")
   .option("--tcp-port <port>", "TCP broadcast port (0: any free port)", integer(0, 65535), DEFAULTS.tcpPort)
   .option("--max-frame-size <bytes>", "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009", integer(1, 2 ** 31 - 1), DEFAULTS.maxFrameSize)
   .option("--max-channel-length <chars>", "longest channel name", integer(1, 2 ** 20), DEFAULTS.maxChannelLength)
+  .option("--high-water-mark <bytes>", "unsent bytes over which a client is a slow consumer", integer(1, 2 ** 31 - 1), DEFAULTS.highWaterMark)
+  .addOption(new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013").choices(["skip", "close"]).default(DEFAULTS.slowConsumer))
   .parse()
-  .opts<{ host: string; port: number; tcpPort: number; maxFrameSize: number; maxChannelLength: number }>();
+  .opts<{
+    host: string; port: number; tcpPort: number; maxFrameSize: number; maxChannelLength: number;
+    highWaterMark: number; slowConsumer: SlowConsumerPolicy;
+  }>();
 
 try {
   const server = await startServer(options);

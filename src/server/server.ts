@@ -1,4 +1,4 @@
-import { Channels } from "../channels.js";
+import { Channels, type SlowConsumerPolicy } from "../channels.js";
 import type { Bound } from "./address.js";
 import { TcpFront } from "./tcp-server.js";
 import { WebSocketFront } from "./ws-server.js";
@@ -17,6 +17,10 @@ export interface ServerOptions {
   maxChannelLength?: number;
   /** How long shutdown waits for connections to close before cutting them, in ms. Default: 2000. */
   graceMs?: number;
+  /** Unsent bytes over which a client is a slow consumer. Default: 1048576 (1 MiB). */
+  highWaterMark?: number;
+  /** What happens to a slow consumer: "skip" the message, or "close" it with 1013. Default: "skip". */
+  slowConsumer?: SlowConsumerPolicy;
 }
 
 export const DEFAULTS = {
@@ -26,6 +30,8 @@ export const DEFAULTS = {
   maxFrameSize: 64 * 1024,
   maxChannelLength: 128,
   graceMs: 2000,
+  highWaterMark: 1024 * 1024,
+  slowConsumer: "skip",
 } as const;
 
 /** A started server: where it listens, and how to stop it. */
@@ -43,7 +49,7 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = { ...DEFAULTS, ...options };
-  const channels = new Channels();
+  const channels = new Channels({ highWaterMark: settings.highWaterMark, slowConsumer: settings.slowConsumer });
   const wsFront = new WebSocketFront(channels, settings);
   const tcpFront = new TcpFront(channels);
   let closing: Promise<void> | undefined;

@@ -25,6 +25,8 @@ export interface WebSocketFrontOptions {
 /**
  * The WebSocket JSON protocol on top of a `Channels`: join, leave, say to a channel, and targeted
  * messages to connection ids given as `/?id=ID`. Call `listen()`, then `close()` to shut down.
+ * Everything the server writes goes through `channels.send` or `channels.broadcast`, so what a
+ * connection receives leaves in the order the server decided it, even behind a sliced fan-out.
  */
 export class WebSocketFront {
   readonly #channels: Channels;
@@ -107,10 +109,10 @@ export class WebSocketFront {
     switch (command.kind) {
       case "join":
         channels.join(command.channel, ws);
-        return ws.send(JSON.stringify({ joined: command.channel }));
+        return void channels.send(ws, JSON.stringify({ joined: command.channel }));
       case "leave":
         channels.leave(command.channel, ws);
-        return ws.send(JSON.stringify({ left: command.channel }));
+        return void channels.send(ws, JSON.stringify({ left: command.channel }));
       case "say": {
         if (!channels.member(command.channel, ws)) return ws.close(CLOSE.notAMember.code, CLOSE.notAMember.reason);
         const text = encode({ to: command.channel, say: command.say });
@@ -135,10 +137,10 @@ export class WebSocketFront {
       const id = String(target);
       const ws = this.#ids.get(id);
       if (ws === undefined) unknown.push(target);
-      else if (!seen.has(id)) ws.send(text);
+      else if (!seen.has(id)) void this.#channels.send(ws, text);
       seen.add(id);
     }
-    if (unknown.length > 0) sender.send(JSON.stringify({ error: "unknown targets", targets: unknown }));
+    if (unknown.length > 0) void this.#channels.send(sender, JSON.stringify({ error: "unknown targets", targets: unknown }));
   }
 }
 

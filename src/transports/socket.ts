@@ -1,9 +1,15 @@
 import type { Socket } from "node:net";
+import { corkThisTick } from "./cork.js";
+import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
 
-/** Writes the message's bytes to a byte stream. Returns false if the stream can no longer be written. */
-export function writeSocket(socket: Socket, payload: Payload): boolean {
-  if (socket.destroyed || !socket.writable) return false;
+/** Writes the message's bytes to a byte stream, unless it is closed or holds over `highWaterMark` bytes. */
+export function writeSocket(socket: Socket, payload: Payload, highWaterMark: number): Outcome {
+  if (socket.destroyed || !socket.writable) return FAILED;
+  if (socket.writableCorked === 0) {
+    if (socket.writableLength > highWaterMark) return SLOW;
+    corkThisTick(socket);
+  }
   socket.write(payload.bytes);
-  return true;
+  return DELIVERED;
 }

@@ -1,6 +1,8 @@
 import type { Socket } from "node:net";
 import * as wsModule from "ws";
 import WebSocket from "ws";
+import { corkThisTick } from "./cork.js";
+import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
 
 /*
@@ -49,10 +51,17 @@ export function buildFrame(payload: Payload): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-/** Writes `payload` to an open WebSocket. Returns false if the socket is not open. */
-export function writeWebSocket(ws: WebSocket, payload: Payload): boolean {
-  if (ws.readyState !== WebSocket.OPEN) return false;
+/**
+ * Writes `payload` to an open WebSocket whose `bufferedAmount` was at most `highWaterMark` bytes
+ * when this turn began writing to it, corking its socket until the end of the tick.
+ */
+export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: number): Outcome {
+  if (ws.readyState !== WebSocket.OPEN) return FAILED;
   const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
+  if (!_socket || _socket.writableCorked === 0) {
+    if (ws.bufferedAmount > highWaterMark) return SLOW;
+    if (_socket) corkThisTick(_socket);
+  }
   if (
     canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE &&
     _sender._queue?.length === 0 && _sender._firstFragment === true
@@ -61,5 +70,5 @@ export function writeWebSocket(ws: WebSocket, payload: Payload): boolean {
   } else {
     ws.send(payload.bytes, { binary: payload.binary });
   }
-  return true;
+  return DELIVERED;
 }

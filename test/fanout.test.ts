@@ -1,0 +1,228 @@
+import { once } from "node:events";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { Channels } from "../src/index.js";
+import { type RunningServer, startServer } from "../src/server/server.js";
+import { eventually, within, WsClient } from "./helpers.js";
+
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** `n` real clients of a plain `ws` server; returns the server-side sockets and the clients. */
+async function wsPairs(n: number): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await within(once(wss, "listening"), "ws listen");
+  const server: WebSocket[] = [];
+  wss.on("connection", (ws) => server.push(ws));
+  cleanups.push(() => new Promise((resolve) => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close(resolve);
+  }));
+  const { port } = wss.address() as { port: number };
+  const clients = await Promise.all(Array.from({ length: n }, () => WsClient.open(`ws://127.0.0.1:${port}`)));
+  await eventually(() => server.length === n, "server-side sockets");
+  cleanups.push(() => Promise.all(clients.map((c) => c.close())));
+  return { server, clients };
+}
+
+/** A member whose send costs about `us` microseconds of CPU, like a real socket write. */
+class BusyMember {
+  static sent = 0;
+  constructor(readonly us: number) {}
+  send(): void {
+    const end = performance.now() + this.us / 1000;
+    while (performance.now() < end);
+    BusyMember.sent++;
+  }
+}
+
+describe("batching: one write per socket per turn", () => {
+  it("broadcasts and direct sends made in one turn leave a socket as one writev, in call order", async () => {
+    const { server, clients } = await wsPairs(2);
+    const channels = new Channels({ sharder: () => 4 });
+    for (const ws of server) channels.join("room", ws);
+    const sockets = server.map((ws) => (ws as unknown as { _socket: { _writev: unknown; _write: unknown } })._socket);
+    const writev = sockets.map((s) => vi.spyOn(s as { _writev: () => void }, "_writev"));
+    const write = sockets.map((s) => vi.spyOn(s as { _write: () => void }, "_write"));
+    const sent: Promise<unknown>[] = [];
+    for (let i = 0; i < 8; i++) {
+      sent.push(channels.broadcast("room", `b${i}`));
+      if (i === 3) sent.push(channels.send(server[0]!, "direct"));
+    }
+    await Promise.all(sent);
+    await new Promise((resolve) => setImmediate(resolve)); // the turn ends: uncorked
+    for (const spy of writev) expect(spy).toHaveBeenCalledTimes(1);
+    for (const spy of write) expect(spy).not.toHaveBeenCalled();
+    const expected = ["b0", "b1", "b2", "b3", "direct", "b4", "b5", "b6", "b7"];
+    const got = [];
+    for (let i = 0; i < expected.length; i++) got.push(String((await clients[0]!.nextRaw()).data));
+    expect(got).toEqual(expected);
+  });
+});
+
+describe("order under slicing", () => {
+  it("holds per member with 16 shards, direct sends in between, and broadcasts to two channels", async () => {
+    const { server, clients } = await wsPairs(12);
+    // A tiny budget and busy filler members make every broadcast span several turns.
+    const channels = new Channels({ sharder: () => 16, sliceMs: 0.05, writers: 2, maxWriters: 4 });
+    for (let i = 0; i < 2000; i++) {
+      const filler = new BusyMember(1);
+      channels.join("a", filler);
+      channels.join("b", filler);
+    }
+    for (const ws of server) {
+      channels.join("a", ws);
+      channels.join("b", ws);
+    }
+    const calls: string[] = [];
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) {
+      calls.push(`a${i}`);
+      pending.push(channels.broadcast("a", `a${i}`));
+      if (i % 3 === 0) {
+        calls.push(`t${i}`);
+        pending.push(channels.send(server[i % server.length]!, `t${i}`));
+      }
+      calls.push(`b${i}`);
+      pending.push(channels.broadcast("b", `b${i}`));
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve)); // calls spread over turns
+    }
+    await within(Promise.all(pending), "every broadcast", 20_000);
+    for (const [k, client] of clients.entries()) {
+      const mine = calls.filter((c) => c[0] !== "t" || Number(c.slice(1)) % server.length === k);
+      const got: string[] = [];
+      for (let i = 0; i < mine.length; i++) got.push(String((await client.nextRaw()).data));
+      expect([...got].sort()).toEqual([...mine].sort()); // each exactly once
+      for (const channel of ["a", "b"]) {
+        expect(got.filter((m) => m[0] === channel)).toEqual(mine.filter((m) => m[0] === channel));
+      }
+      for (const direct of got.filter((m) => m[0] === "t")) {
+        // a direct send comes after every broadcast called before it, before every one called after
+        const at = got.indexOf(direct);
+        const calledAt = calls.indexOf(direct);
+        for (const other of got) {
+          if (other[0] === "t") continue;
+          expect(got.indexOf(other) < at, `${other} vs ${direct}`).toBe(calls.indexOf(other) < calledAt);
+        }
+      }
+    }
+  });
+});
+
+describe("membership changes during a sliced fan-out", () => {
+  it("skips who left, writes once to who left and joined again, and not to who joined after", async () => {
+    class Counted extends BusyMember {
+      got = 0;
+      override send(): void {
+        super.send();
+        this.got++;
+      }
+    }
+    const channels = new Channels({ sliceMs: 0.05 });
+    const members = Array.from({ length: 3000 }, () => new Counted(1));
+    for (const m of members) channels.join("room", m);
+    const broadcast = channels.broadcast("room", "x");
+    await new Promise((resolve) => setImmediate(resolve)); // the first slice has run; the rest waits
+    const left = members.slice(-100);
+    const rejoined = members.slice(-200, -100);
+    const newcomers = Array.from({ length: 50 }, () => new Counted(1));
+    for (const m of left) channels.leave("room", m);
+    for (const m of rejoined) {
+      channels.leave("room", m);
+      channels.join("room", m);
+    }
+    for (const m of newcomers) channels.join("room", m);
+    const result = await within(broadcast, "the broadcast", 20_000);
+    expect(left.map((m) => m.got)).toEqual(left.map(() => 0));
+    expect(rejoined.map((m) => m.got)).toEqual(rejoined.map(() => 1));
+    expect(newcomers.map((m) => m.got)).toEqual(newcomers.map(() => 0));
+    expect(members.slice(0, -200).every((m) => m.got === 1)).toBe(true);
+    expect(result.delivered).toBe(2900);
+  });
+});
+
+describe("a responsive event loop", () => {
+  it("a timer set before a 100,000-member broadcast fires before the broadcast finishes", async () => {
+    const channels = new Channels({ sharder: () => 16 });
+    for (let i = 0; i < 100_000; i++) channels.join("huge", new BusyMember(0.5));
+    let finished = false;
+    const fired = new Promise<boolean>((resolve) => setTimeout(() => resolve(finished), 0));
+    const broadcast = channels.broadcast("huge", "x").then((result) => {
+      finished = true;
+      return result;
+    });
+    expect(await fired).toBe(false);
+    expect(await within(broadcast, "the broadcast", 30_000)).toEqual({ delivered: 100_000, failed: 0, dropped: 0 });
+  });
+
+  it("another socket is read and answered while a large fan-out runs", async () => {
+    const { server, clients } = await wsPairs(1);
+    server[0]!.on("message", (data) => server[0]!.send(`echo ${String(data)}`));
+    const channels = new Channels();
+    for (let i = 0; i < 100_000; i++) channels.join("huge", new BusyMember(0.5));
+    let finished = false;
+    const broadcast = channels.broadcast("huge", "x").then(() => (finished = true));
+    clients[0]!.ws.send("ping");
+    expect(String((await clients[0]!.nextRaw()).data)).toBe("echo ping");
+    expect(finished).toBe(false);
+    await within(broadcast, "the broadcast", 30_000);
+  });
+});
+
+describe("slow consumers, with a real client that stops reading", () => {
+  let server: RunningServer;
+  afterEach(() => server?.close());
+
+  /** Three members of "room"; `slow` stops reading; `publisher` says `count` messages of `size` bytes. */
+  async function flood(policy: "skip" | "close", count: number, size: number) {
+    server = await startServer({ port: 0, tcpPort: 0, highWaterMark: 64 * 1024, slowConsumer: policy });
+    const url = `ws://127.0.0.1:${server.ws.port}/`;
+    const [publisher, reader, slow] = await Promise.all([WsClient.open(url), WsClient.open(url), WsClient.open(url)]);
+    cleanups.push(() => Promise.all([publisher, reader, slow].map((c) => c.close())));
+    for (const c of [publisher, reader, slow]) {
+      c.send({ join: "room" });
+      expect(await c.next()).toEqual({ joined: "room" });
+    }
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const pad = "x".repeat(size);
+    let peak = 0;
+    for (let i = 0; i < count; i++) {
+      publisher.send({ say: { i, pad }, to: "room" });
+      if (i % 50 === 49) {
+        // keep the publisher within 50 messages of the reader, as a paced producer would
+        while (reader.received.length < i - 10) await new Promise((resolve) => setTimeout(resolve, 1));
+        peak = Math.max(peak, server.channels.reduce("room", 0, (max, { member }) => Math.max(max, (member as WebSocket).bufferedAmount)));
+      }
+    }
+    for (const c of [publisher, reader]) {
+      for (let i = 0; i < count; i++) expect(((await c.next()) as { say: { i: number } }).say.i).toBe(i);
+    }
+    return { slow, peak };
+  }
+
+  it("skip: the others get everything in order; the slow one is skipped, counted, and stays", async () => {
+    const { slow, peak } = await flood("skip", 600, 16 * 1024);
+    const { dropped } = server.channels.stats();
+    expect(dropped).toBeGreaterThan(0);
+    expect(server.channels.count("room")).toBe(3);
+    // the mark plus what one turn writes: a 64 KiB read holds at most 4 of these 16 KiB frames
+    expect(peak).toBeLessThanOrEqual(64 * 1024 + 5 * 17 * 1024);
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const seen: number[] = [];
+    await eventually(() => slow.received.length === 600 + 1 - dropped, "the slow client to catch up");
+    for (const m of slow.received.slice(1)) seen.push((m as { say: { i: number } }).say.i);
+    expect(seen).toEqual([...seen].sort((x, y) => x - y)); // what it got, it got in order
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("close: the slow one is closed with 1013 and leaves; the others get everything", async () => {
+    const { slow } = await flood("close", 600, 16 * 1024);
+    expect(server.channels.count("room")).toBe(2);
+    expect(server.channels.stats().dropped).toBeGreaterThan(0);
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await within(slow.closed, "the 1013 close", 10_000)).toEqual({ code: 1013, reason: "slow consumer" });
+  });
+});
