@@ -204,22 +204,21 @@ describe("slow consumers, with a real client that stops reading", () => {
   }
 
   it("skip: the others get everything in order; the slow one is skipped, counted, and stays", async () => {
-    const { slow, peak } = await flood("skip", 600, 16 * 1024);
+    const { slow, peak } = await flood("skip", 10_000, 1024);
     const { dropped } = server.channels.stats();
     expect(dropped).toBeGreaterThan(0);
     expect(server.channels.count("room")).toBe(3);
-    // the mark plus what one turn writes: a 64 KiB read holds at most 4 of these 16 KiB frames
-    expect(peak).toBeLessThanOrEqual(64 * 1024 + 5 * 17 * 1024);
+    expect(peak).toBeLessThanOrEqual(64 * 1024 + 1100); // the mark plus one message
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     const seen: number[] = [];
-    await eventually(() => slow.received.length === 600 + 1 - dropped, "the slow client to catch up");
+    await eventually(() => slow.received.length === 10_000 + 1 - dropped, "the slow client to catch up");
     for (const m of slow.received.slice(1)) seen.push((m as { say: { i: number } }).say.i);
     expect(seen).toEqual([...seen].sort((x, y) => x - y)); // what it got, it got in order
     expect(new Set(seen).size).toBe(seen.length);
   });
 
   it("close: the slow one is closed with 1013 and leaves; the others get everything", async () => {
-    const { slow } = await flood("close", 600, 16 * 1024);
+    const { slow } = await flood("close", 10_000, 1024);
     expect(server.channels.count("room")).toBe(2);
     expect(server.channels.stats().dropped).toBeGreaterThan(0);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();

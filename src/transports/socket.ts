@@ -3,13 +3,14 @@ import { corkThisTick } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
 
-/** Writes the message's bytes to a byte stream, unless it is closed or holds over `highWaterMark` bytes. */
+/**
+ * Writes the message's bytes to a byte stream, unless it is closed or holds more than
+ * `highWaterMark` bytes unsent (this turn's corked writes included).
+ */
 export function writeSocket(socket: Socket, payload: Payload, highWaterMark: number): Outcome {
   if (socket.destroyed || !socket.writable) return FAILED;
-  if (socket.writableCorked === 0) {
-    if (socket.writableLength > highWaterMark) return SLOW;
-    corkThisTick(socket);
-  }
+  if (socket.writableLength > highWaterMark) return SLOW;
+  corkThisTick(socket);
   socket.write(payload.bytes);
   return DELIVERED;
 }

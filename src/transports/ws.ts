@@ -52,16 +52,15 @@ export function buildFrame(payload: Payload): Buffer {
 }
 
 /**
- * Writes `payload` to an open WebSocket whose `bufferedAmount` was at most `highWaterMark` bytes
- * when this turn began writing to it, corking its socket until the end of the tick.
+ * Writes `payload` to an open WebSocket holding at most `highWaterMark` bytes unsent
+ * (`bufferedAmount`, this turn's corked writes included), corking its socket until the end of
+ * the tick.
  */
 export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: number): Outcome {
   if (ws.readyState !== WebSocket.OPEN) return FAILED;
   const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
-  if (!_socket || _socket.writableCorked === 0) {
-    if (ws.bufferedAmount > highWaterMark) return SLOW;
-    if (_socket) corkThisTick(_socket);
-  }
+  if (ws.bufferedAmount > highWaterMark) return SLOW;
+  if (_socket) corkThisTick(_socket);
   if (
     canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE &&
     _sender._queue?.length === 0 && _sender._firstFragment === true
