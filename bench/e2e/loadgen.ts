@@ -87,13 +87,20 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   closedDuringBurst = 0;
   const cpu = process.cpuUsage();
 
+  const one = (): void => {
+    const head = `{"seq":${sent},"t":${performance.now().toFixed(3)},"pad":"`;
+    const text = `${head}${"x".repeat(Math.max(0, 98 - head.length))}"}`;
+    publisher.sendText(socketIo ? `42${JSON.stringify(["m", text])}` : text);
+    if (sent++ === 0) firstSend = performance.now();
+  };
+  const window = Math.max(message.window, message.burst);
   const publish = (): void => {
-    // Message i goes out only once every client has message i - W.
-    while (sent < M && sent < complete + message.window) {
-      const head = `{"seq":${sent},"t":${performance.now().toFixed(3)},"pad":"`;
-      const text = `${head}${"x".repeat(Math.max(0, 98 - head.length))}"}`;
-      publisher.sendText(socketIo ? `42${JSON.stringify(["m", text])}` : text);
-      if (sent++ === 0) firstSend = performance.now();
+    // Messages go out in groups of `burst`, a group in one turn and one write; message i goes out
+    // only once every client has message i - W.
+    for (let group = Math.min(message.burst, M - sent); sent < M && sent + group <= complete + window; group = Math.min(message.burst, M - sent)) {
+      publisher.batch(() => {
+        for (let k = 0; k < group; k++) one();
+      });
     }
   };
 

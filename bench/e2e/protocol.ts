@@ -3,7 +3,7 @@
 /** Orchestrator -> load generator. */
 export type ToLoadgen =
   | { type: "connect"; port: number; clients: number; socketIo: boolean; concurrency: number; timeoutMs: number }
-  | { type: "run"; messages: number; window: number; stallMs: number; maxMs: number }
+  | { type: "run"; messages: number; window: number; burst: number; stallMs: number; maxMs: number }
   | { type: "close" };
 
 /** What the load generator measured over one burst. */

@@ -19,6 +19,7 @@ export interface RunPlan {
   clients: number;
   messages: number;
   window: number;
+  burst: number; // messages the publisher sends together, in one turn and one write
   timeoutMs: number; // the whole run, connect phase included
   fileLimit: number | undefined; // start the children with this soft limit on open files
 }
@@ -61,7 +62,7 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
     }
     server.send({ type: "begin" });
     const begun = await server.next("begun", left());
-    loadgen.send({ type: "run", messages: plan.messages, window: plan.window, stallMs: 5_000, maxMs: left() });
+    loadgen.send({ type: "run", messages: plan.messages, window: plan.window, burst: plan.burst, stallMs: 5_000, maxMs: left() });
     const { burst } = await loadgen.next("done", left());
     server.send({ type: "end" });
     const ended = await server.next("ended", left());

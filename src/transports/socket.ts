@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { corkThisTick } from "./cork.js";
+import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
 
@@ -10,7 +10,7 @@ import type { Payload } from "./payload.js";
 export function writeSocket(socket: Socket, payload: Payload, highWaterMark: number): Outcome {
   if (socket.destroyed || !socket.writable) return FAILED;
   if (socket.writableLength > highWaterMark) return SLOW;
-  corkThisTick(socket);
+  corkUntilFlush(socket);
   socket.write(payload.bytes);
   return DELIVERED;
 }

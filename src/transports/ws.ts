@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import * as wsModule from "ws";
 import WebSocket from "ws";
-import { corkThisTick } from "./cork.js";
+import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
 
@@ -60,7 +60,7 @@ export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: n
   if (ws.readyState !== WebSocket.OPEN) return FAILED;
   const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
   if (ws.bufferedAmount > highWaterMark) return SLOW;
-  if (_socket) corkThisTick(_socket);
+  if (_socket) corkUntilFlush(_socket);
   if (
     canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE &&
     _sender._queue?.length === 0 && _sender._firstFragment === true
