@@ -21,36 +21,35 @@ export interface FanOut {
 
 /**
  * Writes `job` to every member of `shard`, in slices: every SLICE_CHECK members it asks `clock`
- * whether the turn's budget is spent and, if so, yields. At the first yield it copies the rest of
- * the shard, so a member who leaves and joins again meanwhile cannot get the message twice.
- * @returns undefined when it finished without yielding, else a promise of the rest.
+ * whether the turn's budget is spent and, if so, pauses until the next turn and goes on with the
+ * same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
+ * a deleted entry); one who joins while the fan-out is paused, or leaves and joins again, is
+ * recorded in `shard.joinedSince` and skipped too, so that nobody gets the message twice.
+ * @returns undefined when it finished without pausing, else a promise of the rest.
  */
-export function writeShard(shard: Readonly<Shard<Member, unknown>>, job: FanOut, clock: TurnClock): Promise<void> | undefined {
+export function writeShard(shard: Shard<Member, unknown>, job: FanOut, clock: TurnClock): Promise<void> | undefined {
   if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, job, clock));
-  // next() by hand: the iterator outlives the loop when a slice ends, and V8 runs this shape fastest
   const members = shard.members.keys();
   let count = 0;
-  for (let step = members.next(); !step.done; step = members.next()) {
-    writeOne(step.value, job);
-    if (++count % SLICE_CHECK === 0 && clock.spent()) return writeRest(shard, [...members], job, clock);
+  for (const member of members) {
+    writeOne(member, job);
+    if (++count % SLICE_CHECK === 0 && clock.spent()) return writePaused(shard, members, job, clock);
   }
   return undefined;
 }
 
-/**
- * The rest of a shard after a yield. The membership check (a hash lookup per member, so a cache
- * miss in a large shard) is made only while members have left this shard since the copy.
- */
-async function writeRest(shard: Readonly<Shard<Member, unknown>>, rest: Member[], job: FanOut, clock: TurnClock): Promise<void> {
-  const leaves = shard.leaves;
-  let i = 0;
-  while (i < rest.length) {
+/** The rest of a shard, one slice per turn, skipping whoever joined it meanwhile. */
+async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, job: FanOut, clock: TurnClock): Promise<void> {
+  const joined = (shard.joinedSince = new Set());
+  try {
     await clock.nextTurn();
-    const check = shard.leaves !== leaves;
-    do {
-      const member = rest[i++]!;
-      if (!check || shard.members.has(member)) writeOne(member, job);
-    } while (i < rest.length && (i % SLICE_CHECK !== 0 || !clock.spent()));
+    let count = 0;
+    for (const member of members) {
+      if (joined.size === 0 || !joined.has(member)) writeOne(member, job);
+      if (++count % SLICE_CHECK === 0 && clock.spent()) await clock.nextTurn();
+    }
+  } finally {
+    shard.joinedSince = undefined;
   }
 }
 

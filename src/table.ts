@@ -2,12 +2,13 @@
 export type ChannelId = string | number;
 
 /**
- * One shard of a channel: its members with their meta, and how many members have left it so far,
- * so that a fan-out that paused can tell cheaply whether anyone left meanwhile.
+ * One shard of a channel: its members with their meta. While a fan-out over it is paused, it sets
+ * `joinedSince` and the table records there every member that joins the shard, so that the
+ * fan-out, resuming the same live iterator, can skip them (Map iterators visit appended entries).
  */
 export interface Shard<M, Meta> {
   readonly members: Map<M, Meta>;
-  leaves: number;
+  joinedSince: Set<M> | undefined;
 }
 
 /** One channel: its shards, and how many members they hold together. */
@@ -59,7 +60,7 @@ export class Table<M, Meta> {
     let entry = this.#channels.get(channel);
     if (entry === undefined) {
       const count = this.#shardCount(channel);
-      entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), leaves: 0 })), size: 0 };
+      entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined })), size: 0 };
       this.#channels.set(channel, entry);
     }
     let placement = this.#members.get(member);
@@ -67,9 +68,10 @@ export class Table<M, Meta> {
       placement = { id: this.#nextId++, channels: new Set() };
       this.#members.set(member, placement);
     }
-    const shard = entry.shards[placement.id % entry.shards.length]!.members;
-    if (shard.has(member)) return false;
-    shard.set(member, meta);
+    const shard = entry.shards[placement.id % entry.shards.length]!;
+    if (shard.members.has(member)) return false;
+    shard.members.set(member, meta);
+    shard.joinedSince?.add(member);
     entry.size++;
     this.#memberships++;
     placement.channels.add(channel);
@@ -101,15 +103,15 @@ export class Table<M, Meta> {
   }
 
   /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
-  shards(channel: ChannelId): readonly Readonly<Shard<M, Meta>>[] | undefined {
+  shards(channel: ChannelId): readonly Shard<M, Meta>[] | undefined {
     return this.#channels.get(channel)?.shards;
   }
 
   /** The shard holding `member` in each channel it is in. */
-  shardsOf(member: M): Readonly<Shard<M, Meta>>[] {
+  shardsOf(member: M): Shard<M, Meta>[] {
     const placement = this.#members.get(member);
     if (placement === undefined) return [];
-    const shards: Readonly<Shard<M, Meta>>[] = [];
+    const shards: Shard<M, Meta>[] = [];
     for (const channel of placement.channels) {
       const entry = this.#channels.get(channel)!;
       shards.push(entry.shards[placement.id % entry.shards.length]!);
@@ -151,9 +153,7 @@ export class Table<M, Meta> {
   /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
   #remove(channel: ChannelId, member: M, placement: Placement): void {
     const entry = this.#channels.get(channel)!;
-    const shard = entry.shards[placement.id % entry.shards.length]!;
-    shard.members.delete(member);
-    shard.leaves++;
+    entry.shards[placement.id % entry.shards.length]!.members.delete(member);
     this.#memberships--;
     if (--entry.size === 0) this.#channels.delete(channel);
   }
