@@ -140,21 +140,37 @@ async function stall(channels: Channels, message: string): Promise<{ blockMs: nu
   return { blockMs: Math.max(0, worst), totalMs };
 }
 
+/** A member whose send costs about 1 µs of CPU, as a socket write would: enough to need slices. */
+class BusyMember {
+  send(): void {
+    const end = performance.now() + 0.001;
+    while (performance.now() < end);
+  }
+}
+
 async function eventLoop(): Promise<string> {
   const size = quick ? 10_000 : 100_000;
-  const list = members(size);
   const rows: (string | number)[][] = [];
-  for (const shards of [1, 16]) {
-    progress(`event-loop stall, ${size} members, ${shards} shards`);
-    const channels = new Channels({ sharder: () => shards });
-    for (const m of list) channels.join("room", m);
-    const runs: { blockMs: number; totalMs: number }[] = [];
-    for (let i = 0; i < (quick ? 2 : 10); i++) runs.push(await stall(channels, "x".repeat(100)));
-    const worst = Math.max(...runs.map((r) => r.blockMs));
-    const total = runs.map((r) => r.totalMs).sort((a, b) => a - b)[runs.length >> 1]!;
-    rows.push([fmt(size), shards, fmt(worst), fmt(total)]);
+  for (const [kind, make] of [["no-op", () => new CountingMember()], ["1 µs send", () => new BusyMember()]] as const) {
+    const list = Array.from({ length: size }, make);
+    for (const shards of [1, 16]) {
+      const times: Record<string, number> = {};
+      for (const [slicing, sliceMs] of [["unsliced", Infinity], ["sliced (3 ms)", 3]] as const) {
+        progress(`event-loop stall, ${size} ${kind} members, ${shards} shards, ${slicing}`);
+        const channels = new Channels({ sharder: () => shards, sliceMs });
+        for (const m of list) channels.join("room", m as CountingMember);
+        for (let i = 0; i < 2; i++) await channels.broadcast("room", "warm-up"); // untimed: JIT, first-run costs
+        const runs: { blockMs: number; totalMs: number }[] = [];
+        for (let i = 0; i < (quick ? 2 : kind === "no-op" ? 10 : 3); i++) runs.push(await stall(channels, "x".repeat(100)));
+        const worst = Math.max(...runs.map((r) => r.blockMs));
+        const total = runs.map((r) => r.totalMs).sort((a, b) => a - b)[runs.length >> 1]!;
+        times[slicing] = total;
+        const ratio = slicing === "unsliced" ? "1x" : `${fmt(total / times.unsliced!)}x`;
+        rows.push([`${fmt(size)} ${kind}`, shards, slicing, fmt(worst), fmt(total), ratio]);
+      }
+    }
   }
-  return table(["members", "shards", "longest event-loop block, ms (worst of runs)", "broadcast time, ms (median)"], rows);
+  return table(["members", "shards", "fan-out", "longest event-loop block, ms (worst of runs)", "broadcast time, ms (median)", "time vs unsliced"], rows);
 }
 
 const sections = [
