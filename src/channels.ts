@@ -8,8 +8,16 @@ import { WriterPool } from "./writers.js";
 /** What to do with a member whose unsent bytes are over the high-water mark. */
 export type SlowConsumerPolicy = "skip" | "close";
 
+/**
+ * Decides whether `member` may join `channel` with `meta`, for `tryJoin`: true allows; false, a
+ * throw or a rejection refuses.
+ */
+export type Authorize<Meta> = (channel: ChannelId, member: Member, meta: Meta) => boolean | Promise<boolean>;
+
 /** Options of `new Channels()`. */
-export interface ChannelsOptions {
+export interface ChannelsOptions<Meta = undefined> {
+  /** Asked by `tryJoin` before a join; `join` itself does not ask. Default: everyone may join. */
+  authorize?: Authorize<Meta>;
   /** How many shards each channel has; asked once per channel, at its first join. Default: 1. */
   sharder?: Sharder;
   /** Shard tasks run at once when the pool is idle (integer >= 1). Default: 10. */
@@ -91,6 +99,7 @@ export class Channels<Meta = undefined> {
   readonly #highWaterMark: number;
   readonly #slowConsumer: SlowConsumerPolicy;
   readonly #totals = { delivered: 0, failed: 0, dropped: 0 };
+  readonly #authorize: Authorize<Meta> | undefined;
   #closed = false;
 
   /**
@@ -98,9 +107,11 @@ export class Channels<Meta = undefined> {
    * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, either is not an integer, or
    *   `highWaterMark` or `sliceMs` is not a number > 0.
    */
-  constructor(options: ChannelsOptions = {}) {
+  constructor(options: ChannelsOptions<Meta> = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { sharder, writers = 10, maxWriters = Math.max(50, writers), highWaterMark = 1024 * 1024, slowConsumer = "skip", sliceMs = 3 } = options;
+    const { sharder, writers = 10, maxWriters = Math.max(50, writers), highWaterMark = 1024 * 1024, slowConsumer = "skip", sliceMs = 3, authorize } = options;
+    if (authorize !== undefined && typeof authorize !== "function") throw new TypeError("authorize must be a function (channel, member, meta) => boolean | Promise<boolean>");
+    this.#authorize = authorize;
     if (slowConsumer !== "skip" && slowConsumer !== "close") throw new TypeError(`slowConsumer must be "skip" or "close", got ${String(slowConsumer)}`);
     for (const [name, value] of [["highWaterMark", highWaterMark], ["sliceMs", sliceMs]] as const) {
       if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
@@ -126,6 +137,30 @@ export class Channels<Meta = undefined> {
     checkMember(member);
     if (isClosed(member)) return false;
     return this.#table.join(channel, member, meta as Meta);
+  }
+
+  /**
+   * Joins `member` to `channel` if the `authorize` hook allows it (sync or async), for untrusted
+   * requests such as a client's join message. A hook that throws or rejects refuses.
+   *
+   * @returns true if the member is in the channel afterwards (newly or already); false if the hook
+   *   refused, or the member closed while the hook was deciding.
+   * @throws {TypeError} for a bad `channel` or `member`, before the hook is asked.
+   */
+  async tryJoin(channel: ChannelId, member: Member, ...[meta]: MetaArg<Meta>): Promise<boolean> {
+    checkChannel(channel);
+    checkMember(member);
+    if (this.#authorize !== undefined) {
+      let allowed: boolean;
+      try {
+        allowed = (await this.#authorize(channel, member, meta as Meta)) === true;
+      } catch {
+        allowed = false;
+      }
+      if (!allowed) return false;
+    }
+    this.join(channel, member, ...([meta] as MetaArg<Meta>));
+    return this.#table.has(channel, member);
   }
 
   /**

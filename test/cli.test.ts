@@ -76,12 +76,21 @@ describe("the ws-channels CLI", () => {
   it("--help prints every flag and exits 0; a bad flag exits 1 with a reason", async () => {
     const help = start(process.execPath, ["dist/server/cli.js", "--help"]);
     expect((await within(once(help.child, "exit"), "--help to exit"))[0]).toBe(0);
-    for (const flag of ["--host", "--port", "--tcp-port", "--max-frame-size", "--max-channel-length"]) {
+    for (const flag of ["--host", "--port", "--tcp-port", "--max-frame-size", "--max-channel-length", "--high-water-mark",
+      "--slow-consumer", "--max-channels-per-connection", "--max-connections-per-ip", "--max-messages-per-second"]) {
       expect(help.output()).toContain(flag);
     }
     const bad = start(process.execPath, ["dist/server/cli.js", "--port", "65536"]);
     expect((await within(once(bad.child, "exit"), "the bad flag to exit"))[0]).toBe(1);
     expect(bad.output()).toMatch(/--port.*invalid/);
+  });
+
+  it("the package exports Channels and startServer to a user's import", async () => {
+    const probe = start(process.execPath, ["--input-type=module", "-e",
+      'const { Channels } = await import("ws-channels"); const { startServer } = await import("ws-channels/server");' +
+      'const s = await startServer({ port: 0, tcpPort: 0 }); console.log(typeof Channels, s.channels instanceof Channels); await s.close();']);
+    expect((await within(once(probe.child, "exit"), "the import probe"))[0]).toBe(0);
+    expect(probe.output()).toContain("function true");
   });
 
   it("a port already in use exits 1 with the reason", async () => {

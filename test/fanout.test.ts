@@ -184,7 +184,7 @@ describe("slow consumers, with a real client that stops reading", () => {
 
   /** Three members of "room"; `slow` stops reading; `publisher` says `count` messages of `size` bytes. */
   async function flood(policy: "skip" | "close", count: number, size: number) {
-    server = await startServer({ port: 0, tcpPort: 0, highWaterMark: 64 * 1024, slowConsumer: policy });
+    server = await startServer({ port: 0, tcpPort: 0, highWaterMark: 64 * 1024, slowConsumer: policy, maxMessagesPerSecond: 1e6 });
     const url = `ws://127.0.0.1:${server.ws.port}/`;
     const [publisher, reader, slow] = await Promise.all([WsClient.open(url), WsClient.open(url), WsClient.open(url)]);
     cleanups.push(() => Promise.all([publisher, reader, slow].map((c) => c.close())));

@@ -128,9 +128,9 @@ export class TcpClient {
   }
 }
 
-/** Waits until `predicate()` holds, polling every 5 ms, at most WAIT_MS. */
-export async function eventually(predicate: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
+/** Waits until `predicate()` holds, polling every 5 ms, at most `ms`. */
+export async function eventually(predicate: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));

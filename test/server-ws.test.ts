@@ -8,7 +8,7 @@ let server: RunningServer;
 const clients: WsClient[] = [];
 
 beforeEach(async () => {
-  server = await startServer({ port: 0, tcpPort: 0, maxFrameSize: 1024, maxChannelLength: 16 });
+  server = await startServer({ port: 0, tcpPort: 0, maxFrameSize: 1024, maxChannelLength: 16, maxMessagesPerSecond: 10_000 });
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));

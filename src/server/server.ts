@@ -3,6 +3,9 @@ import type { Bound } from "./address.js";
 import { TcpFront } from "./tcp-server.js";
 import { WebSocketFront } from "./ws-server.js";
 
+/** What the server's `Channels` keeps per membership: the connection's `?id=`, if it gave one. */
+export type ClientMeta = { id: string | undefined } | undefined;
+
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {
   /** Address both listeners bind to. Default: 127.0.0.1. */
@@ -21,6 +24,18 @@ export interface ServerOptions {
   highWaterMark?: number;
   /** What happens to a slow consumer: "skip" the message, or "close" it with 1013. Default: "skip". */
   slowConsumer?: SlowConsumerPolicy;
+  /** Channels one WebSocket connection may be in. Default: 100. */
+  maxChannelsPerConnection?: number;
+  /** Open WebSocket connections from one IP address. Default: 1000. */
+  maxConnectionsPerIp?: number;
+  /** Messages one WebSocket connection may send per second, and in one burst. Default: 100. */
+  maxMessagesPerSecond?: number;
+  /**
+   * Decides whether a WebSocket client may join a channel: `(channel, id)` with the connection's
+   * `?id=` (or undefined), sync or async; false, a throw or a rejection refuses with
+   * `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
+   */
+  authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
 }
 
 export const DEFAULTS = {
@@ -32,13 +47,18 @@ export const DEFAULTS = {
   graceMs: 2000,
   highWaterMark: 1024 * 1024,
   slowConsumer: "skip",
+  maxChannelsPerConnection: 100,
+  maxConnectionsPerIp: 1000,
+  maxMessagesPerSecond: 100,
 } as const;
 
 /** A started server: where it listens, and how to stop it. */
 export interface RunningServer {
-  readonly channels: Channels;
+  readonly channels: Channels<ClientMeta>;
   readonly ws: Bound;
   readonly tcp: Bound;
+  /** Open WebSocket connections, ids in use, and distinct client addresses, now. */
+  connections(): { connections: number; ids: number; addresses: number };
   /** Stops both listeners, closes every connection (WebSocket close 1001), finishes broadcasts. */
   close(): Promise<void>;
 }
@@ -49,7 +69,12 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = { ...DEFAULTS, ...options };
-  const channels = new Channels({ highWaterMark: settings.highWaterMark, slowConsumer: settings.slowConsumer });
+  const { authorize } = options;
+  const channels = new Channels<ClientMeta>({
+    highWaterMark: settings.highWaterMark,
+    slowConsumer: settings.slowConsumer,
+    ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
+  });
   const wsFront = new WebSocketFront(channels, settings);
   const tcpFront = new TcpFront(channels);
   let closing: Promise<void> | undefined;
@@ -62,7 +87,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       wsFront.listen(),
       tcpFront.listen(settings.host, settings.tcpPort),
     ]);
-    return { channels, ws, tcp, close };
+    return { channels, ws, tcp, connections: () => wsFront.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;

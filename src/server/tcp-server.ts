@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Channels } from "../channels.js";
+import type { ClientMeta } from "./server.js";
 import { type Bound, bound } from "./address.js";
 
 /**
@@ -13,11 +14,11 @@ export const TCP_CHANNEL = 0;
  * other connected client and not back to the sender.
  */
 export class TcpFront {
-  readonly #channels: Channels;
+  readonly #channels: Channels<ClientMeta>;
   readonly #sockets = new Set<Socket>();
   readonly #server: Server;
 
-  constructor(channels: Channels) {
+  constructor(channels: Channels<ClientMeta>) {
     this.#channels = channels;
     this.#server = createServer((socket) => this.#connect(socket));
   }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
+import type { ClientMeta } from "./server.js";
 import { type Bound, bound } from "./address.js";
 import { type Command, parseCommand } from "./protocol.js";
 
@@ -9,6 +10,8 @@ export const CLOSE = {
   goingAway: { code: 1001, reason: "server shutting down" },
   internalError: { code: 1011, reason: "internal error" },
   idInUse: { code: 1008, reason: "id in use" },
+  rateLimit: { code: 1008, reason: "rate limit" },
+  tooManyConnections: { code: 1008, reason: "too many connections" },
   invalidPayload: { code: 3000, reason: "invalid payload" },
   notAMember: { code: 3000, reason: "cannot send to channel" },
 } as const;
@@ -20,6 +23,20 @@ export interface WebSocketFrontOptions {
   maxFrameSize: number;
   /** The longest channel name, in characters; longer: close 3000 `invalid payload`. */
   maxChannelLength: number;
+  /** Channels one connection may be in; a join past it: `{"error": "too many channels"}`. */
+  maxChannelsPerConnection: number;
+  /** Open connections from one IP address; past it: close 1008 `too many connections`. */
+  maxConnectionsPerIp: number;
+  /** Messages one connection may send per second (and in a burst); past it: close 1008 `rate limit`. */
+  maxMessagesPerSecond: number;
+}
+
+/** One connection: its socket, its id if it gave one, and its rate-limit bucket. */
+interface Client {
+  readonly ws: WebSocket;
+  readonly id: string | undefined;
+  tokens: number;
+  refilled: number;
 }
 
 /**
@@ -29,13 +46,14 @@ export interface WebSocketFrontOptions {
  * connection receives leaves in the order the server decided it, even behind a sliced fan-out.
  */
 export class WebSocketFront {
-  readonly #channels: Channels;
+  readonly #channels: Channels<ClientMeta>;
   readonly #options: WebSocketFrontOptions;
   readonly #ids = new Map<string, WebSocket>();
+  readonly #perAddress = new Map<string, number>();
   readonly #http: Server;
   readonly #wss: WebSocketServer;
 
-  constructor(channels: Channels, options: WebSocketFrontOptions) {
+  constructor(channels: Channels<ClientMeta>, options: WebSocketFrontOptions) {
     this.#channels = channels;
     this.#options = options;
     this.#http = createServer((_, response) => response.writeHead(426, { Connection: "close" }).end("Upgrade Required\n"));
@@ -73,8 +91,22 @@ export class WebSocketFront {
     clearTimeout(timer);
   }
 
+  /** Open connections, ids in use, and distinct client addresses, now. */
+  stats(): { connections: number; ids: number; addresses: number } {
+    return { connections: this.#wss.clients.size, ids: this.#ids.size, addresses: this.#perAddress.size };
+  }
+
   #connect(ws: WebSocket, request: IncomingMessage): void {
     ws.on("error", () => undefined); // `ws` closes the connection itself; the others carry on
+    const address = request.socket.remoteAddress ?? "";
+    const open = (this.#perAddress.get(address) ?? 0) + 1;
+    this.#perAddress.set(address, open);
+    ws.once("close", () => {
+      const left = this.#perAddress.get(address)! - 1;
+      if (left === 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, left);
+    });
+    if (open > this.#options.maxConnectionsPerIp) return ws.close(CLOSE.tooManyConnections.code, CLOSE.tooManyConnections.reason);
     const url = request.url ?? "";
     const query = url.includes("?") ? url.slice(url.indexOf("?") + 1) : "";
     const id = new URLSearchParams(query).get("id") || undefined;
@@ -83,18 +115,34 @@ export class WebSocketFront {
       this.#ids.set(id, ws);
       ws.once("close", () => this.#ids.delete(id));
     }
+    const client: Client = { ws, id, tokens: this.#options.maxMessagesPerSecond, refilled: performance.now() };
     const inOrder = serial(() => ws.close(CLOSE.internalError.code, CLOSE.internalError.reason));
-    ws.on("message", (data: Buffer, isBinary: boolean) => inOrder(() => this.#receive(ws, data, isBinary)));
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (!this.#withinRate(client)) return ws.close(CLOSE.rateLimit.code, CLOSE.rateLimit.reason);
+      inOrder(() => this.#receive(client, data, isBinary));
+    });
   }
 
-  #receive(ws: WebSocket, data: Buffer, isBinary: boolean): Promise<void> | void {
+  /** A token bucket: `maxMessagesPerSecond` tokens, refilled continuously; a message takes one. */
+  #withinRate(client: Client): boolean {
+    const rate = this.#options.maxMessagesPerSecond;
+    const now = performance.now();
+    client.tokens = Math.min(rate, client.tokens + ((now - client.refilled) * rate) / 1000);
+    client.refilled = now;
+    if (client.tokens < 1) return false;
+    client.tokens--;
+    return true;
+  }
+
+  #receive(client: Client, data: Buffer, isBinary: boolean): Promise<void> | void {
+    const { ws } = client;
     if (ws.readyState !== WebSocket.OPEN) return;
     const command = isBinary ? undefined : parseCommand(data.toString("utf8"), this.#options.maxChannelLength);
     if (command === undefined) return ws.close(CLOSE.invalidPayload.code, CLOSE.invalidPayload.reason);
-    return this.#run(ws, command);
+    return this.#run(client, command);
   }
 
-  #run(ws: WebSocket, command: Command): Promise<void> | void {
+  #run({ ws, id }: Client, command: Command): Promise<void> | void {
     const channels = this.#channels;
     // Re-encoding what JSON.parse accepted can still throw (nesting deeper than the stack):
     // such a message is as invalid as any other.
@@ -107,9 +155,15 @@ export class WebSocketFront {
       }
     };
     switch (command.kind) {
-      case "join":
-        channels.join(command.channel, ws);
-        return void channels.send(ws, JSON.stringify({ joined: command.channel }));
+      case "join": {
+        const channel = command.channel;
+        if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= this.#options.maxChannelsPerConnection) {
+          return void channels.send(ws, JSON.stringify({ error: "too many channels", join: channel }));
+        }
+        return channels.tryJoin(channel, ws, { id }).then((joined) => {
+          void channels.send(ws, JSON.stringify(joined ? { joined: channel } : { error: "forbidden", join: channel }));
+        });
+      }
       case "leave":
         channels.leave(command.channel, ws);
         return void channels.send(ws, JSON.stringify({ left: command.channel }));
