@@ -10,6 +10,7 @@
  * Flags: --quick (C = 1,000, one round, small M; prints only, writes nothing; other flags given
  * with it override those defaults), --sizes 1000,5000, --scenarios steady,bursty,
  * --rounds R, --window W (messages in flight), --deliveries N (C x M per run, so M = N / C).
+ * E2E_PEER_ARGS in the environment adds Node flags to every server process (a CPU profile, say).
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";

@@ -1,5 +1,5 @@
 import { toShardCount, type Sharder } from "./sharder.js";
-import { type ChannelId, Table } from "./table.js";
+import { type ChannelId, type Shard, Table } from "./table.js";
 import { type FanOut, writeShard } from "./fanout.js";
 import { closeSlow, DELIVERED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
@@ -95,6 +95,8 @@ export class Channels<Meta = undefined> {
   readonly #pool: WriterPool;
   readonly #unwatch = new Map<Member, () => void>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Per shard, the batch of broadcasts queued and not yet taken by a writer. */
+  readonly #batches = new WeakMap<Shard<Member, Meta>, { jobs: FanOut[]; done: Promise<void> }>();
   readonly #clock: TurnClock;
   readonly #highWaterMark: number;
   readonly #slowConsumer: SlowConsumerPolicy;
@@ -216,7 +218,7 @@ export class Channels<Meta = undefined> {
       slow: this.#dropSlow,
       late: this.#dropLate,
     };
-    const done = Promise.all(shards.map((shard) => this.#pool.run(shard, () => writeShard(shard, job, this.#clock))));
+    const done = Promise.all(shards.map((shard) => this.#enqueue(shard, job)));
     this.#inFlight.add(done);
     const settle = (): void => {
       this.#inFlight.delete(done);
@@ -243,8 +245,10 @@ export class Channels<Meta = undefined> {
     checkMember(member);
     checkMessage(message);
     const payload = new Payload(message);
+    const shards = this.#table.shardsOf(member);
+    for (const shard of shards) this.#batches.delete(shard); // later broadcasts queue behind this message
     return new Promise((resolve) => {
-      this.#pool.after(this.#table.shardsOf(member), () => {
+      this.#pool.after(shards, () => {
         const written = write(member, payload, Infinity, this.#dropLate) === DELIVERED;
         if (!written) this.leave(member);
         resolve(written);
@@ -310,12 +314,34 @@ export class Channels<Meta = undefined> {
   /** A member that was closed or whose write threw. */
   readonly #dropFailed = (member: Member): void => void this.leave(member);
 
-  /** A slow consumer: under the "close" policy it leaves and is closed. */
-  readonly #dropSlow = (member: Member): void => {
-    if (this.#slowConsumer !== "close") return;
+  /** A slow consumer: under the "close" policy it leaves and is closed. @returns whether it stays. */
+  readonly #dropSlow = (member: Member): boolean => {
+    if (this.#slowConsumer !== "close") return true;
     this.leave(member);
     closeSlow(member);
+    return false;
   };
+
+  /**
+   * Adds `job` to the shard's open batch: the broadcasts queued on a shard before its writer
+   * starts are written together, member by member. A new batch opens once the writer has taken
+   * the last one, or once `send` has put a barrier behind it.
+   * @returns a promise that settles when the batch holding `job` is written.
+   */
+  #enqueue(shard: Shard<Member, Meta>, job: FanOut): Promise<void> {
+    const open = this.#batches.get(shard);
+    if (open !== undefined) {
+      open.jobs.push(job);
+      return open.done;
+    }
+    const batch = { jobs: [job], done: undefined as unknown as Promise<void> };
+    this.#batches.set(shard, batch);
+    batch.done = this.#pool.run(shard, () => {
+      if (this.#batches.get(shard) === batch) this.#batches.delete(shard);
+      return writeShard(shard, batch.jobs, this.#clock);
+    });
+    return batch.done;
+  }
 
   /** A `send` member whose returned promise rejected after the broadcast counted it. */
   readonly #dropLate = (member: Member): void => void this.leave(member);

@@ -13,39 +13,41 @@ export interface FanOut {
   readonly counts: { delivered: number; failed: number; dropped: number };
   /** A member was closed or its write threw. */
   readonly failed: (member: Member) => void;
-  /** A member was over the high-water mark and got nothing. */
-  readonly slow: (member: Member) => void;
+  /** A member was over the high-water mark and got nothing. @returns whether it stays (skip policy). */
+  readonly slow: (member: Member) => boolean;
   /** A `send` member's returned promise rejected after the fact. */
   readonly late: (member: Member) => void;
 }
 
 /**
- * Writes `job` to every member of `shard`, in slices: every SLICE_CHECK members it asks `clock`
+ * Writes `jobs` (the broadcasts queued on this shard, in call order) to every member of `shard`:
+ * each member gets all of them in a row, so that a burst of broadcasts reaches a socket in one
+ * slice and leaves it in one `writev`. In slices: every SLICE_CHECK members it asks `clock`
  * whether the turn's budget is spent and, if so, pauses until the next turn and goes on with the
  * same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
  * a deleted entry); one who joins while the fan-out is paused, or leaves and joins again, is
- * recorded in `shard.joinedSince` and skipped too, so that nobody gets the message twice.
+ * recorded in `shard.joinedSince` and skipped too, so that nobody gets a message twice.
  * @returns undefined when it finished without pausing, else a promise of the rest.
  */
-export function writeShard(shard: Shard<Member, unknown>, job: FanOut, clock: TurnClock): Promise<void> | undefined {
-  if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, job, clock));
+export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> | undefined {
+  if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock));
   const members = shard.members.keys();
   let count = 0;
   for (const member of members) {
-    writeOne(member, job);
-    if (++count % SLICE_CHECK === 0 && clock.spent()) return writePaused(shard, members, job, clock);
+    writeAll(member, jobs);
+    if (++count % SLICE_CHECK === 0 && clock.spent()) return writePaused(shard, members, jobs, clock);
   }
   return undefined;
 }
 
 /** The rest of a shard, one slice per turn, skipping whoever joined it meanwhile. */
-async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, job: FanOut, clock: TurnClock): Promise<void> {
+async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> {
   const joined = (shard.joinedSince = new Set());
   try {
     await clock.nextTurn();
     let count = 0;
     for (const member of members) {
-      if (joined.size === 0 || !joined.has(member)) writeOne(member, job);
+      if (joined.size === 0 || !joined.has(member)) writeAll(member, jobs);
       if (++count % SLICE_CHECK === 0 && clock.spent()) await clock.nextTurn();
     }
   } finally {
@@ -53,16 +55,24 @@ async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Memb
   }
 }
 
-function writeOne(member: Member, job: FanOut): void {
-  if (member === job.except) return;
+/** Every job to one member, in order; after a failure it has left, so the later jobs skip it. */
+function writeAll(member: Member, jobs: readonly FanOut[]): void {
+  for (let i = 0; i < jobs.length; i++) if (!writeOne(member, jobs[i]!)) return;
+}
+
+/** @returns false if the member is gone: failed, or closed as a slow consumer. */
+function writeOne(member: Member, job: FanOut): boolean {
+  if (member === job.except) return true;
   const outcome = write(member, job.payload, job.highWaterMark, job.late);
   if (outcome === DELIVERED) {
     job.counts.delivered++;
-  } else if (outcome === FAILED) {
+    return true;
+  }
+  if (outcome === FAILED) {
     job.counts.failed++;
     job.failed(member);
-  } else {
-    job.counts.dropped++;
-    job.slow(member);
+    return false;
   }
+  job.counts.dropped++;
+  return job.slow(member);
 }

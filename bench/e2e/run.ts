@@ -36,11 +36,13 @@ export interface Measured {
 export type Outcome = { ok: true; value: Measured } | { ok: false; skipped: boolean; reason: string };
 
 const PEERS = new URL("../peers/", import.meta.url);
+/** Extra Node flags for every server process, e.g. E2E_PEER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const PEER_ARGS = (process.env.E2E_PEER_ARGS ?? "").split(" ").filter((arg) => arg !== "");
 const LOADGEN = new URL("./loadgen.js", import.meta.url);
 
 /** Runs `system` once with `plan`; never throws, and leaves no child process behind. */
 export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
-  const server = new Child<ToPeer, FromPeer>(new URL(system.peer, PEERS), ["--expose-gc"], plan.fileLimit);
+  const server = new Child<ToPeer, FromPeer>(new URL(system.peer, PEERS), ["--expose-gc", ...PEER_ARGS], plan.fileLimit);
   let loadgen: Child<ToLoadgen, FromLoadgen> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
