@@ -1,32 +1,15 @@
-import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
+import type WebSocket from "ws";
 import { Channels } from "../src/index.js";
 import { type RunningServer, startServer } from "../src/server/server.js";
-import { eventually, within, WsClient } from "./helpers.js";
+import { type Cleanups, eventually, within, WsClient, wsPairs } from "./helpers.js";
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   vi.restoreAllMocks();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** `n` real clients of a plain `ws` server; returns the server-side sockets and the clients. */
-async function wsPairs(n: number): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  await within(once(wss, "listening"), "ws listen");
-  const server: WebSocket[] = [];
-  wss.on("connection", (ws) => server.push(ws));
-  cleanups.push(() => new Promise((resolve) => {
-    for (const ws of wss.clients) ws.terminate();
-    wss.close(resolve);
-  }));
-  const { port } = wss.address() as { port: number };
-  const clients = await Promise.all(Array.from({ length: n }, () => WsClient.open(`ws://127.0.0.1:${port}`)));
-  await eventually(() => server.length === n, "server-side sockets");
-  cleanups.push(() => Promise.all(clients.map((c) => c.close())));
-  return { server, clients };
-}
 
 /** A member whose send costs about `us` microseconds of CPU, like a real socket write. */
 class BusyMember {
@@ -41,7 +24,7 @@ class BusyMember {
 
 describe("batching: one write per socket per turn", () => {
   it("broadcasts and direct sends made in one turn leave a socket as one writev, in call order", async () => {
-    const { server, clients } = await wsPairs(2);
+    const { server, clients } = await wsPairs(2, cleanups);
     const channels = new Channels({ sharder: () => 4 });
     for (const ws of server) channels.join("room", ws);
     const sockets = server.map((ws) => (ws as unknown as { _socket: { _writev: unknown; _write: unknown } })._socket);
@@ -65,7 +48,7 @@ describe("batching: one write per socket per turn", () => {
 
 describe("order under slicing", () => {
   it("holds per member with 16 shards, direct sends in between, and broadcasts to two channels", async () => {
-    const { server, clients } = await wsPairs(12);
+    const { server, clients } = await wsPairs(12, cleanups);
     // A tiny budget and busy filler members make every broadcast span several turns.
     const channels = new Channels({ sharder: () => 16, sliceMs: 0.05, writers: 2, maxWriters: 4 });
     for (let i = 0; i < 2000; i++) {
@@ -165,7 +148,7 @@ describe("a responsive event loop", () => {
   });
 
   it("another socket is read and answered while a large fan-out runs", async () => {
-    const { server, clients } = await wsPairs(1);
+    const { server, clients } = await wsPairs(1, cleanups);
     server[0]!.on("message", (data) => server[0]!.send(`echo ${String(data)}`));
     const channels = new Channels();
     for (let i = 0; i < 100_000; i++) channels.join("huge", new BusyMember(0.5));

@@ -1,8 +1,6 @@
-import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
 import { Channels } from "../src/index.js";
-import { eventually, within, WsClient } from "./helpers.js";
+import { type Cleanups, eventually, within, wsPairs } from "./helpers.js";
 
 // The suite runs with --unhandled-rejections=strict (vitest.config.ts): a stray rejection here
 // ends the worker and fails the run.
@@ -14,7 +12,7 @@ class Recorder {
   }
 }
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
@@ -71,18 +69,7 @@ describe("process faults", () => {
   });
 
   it("members that close in the middle of a fan-out are counted once and the others keep receiving", async () => {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await within(once(wss, "listening"), "listen");
-    const server: WebSocket[] = [];
-    wss.on("connection", (ws) => server.push(ws));
-    cleanups.push(() => new Promise((resolve) => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close(resolve);
-    }));
-    const { port } = wss.address() as { port: number };
-    const clients = await Promise.all(Array.from({ length: 20 }, () => WsClient.open(`ws://127.0.0.1:${port}`)));
-    cleanups.push(() => Promise.all(clients.map((c) => c.close())));
-    await eventually(() => server.length === 20, "sockets");
+    const { server, clients } = await wsPairs(20, cleanups);
     const channels = new Channels({ sharder: () => 4, sliceMs: 0.01 });
     for (let i = 0; i < 5000; i++) channels.join("room", new Recorder()); // make the fan-out span turns
     for (const ws of server) channels.join("room", ws);

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
-import WebSocket from "ws";
+import WebSocket, { type ServerOptions, WebSocketServer } from "ws";
 
 /** How long any single wait in a test may take before it fails, in ms. */
 export const WAIT_MS = 3000;
@@ -135,4 +135,27 @@ export async function eventually(predicate: () => boolean, what: string, ms = WA
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Things a test opened, closed after it in reverse order. */
+export type Cleanups = (() => Promise<unknown> | void)[];
+
+/**
+ * A plain `ws` server on 127.0.0.1:0 and `n` real clients of it; both are added to `cleanups`.
+ * @returns the server-side sockets and the clients, connection by connection.
+ */
+export async function wsPairs(n: number, cleanups: Cleanups, options: ServerOptions = {}): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, ...options });
+  await within(once(wss, "listening"), "ws listen");
+  const server: WebSocket[] = [];
+  wss.on("connection", (ws) => server.push(ws));
+  cleanups.push(() => new Promise((resolve) => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close(resolve);
+  }));
+  const { port } = wss.address() as { port: number };
+  const clients = await Promise.all(Array.from({ length: n }, () => WsClient.open(`ws://127.0.0.1:${port}`)));
+  cleanups.push(() => Promise.all(clients.map((c) => c.close())));
+  await eventually(() => server.length === n, "server-side sockets");
+  return { server, clients };
 }

@@ -2,34 +2,17 @@ import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import * as wsModule from "ws";
-import WebSocket, { WebSocketServer, type ServerOptions } from "ws";
+import WebSocket from "ws";
 import { Channels } from "../src/index.js";
-import { eventually, TcpClient, within, WsClient } from "./helpers.js";
+import { type Cleanups, eventually, TcpClient, within, wsPairs } from "./helpers.js";
 
 const Sender = (wsModule as unknown as { Sender: { frame: (...args: unknown[]) => unknown } }).Sender;
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   vi.restoreAllMocks();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** A `ws` server on 127.0.0.1:0 and `n` real clients; returns both sides of each connection. */
-async function wsPairs(n: number, options: ServerOptions = {}): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, ...options });
-  await within(once(wss, "listening"), "ws listen");
-  const server: WebSocket[] = [];
-  wss.on("connection", (ws) => server.push(ws));
-  cleanups.push(() => new Promise((resolve) => {
-    for (const ws of wss.clients) ws.terminate();
-    wss.close(resolve);
-  }));
-  const { port } = wss.address() as { port: number };
-  const clients: WsClient[] = [];
-  for (let i = 0; i < n; i++) clients.push(await WsClient.open(`ws://127.0.0.1:${port}`));
-  await eventually(() => server.length === n, "server-side sockets");
-  cleanups.push(() => Promise.all(clients.map((c) => c.close())));
-  return { server, clients };
-}
 
 /** A TCP server on 127.0.0.1:0 and `n` real clients; returns both sides. */
 async function tcpPairs(n: number): Promise<{ server: Socket[]; clients: TcpClient[] }> {
@@ -51,7 +34,7 @@ async function tcpPairs(n: number): Promise<{ server: Socket[]; clients: TcpClie
 
 describe("ws members", () => {
   it("build one frame per broadcast and write those bytes to every socket, text and binary", async () => {
-    const { server, clients } = await wsPairs(5);
+    const { server, clients } = await wsPairs(5, cleanups);
     const channels = new Channels({ sharder: () => 2 });
     for (const ws of server) channels.join("room", ws);
     const frame = vi.spyOn(Sender, "frame");
@@ -77,7 +60,7 @@ describe("ws members", () => {
   });
 
   it("keep order with a sender busy compressing (permessage-deflate): the broadcast waits behind it", async () => {
-    const { server, clients } = await wsPairs(1, { perMessageDeflate: { threshold: 0 } });
+    const { server, clients } = await wsPairs(1, cleanups, { perMessageDeflate: { threshold: 0 } });
     const channels = new Channels();
     const [ws] = server;
     channels.join("room", ws!);
@@ -89,7 +72,7 @@ describe("ws members", () => {
   });
 
   it("never puts a frame inside a fragmented message the sender is still sending", async () => {
-    const { server, clients } = await wsPairs(1);
+    const { server, clients } = await wsPairs(1, cleanups);
     const channels = new Channels();
     const [ws] = server;
     channels.join("room", ws!);
@@ -104,7 +87,7 @@ describe("ws members", () => {
   });
 
   it("a closed socket cannot join", async () => {
-    const { server } = await wsPairs(1);
+    const { server } = await wsPairs(1, cleanups);
     const channels = new Channels();
     server[0]!.close();
     expect(channels.join("room", server[0]!)).toBe(false);
@@ -112,7 +95,7 @@ describe("ws members", () => {
   });
 
   it("a client-side socket (masked frames) is written through ws.send and arrives intact", async () => {
-    const { server, clients } = await wsPairs(1);
+    const { server, clients } = await wsPairs(1, cleanups);
     const received = new Promise<string>((resolve) => server[0]!.once("message", (data) => resolve(String(data))));
     const channels = new Channels();
     channels.join("up", clients[0]!.ws);
@@ -121,7 +104,7 @@ describe("ws members", () => {
   });
 
   it("a socket that closes leaves every channel by itself", async () => {
-    const { server, clients } = await wsPairs(2);
+    const { server, clients } = await wsPairs(2, cleanups);
     const channels = new Channels();
     const listeners = server[0]!.listenerCount("close");
     for (const ws of server) {
@@ -135,7 +118,7 @@ describe("ws members", () => {
   });
 
   it("a closing socket is counted as failed and removed; the others still receive", async () => {
-    const { server, clients } = await wsPairs(3);
+    const { server, clients } = await wsPairs(3, cleanups);
     const channels = new Channels();
     for (const ws of server) channels.join("room", ws);
     server[1]!.close(); // CLOSING: no more data frames may go out (RFC 6455 §5.5.1)
