@@ -1,9 +1,12 @@
 import { toShardCount, type Sharder } from "./sharder.js";
 import { type ChannelId, type Shard, Table } from "./table.js";
 import { type FanOut, writeShard } from "./fanout.js";
-import { closeSlow, DELIVERED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
+import { closeSlow, DELIVERED, FAILED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
 import { WriterPool } from "./writers.js";
+
+/** The most broadcasts written together in one walk of a shard. */
+const MAX_BATCH = 64;
 
 /** What to do with a member whose unsent bytes are over the high-water mark. */
 export type SlowConsumerPolicy = "skip" | "close";
@@ -216,7 +219,6 @@ export class Channels<Meta = undefined> {
       counts: result,
       failed: this.#dropFailed,
       slow: this.#dropSlow,
-      late: this.#dropLate,
     };
     const done = Promise.all(shards.map((shard) => this.#enqueue(shard, job)));
     this.#inFlight.add(done);
@@ -232,13 +234,13 @@ export class Channels<Meta = undefined> {
 
   /**
    * Writes `message` to one member, in order with broadcasts: after every broadcast called before
-   * to a channel it is in has reached it, and before any called after. Use it for replies and
-   * targeted messages, so that they cannot overtake a large fan-out still under way. A slow
-   * consumer still gets it (it is one message, not a stream).
+   * to a channel the member is in at this call, and before any called after to those channels.
+   * Use it for replies and targeted messages, so that they cannot overtake a large fan-out still
+   * under way. The slow-consumer rule applies as to a broadcast.
    *
    * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
    * @returns true once written; false if the member is closed or its write threw (it then leaves
-   *   every channel).
+   *   every channel), or it is a slow consumer (skipped, or closed under the "close" policy).
    * @throws {TypeError} for a bad `member` or `message`.
    */
   send(member: Member, message: string | Uint8Array): Promise<boolean> {
@@ -249,9 +251,10 @@ export class Channels<Meta = undefined> {
     for (const shard of shards) this.#batches.delete(shard); // later broadcasts queue behind this message
     return new Promise((resolve) => {
       this.#pool.after(shards, () => {
-        const written = write(member, payload, Infinity, this.#dropLate) === DELIVERED;
-        if (!written) this.leave(member);
-        resolve(written);
+        const outcome = write(member, payload, this.#highWaterMark, this.#dropFailed);
+        if (outcome === FAILED) this.leave(member);
+        else if (outcome !== DELIVERED) this.#dropSlow(member);
+        resolve(outcome === DELIVERED);
       });
     });
   }
@@ -311,7 +314,7 @@ export class Channels<Meta = undefined> {
     await Promise.allSettled(this.#inFlight);
   }
 
-  /** A member that was closed or whose write threw. */
+  /** A member that was closed or whose write threw (or whose `send` promise rejected later). */
   readonly #dropFailed = (member: Member): void => void this.leave(member);
 
   /** A slow consumer: under the "close" policy it leaves and is closed. @returns whether it stays. */
@@ -332,6 +335,9 @@ export class Channels<Meta = undefined> {
     const open = this.#batches.get(shard);
     if (open !== undefined) {
       open.jobs.push(job);
+      // A batch waits while its shard is busy; past MAX_BATCH the next broadcasts start another,
+      // so one member's socket never gets more than MAX_BATCH messages from one walk of the shard.
+      if (open.jobs.length >= MAX_BATCH) this.#batches.delete(shard);
       return open.done;
     }
     const batch = { jobs: [job], done: undefined as unknown as Promise<void> };
@@ -342,9 +348,6 @@ export class Channels<Meta = undefined> {
     });
     return batch.done;
   }
-
-  /** A `send` member whose returned promise rejected after the broadcast counted it. */
-  readonly #dropLate = (member: Member): void => void this.leave(member);
 
   /** A member joined its first channel: an event emitter leaves every channel when it closes. */
   readonly #watch = (member: Member): void => {

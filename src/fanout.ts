@@ -2,7 +2,7 @@ import type { Shard } from "./table.js";
 import { DELIVERED, FAILED, type Member, type Payload, write } from "./transports/index.js";
 import type { TurnClock } from "./turn.js";
 
-/** How many members are written between two looks at the clock. */
+/** How many writes are made between two looks at the clock. */
 const SLICE_CHECK = 256;
 
 /** One broadcast's fan-out: what to write, to whom not, where to count, what to do on trouble. */
@@ -11,12 +11,10 @@ export interface FanOut {
   readonly except: Member | undefined;
   readonly highWaterMark: number;
   readonly counts: { delivered: number; failed: number; dropped: number };
-  /** A member was closed or its write threw. */
+  /** A member was closed or its write threw, now or (a `send` member's promise) later. */
   readonly failed: (member: Member) => void;
   /** A member was over the high-water mark and got nothing. @returns whether it stays (skip policy). */
   readonly slow: (member: Member) => boolean;
-  /** A `send` member's returned promise rejected after the fact. */
-  readonly late: (member: Member) => void;
 }
 
 /**
@@ -32,23 +30,36 @@ export interface FanOut {
 export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> | undefined {
   if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock));
   const members = shard.members.keys();
-  let count = 0;
+  let writes = 0;
   for (const member of members) {
     writeAll(member, jobs);
-    if (++count % SLICE_CHECK === 0 && clock.spent()) return writePaused(shard, members, jobs, clock);
+    writes += jobs.length;
+    if (writes >= SLICE_CHECK) {
+      writes = 0;
+      if (clock.spent()) return writePaused(shard, members, jobs, clock);
+    }
   }
   return undefined;
 }
 
-/** The rest of a shard, one slice per turn, skipping whoever joined it meanwhile. */
+/**
+ * The rest of a shard, one slice per turn. Map iteration follows insertion order and whoever
+ * joins while the fan-out is paused is appended, so the first of them the iterator meets marks the
+ * end of the members it owes the message: it stops there, however much the shard churns meanwhile.
+ */
 async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> {
   const joined = (shard.joinedSince = new Set());
   try {
     await clock.nextTurn();
-    let count = 0;
+    let writes = 0;
     for (const member of members) {
-      if (joined.size === 0 || !joined.has(member)) writeAll(member, jobs);
-      if (++count % SLICE_CHECK === 0 && clock.spent()) await clock.nextTurn();
+      if (joined.size !== 0 && joined.has(member)) return;
+      writeAll(member, jobs);
+      writes += jobs.length;
+      if (writes >= SLICE_CHECK) {
+        writes = 0;
+        if (clock.spent()) await clock.nextTurn();
+      }
     }
   } finally {
     shard.joinedSince = undefined;
@@ -63,7 +74,7 @@ function writeAll(member: Member, jobs: readonly FanOut[]): void {
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */
 function writeOne(member: Member, job: FanOut): boolean {
   if (member === job.except) return true;
-  const outcome = write(member, job.payload, job.highWaterMark, job.late);
+  const outcome = write(member, job.payload, job.highWaterMark, job.failed);
   if (outcome === DELIVERED) {
     job.counts.delivered++;
     return true;

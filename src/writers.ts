@@ -34,7 +34,8 @@ const isBarrier = (item: Task | Barrier): item is Barrier => "fire" in item;
  * (p-limit is the gate); `size` grows by one per waiting queue up to `maxWriters` and falls back
  * to `writers` once nothing waits. Tasks of one queue run one at a time, in call order, which is
  * what keeps each member's order. A barrier (`after`) runs a function once every queue it names
- * has finished the tasks queued before it, and holds back their later tasks until then.
+ * has finished the tasks queued before it, and holds back their later tasks until then: a
+ * barrier over a small and a large shard holds the small one until the large one gets there.
  */
 export class WriterPool {
   readonly #limit: LimitFunction;
@@ -123,13 +124,17 @@ export class WriterPool {
     if (queue.arrived) return;
     queue.arrived = true;
     if (--head.waiting > 0) return;
-    head.fire();
-    for (const q of head.queues) {
-      q.items.shift();
-      q.arrived = false;
+    try {
+      head.fire();
+    } finally {
+      // Whatever `fire` did, the queues behind the barrier go on.
+      for (const q of head.queues) {
+        q.items.shift();
+        q.arrived = false;
+      }
+      for (const q of head.queues) this.#advance(q);
+      this.#dispatch();
     }
-    for (const q of head.queues) this.#advance(q);
-    this.#dispatch();
   }
 
   /** Hands ready queues to free writers, growing the pool while queues still wait. */

@@ -133,6 +133,45 @@ describe("membership changes during a sliced fan-out", () => {
   });
 });
 
+describe("bounded slices", () => {
+  it("writes at most a few hundred messages between two turns, however many broadcasts are queued", async () => {
+    const channels = new Channels({ sliceMs: 0.001 }); // every look at the clock finds the budget spent
+    const sendsPerTurn: number[] = [0];
+    let ticking = true;
+    const tick = (): void => {
+      sendsPerTurn.push(0);
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    for (let i = 0; i < 2000; i++) channels.join("room", { send: () => void sendsPerTurn[sendsPerTurn.length - 1]!++ });
+    const all = Array.from({ length: 300 }, (_, i) => channels.broadcast("room", String(i)));
+    await within(Promise.all(all), "300 broadcasts", 20_000);
+    ticking = false;
+    expect(sendsPerTurn.reduce((a, b) => a + b, 0)).toBe(600_000);
+    // 256 writes per look at the clock, plus the rest of a member's batch (at most 64), two slices
+    // at most in one turn: without the batch cap and write counting this is 256 x 300 = 76,800.
+    expect(Math.max(...sendsPerTurn)).toBeLessThanOrEqual(2 * (256 + 64));
+  });
+
+  it("a paused fan-out ends while members keep leaving and joining again", async () => {
+    const channels = new Channels({ sliceMs: 0.05 });
+    const members = Array.from({ length: 3000 }, () => new BusyMember(1));
+    for (const m of members) channels.join("room", m);
+    let done = false;
+    const broadcast = channels.broadcast("room", "x").then((r) => ((done = true), r));
+    let turns = 0;
+    for (; !done && turns < 20_000; turns++) {
+      for (const m of members.slice(0, 20)) {
+        channels.leave("room", m);
+        channels.join("room", m);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(done).toBe(true); // it did not chase the churned members to the end of the shard forever
+    expect((await broadcast).delivered).toBeLessThanOrEqual(3000);
+  });
+});
+
 describe("a responsive event loop", () => {
   it("a timer set before a 100,000-member broadcast fires before the broadcast finishes", async () => {
     const channels = new Channels({ sharder: () => 16 });
@@ -158,6 +197,44 @@ describe("a responsive event loop", () => {
     expect(String((await clients[0]!.nextRaw()).data)).toBe("echo ping");
     expect(finished).toBe(false);
     await within(broadcast, "the broadcast", 30_000);
+  });
+});
+
+describe("send() and the slow-consumer rule", () => {
+  it("a direct send to a member over the mark is refused, and under close closes it with 1013", async () => {
+    const { server, clients } = await wsPairs(1, cleanups);
+    const channels = new Channels({ highWaterMark: 16 * 1024, slowConsumer: "close" });
+    channels.join("room", server[0]!);
+    (clients[0]!.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    let written = true;
+    for (let i = 0; i < 2000 && written; i++) {
+      written = await channels.send(server[0]!, Buffer.alloc(64 * 1024));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(written).toBe(false);
+    expect(server[0]!.bufferedAmount).toBeLessThanOrEqual(16 * 1024 + 64 * 1024 + 16); // the mark plus one message
+    expect(channels.count("room")).toBe(0);
+    (clients[0]!.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await within(clients[0]!.closed, "the 1013 close", 10_000)).code).toBe(1013);
+  });
+});
+
+describe("the server keeps its replies ahead of its closes", () => {
+  it("behind a paused fan-out, a reply still comes before the close an invalid frame causes", async () => {
+    const running = await startServer({ port: 0, tcpPort: 0 });
+    cleanups.push(() => running.close());
+    for (let i = 0; i < 20_000; i++) running.channels.join("big", new BusyMember(1)); // ~20 ms of fan-out
+    const client = await WsClient.open(`ws://127.0.0.1:${running.ws.port}/`);
+    cleanups.push(() => client.close());
+    client.send({ join: "big" });
+    expect(await client.next()).toEqual({ joined: "big" });
+    const fanOut = running.channels.broadcast("big", JSON.stringify({ to: "big", say: "slow one" }));
+    client.send({ leave: "elsewhere" });
+    client.ws.send("not json");
+    expect(await client.next()).toEqual({ to: "big", say: "slow one" });
+    expect(await client.next()).toEqual({ left: "elsewhere" });
+    expect(await client.closedBy()).toEqual({ code: 3000, reason: "invalid payload" });
+    await fanOut;
   });
 });
 

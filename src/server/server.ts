@@ -1,7 +1,7 @@
 import { Channels, type SlowConsumerPolicy } from "../channels.js";
 import type { Bound } from "./address.js";
-import { TcpFront } from "./tcp-server.js";
-import { WebSocketFront } from "./ws-server.js";
+import { TcpBroadcastServer } from "./tcp-server.js";
+import { WsProtocolServer } from "./ws-server.js";
 
 /** What the server's `Channels` keeps per membership: the connection's `?id=`, if it gave one. */
 export type ClientMeta = { id: string | undefined } | undefined;
@@ -75,19 +75,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     slowConsumer: settings.slowConsumer,
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
   });
-  const wsFront = new WebSocketFront(channels, settings);
-  const tcpFront = new TcpFront(channels);
+  const wsServer = new WsProtocolServer(channels, settings);
+  const tcpServer = new TcpBroadcastServer(channels);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= (async () => {
     await channels.close();
-    await Promise.all([wsFront.close(settings.graceMs), tcpFront.close(settings.graceMs)]);
+    await Promise.all([wsServer.close(settings.graceMs), tcpServer.close(settings.graceMs)]);
   })());
   try {
     const [ws, tcp] = await Promise.all([
-      wsFront.listen(),
-      tcpFront.listen(settings.host, settings.tcpPort),
+      wsServer.listen(),
+      tcpServer.listen(settings.host, settings.tcpPort),
     ]);
-    return { channels, ws, tcp, connections: () => wsFront.stats(), close };
+    return { channels, ws, tcp, connections: () => wsServer.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;

@@ -13,7 +13,7 @@ export const TCP_CHANNEL = 0;
  * The plain TCP broadcast port: every chunk a client sends is written, byte for byte, to every
  * other connected client and not back to the sender.
  */
-export class TcpFront {
+export class TcpBroadcastServer {
   readonly #channels: Channels<ClientMeta>;
   readonly #sockets = new Set<Socket>();
   readonly #server: Server;

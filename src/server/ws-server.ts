@@ -16,7 +16,7 @@ export const CLOSE = {
   notAMember: { code: 3000, reason: "cannot send to channel" },
 } as const;
 
-export interface WebSocketFrontOptions {
+export interface WsProtocolServerOptions {
   host: string;
   port: number;
   /** The largest message a client may send, in bytes; larger: close 1009 (by `ws`). */
@@ -37,6 +37,8 @@ interface Client {
   readonly id: string | undefined;
   tokens: number;
   refilled: number;
+  /** Past the rate: its close is queued and later messages are dropped. */
+  limited: boolean;
 }
 
 /**
@@ -45,15 +47,15 @@ interface Client {
  * Everything the server writes goes through `channels.send` or `channels.broadcast`, so what a
  * connection receives leaves in the order the server decided it, even behind a sliced fan-out.
  */
-export class WebSocketFront {
+export class WsProtocolServer {
   readonly #channels: Channels<ClientMeta>;
-  readonly #options: WebSocketFrontOptions;
+  readonly #options: WsProtocolServerOptions;
   readonly #ids = new Map<string, WebSocket>();
   readonly #perAddress = new Map<string, number>();
   readonly #http: Server;
   readonly #wss: WebSocketServer;
 
-  constructor(channels: Channels<ClientMeta>, options: WebSocketFrontOptions) {
+  constructor(channels: Channels<ClientMeta>, options: WsProtocolServerOptions) {
     this.#channels = channels;
     this.#options = options;
     this.#http = createServer((_, response) => response.writeHead(426, { Connection: "close" }).end("Upgrade Required\n"));
@@ -115,11 +117,13 @@ export class WebSocketFront {
       this.#ids.set(id, ws);
       ws.once("close", () => this.#ids.delete(id));
     }
-    const client: Client = { ws, id, tokens: this.#options.maxMessagesPerSecond, refilled: performance.now() };
+    const client: Client = { ws, id, tokens: this.#options.maxMessagesPerSecond, refilled: performance.now(), limited: false };
     const inOrder = serial(() => ws.close(CLOSE.internalError.code, CLOSE.internalError.reason));
     ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (!this.#withinRate(client)) return ws.close(CLOSE.rateLimit.code, CLOSE.rateLimit.reason);
-      inOrder(() => this.#receive(client, data, isBinary));
+      if (client.limited) return;
+      if (this.#withinRate(client)) return inOrder(() => this.#receive(client, data, isBinary));
+      client.limited = true; // closed after the replies already queued, like every other close
+      inOrder(() => ws.close(CLOSE.rateLimit.code, CLOSE.rateLimit.reason));
     });
   }
 
@@ -158,15 +162,14 @@ export class WebSocketFront {
       case "join": {
         const channel = command.channel;
         if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= this.#options.maxChannelsPerConnection) {
-          return void channels.send(ws, JSON.stringify({ error: "too many channels", join: channel }));
+          return this.#reply(ws, { error: "too many channels", join: channel });
         }
-        return channels.tryJoin(channel, ws, { id }).then((joined) => {
-          void channels.send(ws, JSON.stringify(joined ? { joined: channel } : { error: "forbidden", join: channel }));
-        });
+        return channels.tryJoin(channel, ws, { id }).then((joined) =>
+          this.#reply(ws, joined ? { joined: channel } : { error: "forbidden", join: channel }));
       }
       case "leave":
         channels.leave(command.channel, ws);
-        return void channels.send(ws, JSON.stringify({ left: command.channel }));
+        return this.#reply(ws, { left: command.channel });
       case "say": {
         if (!channels.member(command.channel, ws)) return ws.close(CLOSE.notAMember.code, CLOSE.notAMember.reason);
         const text = encode({ to: command.channel, say: command.say });
@@ -178,13 +181,20 @@ export class WebSocketFront {
       }
       case "targets": {
         const text = encode(command.payload);
-        if (text !== undefined) this.#sendTo(ws, command.targets, text);
-        return;
+        return text === undefined ? undefined : this.#sendTo(ws, command.targets, text);
       }
     }
   }
 
-  #sendTo(sender: WebSocket, targets: readonly (string | number)[], text: string): void {
+  /**
+   * Sends a reply in order with the broadcasts to the connection, and resolves once it is written:
+   * the connection's next message waits for it, so a later close cannot overtake it.
+   */
+  #reply(ws: WebSocket, reply: object): Promise<void> {
+    return this.#channels.send(ws, JSON.stringify(reply)).then(() => undefined);
+  }
+
+  #sendTo(sender: WebSocket, targets: readonly (string | number)[], text: string): Promise<void> | void {
     const seen = new Set<string>();
     const unknown: (string | number)[] = [];
     for (const target of targets) {
@@ -194,7 +204,7 @@ export class WebSocketFront {
       else if (!seen.has(id)) void this.#channels.send(ws, text);
       seen.add(id);
     }
-    if (unknown.length > 0) void this.#channels.send(sender, JSON.stringify({ error: "unknown targets", targets: unknown }));
+    if (unknown.length > 0) return this.#reply(sender, { error: "unknown targets", targets: unknown });
   }
 }
 

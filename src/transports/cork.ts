@@ -15,7 +15,11 @@ let flushed = 0;
 function flush(): void {
   const deadline = performance.now() + FLUSH_MS;
   while (flushed < corked.length) {
-    corked[flushed++]!.uncork();
+    try {
+      corked[flushed++]!.uncork();
+    } catch {
+      // a stream that cannot write reports it through its own error event; the others go on
+    }
     if (flushed % 32 === 0 && flushed < corked.length && performance.now() > deadline) {
       setImmediate(flush);
       return;
