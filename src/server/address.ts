@@ -1,4 +1,4 @@
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 
 /** Where a listener is bound. */
 export interface Bound {
@@ -6,9 +6,19 @@ export interface Bound {
   port: number;
 }
 
-/** The bound address of a listener, from what `server.address()` returned. */
-export function bound(address: AddressInfo | string | null, requested: Bound): Bound {
-  return address === null || typeof address === "string" ? requested : { host: address.address, port: address.port };
+/**
+ * Starts `server` listening on `host:port` (port 0 gives a free port).
+ * @returns the bound address; rejects with the listen error (EADDRINUSE, say).
+ */
+export function listen(server: Server, host: string, port: number): Promise<Bound> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const address: AddressInfo | string | null = server.address();
+      resolve(address === null || typeof address === "string" ? { host, port } : { host: address.address, port: address.port });
+    });
+  });
 }
 
 /** `scheme://host:port`, with an IPv6 host in brackets. */

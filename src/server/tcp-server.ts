@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Channels } from "../channels.js";
 import type { ClientMeta } from "./server.js";
-import { type Bound, bound } from "./address.js";
+import { type Bound, listen } from "./address.js";
 
 /**
  * The channel TCP clients share. WebSocket clients can only name string channels, so a number
@@ -25,13 +25,7 @@ export class TcpBroadcastServer {
 
   /** Starts listening on `host:port` (port 0 gives a free port). @returns the bound address. */
   listen(host: string, port: number): Promise<Bound> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve(bound(this.#server.address(), { host, port }));
-      });
-    });
+    return listen(this.#server, host, port);
   }
 
   /** Stops accepting, ends every connection, and destroys those still open after `graceMs` ms. */

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
 import type { ClientMeta } from "./server.js";
-import { type Bound, bound } from "./address.js";
+import { type Bound, listen } from "./address.js";
 import { type Command, parseCommand } from "./protocol.js";
 
 /** Close codes and reasons the server sends (4000-4999 would be private; 3000 is the protocol's own). */
@@ -66,14 +66,7 @@ export class WsProtocolServer {
 
   /** Starts listening. @returns the bound address (port 0 gives a free port). */
   listen(): Promise<Bound> {
-    const { host, port } = this.#options;
-    return new Promise((resolve, reject) => {
-      this.#http.once("error", reject);
-      this.#http.listen(port, host, () => {
-        this.#http.off("error", reject);
-        resolve(bound(this.#http.address(), { host, port }));
-      });
-    });
+    return listen(this.#http, this.#options.host, this.#options.port);
   }
 
   /**
