@@ -164,8 +164,9 @@ export class Channels<Meta = undefined> {
       }
       if (!allowed) return false;
     }
-    this.join(channel, member, ...([meta] as MetaArg<Meta>));
-    return this.#table.has(channel, member);
+    if (isClosed(member)) return false; // it closed while the hook was deciding
+    this.#table.join(channel, member, meta as Meta);
+    return true;
   }
 
   /**
@@ -252,7 +253,7 @@ export class Channels<Meta = undefined> {
     return new Promise((resolve) => {
       this.#pool.after(shards, () => {
         const outcome = write(member, payload, this.#highWaterMark, this.#dropFailed);
-        if (outcome === FAILED) this.leave(member);
+        if (outcome === FAILED) this.#dropFailed(member);
         else if (outcome !== DELIVERED) this.#dropSlow(member);
         resolve(outcome === DELIVERED);
       });
@@ -340,13 +341,14 @@ export class Channels<Meta = undefined> {
       if (open.jobs.length >= MAX_BATCH) this.#batches.delete(shard);
       return open.done;
     }
-    const batch = { jobs: [job], done: undefined as unknown as Promise<void> };
-    this.#batches.set(shard, batch);
-    batch.done = this.#pool.run(shard, () => {
-      if (this.#batches.get(shard) === batch) this.#batches.delete(shard);
-      return writeShard(shard, batch.jobs, this.#clock);
+    const jobs = [job];
+    // The task runs later (the pool starts tasks asynchronously): the batch is in the map by then.
+    const done = this.#pool.run(shard, () => {
+      if (this.#batches.get(shard)?.jobs === jobs) this.#batches.delete(shard);
+      return writeShard(shard, jobs, this.#clock);
     });
-    return batch.done;
+    this.#batches.set(shard, { jobs, done });
+    return done;
   }
 
   /** A member joined its first channel: an event emitter leaves every channel when it closes. */

@@ -20,26 +20,17 @@ export interface FanOut {
 /**
  * Writes `jobs` (the broadcasts queued on this shard, in call order) to every member of `shard`:
  * each member gets all of them in a row, so that a burst of broadcasts reaches a socket in one
- * slice and leaves it in one `writev`. In slices: every SLICE_CHECK members it asks `clock`
+ * slice and leaves it in one `writev`. In slices: every SLICE_CHECK writes it asks `clock`
  * whether the turn's budget is spent and, if so, pauses until the next turn and goes on with the
  * same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
  * a deleted entry); one who joins while the fan-out is paused, or leaves and joins again, is
- * recorded in `shard.joinedSince` and skipped too, so that nobody gets a message twice.
+ * recorded in `shard.joinedSince` and not written, so that nobody gets a message twice.
  * @returns undefined when it finished without pausing, else a promise of the rest.
  */
 export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> | undefined {
   if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock));
   const members = shard.members.keys();
-  let writes = 0;
-  for (const member of members) {
-    writeAll(member, jobs);
-    writes += jobs.length;
-    if (writes >= SLICE_CHECK) {
-      writes = 0;
-      if (clock.spent()) return writePaused(shard, members, jobs, clock);
-    }
-  }
-  return undefined;
+  return slice(members, jobs, clock, undefined) ? writePaused(shard, members, jobs, clock) : undefined;
 }
 
 /**
@@ -50,20 +41,31 @@ export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[
 async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> {
   const joined = (shard.joinedSince = new Set());
   try {
-    await clock.nextTurn();
-    let writes = 0;
-    for (const member of members) {
-      if (joined.size !== 0 && joined.has(member)) return;
-      writeAll(member, jobs);
-      writes += jobs.length;
-      if (writes >= SLICE_CHECK) {
-        writes = 0;
-        if (clock.spent()) await clock.nextTurn();
-      }
-    }
+    do {
+      await clock.nextTurn();
+    } while (slice(members, jobs, clock, joined));
   } finally {
     shard.joinedSince = undefined;
   }
+}
+
+/**
+ * Writes members from `members` until the turn's budget is spent, or until the first member of
+ * `joined` (who joined during a pause: it and everyone after it are not owed the message).
+ * @returns true if the budget ran out with members left to write.
+ */
+function slice(members: Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock, joined: ReadonlySet<Member> | undefined): boolean {
+  let writes = 0;
+  for (const member of members) {
+    if (joined !== undefined && joined.size !== 0 && joined.has(member)) return false;
+    writeAll(member, jobs);
+    writes += jobs.length;
+    if (writes >= SLICE_CHECK) {
+      writes = 0;
+      if (clock.spent()) return true;
+    }
+  }
+  return false;
 }
 
 /** Every job to one member, in order; after a failure it has left, so the later jobs skip it. */

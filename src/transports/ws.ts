@@ -13,8 +13,8 @@ import type { Payload } from "./payload.js";
  * - `ws._isServer`: server-side frames are unmasked, so one frame fits every socket (§5.1);
  * - `ws._socket` and `ws._sender._state` / `_queue` / `_firstFragment`: the frame goes straight to
  *   the net.Socket only while the sender is idle (not compressing, not queueing, not between the
- *   fragments of a message sent with `fin: false`), so it never lands inside another message. `bufferedAmount` stays exact, since `ws`
- *   computes it from the socket's own buffer.
+ *   fragments of a message sent with `fin: false`), so it never lands inside another message.
+ *   `bufferedAmount` stays exact, since `ws` computes it from the socket's own buffer.
  * When any of that does not hold (a client-side socket, another `ws` version, a busy sender) the
  * message goes through the public `ws.send`, which is correct and only slower.
  */
