@@ -52,8 +52,16 @@ const window = count("window", flags.window ?? "8");
 const deliveries = count("deliveries", flags.deliveries ?? (quick ? "100000" : "1000000"));
 const messagesFor = (clients: number): number => Math.max(1, Math.round(deliveries / clients));
 const SCENARIOS = [
-  { name: "steady", burst: 1, about: `client 0 publishes one message at a time with a window of ${window} (message i goes out once every client has message i-${window})` },
-  { name: "bursty", burst: 8, about: "client 0 publishes 8 messages in one turn and one write, and the next 8 once every client has those" },
+  {
+    name: "steady",
+    burst: 1,
+    about: `client 0 publishes one message at a time with a window of ${window} (message i goes out once every client has message i-${window})`,
+  },
+  {
+    name: "bursty",
+    burst: 8,
+    about: "client 0 publishes 8 messages in one turn and one write, and the next 8 once every client has those",
+  },
 ];
 const scenarios = (flags.scenarios ?? "steady,bursty").split(",").map((name) => {
   const scenario = SCENARIOS.find((s) => s.name === name.trim());
@@ -77,7 +85,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 const needed = Math.max(...sizes) + 1024;
 const limits = fileLimits();
 const fileLimit = limits.soft < needed ? needed : undefined;
-if (fileLimit) console.error(`bench:e2e: open-file limit ${limits.soft} (hard ${limits.hard}) < ${needed}: children start through sh -c "ulimit -n ${needed}; exec node ..."`);
+if (fileLimit)
+  console.error(
+    `bench:e2e: open-file limit ${limits.soft} (hard ${limits.hard}) < ${needed}: children start through sh -c "ulimit -n ${needed}; exec node ..."`,
+  );
 
 const outcomes = new Map<string, Outcome[]>(); // `${system}@${C}` -> one outcome per round
 const skipped = new Map<string, string>(); // system -> why it cannot run here
@@ -107,15 +118,32 @@ async function runAndRecord(system: System, clients: number, messages: number, s
   if (outcome.ok) {
     const { burst, serverCpuUs } = outcome.value;
     const losses = burst.lost || burst.outOfOrder ? `, lost ${burst.lost}, out of order ${burst.outOfOrder}` : "";
-    process.stderr.write(`${fmt(burst.perSecond)} deliveries/s, server CPU ${(serverCpuUs / 1e6).toFixed(2)} s, load generator CPU ${(burst.cpuUs / 1e6).toFixed(2)} s${losses} ${took}\n`);
+    process.stderr.write(
+      `${fmt(burst.perSecond)} deliveries/s, server CPU ${(serverCpuUs / 1e6).toFixed(2)} s, load generator CPU ${(burst.cpuUs / 1e6).toFixed(2)} s${losses} ${took}\n`,
+    );
   } else {
     process.stderr.write(`${outcome.skipped ? "skipped" : "FAILED"}: ${outcome.reason} ${took}\n`);
   }
 }
 
 // Medians per (system, C); lost and out of order are summed over the rounds, so one bad round shows.
-const header = ["system", "C", "M", "deliveries/s", "p50 ms", "p99 ms", "lost", "out of order", "server CPU µs/delivery",
-  "server CPU s", "load-gen CPU s", "burst s", "server RSS/conn KB", "max loop block ms", "runs ok"];
+const header = [
+  "system",
+  "C",
+  "M",
+  "deliveries/s",
+  "p50 ms",
+  "p99 ms",
+  "lost",
+  "out of order",
+  "server CPU µs/delivery",
+  "server CPU s",
+  "load-gen CPU s",
+  "burst s",
+  "server RSS/conn KB",
+  "max loop block ms",
+  "runs ok",
+];
 const medians = new Map<string, { perSecond: number; cpuPerDelivery: number }>();
 
 /** One scenario's results table, ratio table and notes, as markdown. */
@@ -128,7 +156,9 @@ function scenarioTables(scenario: { name: string; about: string }): string {
       const ok = list.flatMap((o) => (o.ok ? [o.value] : []));
       const first = [system.name, fmt(clients), fmt(messagesFor(clients))];
       if (ok.length === 0) {
-        const why = skipped.has(system.name) ? `skipped: ${skipped.get(system.name)}` : `failed: ${list.map((o) => (o.ok ? "" : o.reason)).join("; ")}`;
+        const why = skipped.has(system.name)
+          ? `skipped: ${skipped.get(system.name)}`
+          : `failed: ${list.map((o) => (o.ok ? "" : o.reason)).join("; ")}`;
         rows.push([...first, why, ...header.slice(4, -1).map(() => "-"), `0/${list.length}`]);
         continue;
       }
@@ -138,36 +168,53 @@ function scenarioTables(scenario: { name: string; about: string }): string {
       const cpuPerDelivery = med((m) => m.serverCpuUs / Math.max(1, m.burst.delivered));
       medians.set(key(system.name, clients, scenario.name), { perSecond, cpuPerDelivery });
       const sum = (f: (m: Measured) => number): number => ok.reduce((total, m) => total + f(m), 0);
-      rows.push([...first, fmt(perSecond), fmt(med((m) => m.burst.p50Ms)), fmt(med((m) => m.burst.p99Ms)),
-        sum((m) => m.burst.lost), sum((m) => m.burst.outOfOrder), fmt(cpuPerDelivery), fmt(med((m) => m.serverCpuUs / 1e6)),
-        fmt(med((m) => m.burst.cpuUs / 1e6)), fmt(med((m) => m.burst.seconds)), fmt(med((m) => m.rssPerConnectionKB)),
-        fmt(med((m) => m.maxBlockMs)), `${ok.length}/${list.length}`]);
+      rows.push([
+        ...first,
+        fmt(perSecond),
+        fmt(med((m) => m.burst.p50Ms)),
+        fmt(med((m) => m.burst.p99Ms)),
+        sum((m) => m.burst.lost),
+        sum((m) => m.burst.outOfOrder),
+        fmt(cpuPerDelivery),
+        fmt(med((m) => m.serverCpuUs / 1e6)),
+        fmt(med((m) => m.burst.cpuUs / 1e6)),
+        fmt(med((m) => m.burst.seconds)),
+        fmt(med((m) => m.rssPerConnectionKB)),
+        fmt(med((m) => m.maxBlockMs)),
+        `${ok.length}/${list.length}`,
+      ]);
       const duplicates = sum((m) => m.burst.duplicates);
       const closed = sum((m) => m.burst.closed);
-      if (duplicates || closed) notes.push(`${system.name}, C = ${fmt(clients)}: ${duplicates} duplicate deliveries, ${closed} connections closed during bursts`);
+      if (duplicates || closed)
+        notes.push(`${system.name}, C = ${fmt(clients)}: ${duplicates} duplicate deliveries, ${closed} connections closed during bursts`);
     }
-}
-
-// ws-channels over each peer: above 1 is better for deliveries/s, below 1 is better for CPU per delivery.
-const ratioRows: string[][] = [];
-for (const clients of sizes) {
-  const ours = medians.get(key(OURS, clients, scenario.name));
-  for (const system of SYSTEMS.slice(1)) {
-    const peer = medians.get(key(system.name, clients, scenario.name));
-    const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}x` : "-");
-    ratioRows.push([fmt(clients), system.name, ratio(ours?.perSecond, peer?.perSecond), ratio(ours?.cpuPerDelivery, peer?.cpuPerDelivery)]);
   }
-}
-return [
-  `### ${scenario.name[0]!.toUpperCase()}${scenario.name.slice(1)}: ${scenario.about}`,
-  "",
-  table(header, rows),
-  "",
-  "ws-channels over each peer (deliveries/s: above 1x is better; server CPU per delivery: below 1x is better):",
-  "",
-  table(["C", "peer", "deliveries/s ratio", "server CPU/delivery ratio"], ratioRows),
-  ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : []),
-].join("\n");
+
+  // ws-channels over each peer: above 1 is better for deliveries/s, below 1 is better for CPU per delivery.
+  const ratioRows: string[][] = [];
+  for (const clients of sizes) {
+    const ours = medians.get(key(OURS, clients, scenario.name));
+    for (const system of SYSTEMS.slice(1)) {
+      const peer = medians.get(key(system.name, clients, scenario.name));
+      const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}x` : "-");
+      ratioRows.push([
+        fmt(clients),
+        system.name,
+        ratio(ours?.perSecond, peer?.perSecond),
+        ratio(ours?.cpuPerDelivery, peer?.cpuPerDelivery),
+      ]);
+    }
+  }
+  return [
+    `### ${scenario.name[0]!.toUpperCase()}${scenario.name.slice(1)}: ${scenario.about}`,
+    "",
+    table(header, rows),
+    "",
+    "ws-channels over each peer (deliveries/s: above 1x is better; server CPU per delivery: below 1x is better):",
+    "",
+    table(["C", "peer", "deliveries/s ratio", "server CPU/delivery ratio"], ratioRows),
+    ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : []),
+  ].join("\n");
 }
 
 const command = `npm run bench:e2e${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
@@ -193,6 +240,13 @@ if (!quick) {
       return m ? [[c, m.perSecond]] : [];
     }),
   })).filter((s) => s.points.length > 0);
-  writeFileSync(CHART, lineChart(series, { title: "End to end, steady: deliveries per second (median)", x: "clients in the room (C)", y: "deliveries per second" }));
+  writeFileSync(
+    CHART,
+    lineChart(series, {
+      title: "End to end, steady: deliveries per second (median)",
+      x: "clients in the room (C)",
+      y: "deliveries per second",
+    }),
+  );
   console.error("bench:e2e: wrote bench/RESULTS.md (section e2e) and bench/e2e.svg");
 }

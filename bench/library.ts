@@ -20,7 +20,12 @@ const benchTime = quick ? 30 : 500;
 const progress = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 const members = (n: number): CountingMember[] => Array.from({ length: n }, () => new CountingMember());
 
-type Table = { join(c: string, m: object): unknown; leave(c: string, m: object): unknown; leaveAll(m: object): unknown; member(c: string, m: object): unknown };
+type Table = {
+  join(c: string, m: object): unknown;
+  leave(c: string, m: object): unknown;
+  leaveAll(m: object): unknown;
+  member(c: string, m: object): unknown;
+};
 
 /** Wraps a Channels in the same shape as BareTable (leave(member) is leave-all). */
 function library(): Table {
@@ -47,16 +52,29 @@ async function membership(): Promise<string> {
   const rows: (string | number)[][] = [];
   for (const size of quick ? [1000] : [1000, 100_000]) {
     const results: Record<string, number[]> = {};
-    for (const [system, make] of [["ws-channels", library], ["bare Map", () => new BareTable()]] as const) {
+    for (const [system, make] of [
+      ["ws-channels", library],
+      ["bare Map", () => new BareTable()],
+    ] as const) {
       progress(`membership, ${system}, ${size} members`);
       const t: Table = make();
       for (const m of members(size)) for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m);
       const batch = members(BATCH);
-      const join = await perOp("join", () => batch.forEach((m) => t.join("ch0", m)), { afterEach: () => batch.forEach((m) => t.leave("ch0", m)) });
-      const member = await perOp("member", () => batch.forEach((m) => t.member("ch0", m)), { beforeEach: () => batch.forEach((m) => t.join("ch0", m)), afterEach: () => batch.forEach((m) => t.leave("ch0", m)) });
-      const leave = await perOp("leave", () => batch.forEach((m) => t.leave("ch0", m)), { beforeEach: () => batch.forEach((m) => t.join("ch0", m)) });
+      const join = await perOp("join", () => batch.forEach((m) => t.join("ch0", m)), {
+        afterEach: () => batch.forEach((m) => t.leave("ch0", m)),
+      });
+      const member = await perOp("member", () => batch.forEach((m) => t.member("ch0", m)), {
+        beforeEach: () => batch.forEach((m) => t.join("ch0", m)),
+        afterEach: () => batch.forEach((m) => t.leave("ch0", m)),
+      });
+      const leave = await perOp("leave", () => batch.forEach((m) => t.leave("ch0", m)), {
+        beforeEach: () => batch.forEach((m) => t.join("ch0", m)),
+      });
       const all = await perOp("leave-all", () => batch.forEach((m) => t.leaveAll(m)), {
-        beforeEach: () => batch.forEach((m) => { for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m); }),
+        beforeEach: () =>
+          batch.forEach((m) => {
+            for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m);
+          }),
       });
       results[system] = [join, member, leave, all];
     }
@@ -75,7 +93,9 @@ async function fanOut(): Promise<string> {
   for (const size of quick ? [1000] : [1000, 10_000, 100_000]) {
     const list = members(size);
     progress(`fan-out, bare loop, ${size} members`);
-    const loop = await perOp("loop", () => { for (const m of list) m.send(message); });
+    const loop = await perOp("loop", () => {
+      for (const m of list) m.send(message);
+    });
     for (const shards of quick ? [1, 16] : [1, 4, 16]) {
       progress(`fan-out, ws-channels, ${size} members, ${shards} shards`);
       const channels = new Channels({ sharder: () => shards });
@@ -90,7 +110,10 @@ async function fanOut(): Promise<string> {
       rows.push([fmt(size), shards, fmt(1e9 / ns), fmt(1e9 / loopNs), fmt(ns), fmt(loopNs), `${fmt(ns / loopNs)}x`]);
     }
   }
-  return table(["members", "shards", "ws-channels deliveries/s", "bare loop deliveries/s", "ws-channels ns/delivery", "loop ns/delivery", "ratio"], rows);
+  return table(
+    ["members", "shards", "ws-channels deliveries/s", "bare loop deliveries/s", "ws-channels ns/delivery", "loop ns/delivery", "ratio"],
+    rows,
+  );
 }
 
 /** Heap bytes per membership once `fill` has built its table, after forced GCs. */
@@ -117,8 +140,10 @@ function memory(): string {
   progress(`memory, ${fmt(memberships)} memberships`);
   const ours = heapPerMembership(fill(library()), list, memberships);
   const bare = heapPerMembership(fill(new BareTable()), list, memberships);
-  return table(["memberships", "ws-channels bytes/membership", "bare Map bytes/membership", "ratio"],
-    [[fmt(memberships), fmt(ours), fmt(bare), `${fmt(ours / bare)}x`]]);
+  return table(
+    ["memberships", "ws-channels bytes/membership", "bare Map bytes/membership", "ratio"],
+    [[fmt(memberships), fmt(ours), fmt(bare), `${fmt(ours / bare)}x`]],
+  );
 }
 
 /** The longest gap between 1 ms timer ticks while one broadcast runs, and the broadcast's time. */
@@ -151,11 +176,17 @@ class BusyMember {
 async function eventLoop(): Promise<string> {
   const size = quick ? 10_000 : 100_000;
   const rows: (string | number)[][] = [];
-  for (const [kind, make] of [["no-op", () => new CountingMember()], ["1 µs send", () => new BusyMember()]] as const) {
+  for (const [kind, make] of [
+    ["no-op", () => new CountingMember()],
+    ["1 µs send", () => new BusyMember()],
+  ] as const) {
     const list = Array.from({ length: size }, make);
     for (const shards of [1, 16]) {
       const times: Record<string, number> = {};
-      for (const [slicing, sliceMs] of [["unsliced", Infinity], ["sliced (3 ms)", 3]] as const) {
+      for (const [slicing, sliceMs] of [
+        ["unsliced", Infinity],
+        ["sliced (3 ms)", 3],
+      ] as const) {
         progress(`event-loop stall, ${size} ${kind} members, ${shards} shards, ${slicing}`);
         const channels = new Channels({ sharder: () => shards, sliceMs });
         for (const m of list) channels.join("room", m as CountingMember);
@@ -170,7 +201,10 @@ async function eventLoop(): Promise<string> {
       }
     }
   }
-  return table(["members", "shards", "fan-out", "longest event-loop block, ms (worst of runs)", "broadcast time, ms (median)", "time vs unsliced"], rows);
+  return table(
+    ["members", "shards", "fan-out", "longest event-loop block, ms (worst of runs)", "broadcast time, ms (median)", "time vs unsliced"],
+    rows,
+  );
 }
 
 const sections = [

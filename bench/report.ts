@@ -45,8 +45,6 @@ export function writeSection(name: string, markdown: string): void {
   const block = `${open}\n${markdown.trim()}\n${close}`;
   const start = text.indexOf(open);
   const end = text.indexOf(close);
-  text = start >= 0 && end > start
-    ? text.slice(0, start) + block + text.slice(end + close.length)
-    : `${text.trimEnd()}\n\n${block}\n`;
+  text = start >= 0 && end > start ? text.slice(0, start) + block + text.slice(end + close.length) : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(RESULTS, text);
 }

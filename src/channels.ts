@@ -1,6 +1,6 @@
-import { toShardCount, type Sharder } from "./sharder.js";
-import { type ChannelId, type Shard, Table } from "./table.js";
 import { type FanOut, writeShard } from "./fanout.js";
+import { type Sharder, toShardCount } from "./sharder.js";
+import { type ChannelId, type Shard, Table } from "./table.js";
 import { closeSlow, DELIVERED, FAILED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
 import { WriterPool } from "./writers.js";
@@ -114,11 +114,24 @@ export class Channels<Meta = undefined> {
    */
   constructor(options: ChannelsOptions<Meta> = {}) {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { sharder, writers = 10, maxWriters = Math.max(50, writers), highWaterMark = 1024 * 1024, slowConsumer = "skip", sliceMs = 3, authorize } = options;
-    if (authorize !== undefined && typeof authorize !== "function") throw new TypeError("authorize must be a function (channel, member, meta) => boolean | Promise<boolean>");
+    const {
+      sharder,
+      writers = 10,
+      maxWriters = Math.max(50, writers),
+      highWaterMark = 1024 * 1024,
+      slowConsumer = "skip",
+      sliceMs = 3,
+      authorize,
+    } = options;
+    if (authorize !== undefined && typeof authorize !== "function")
+      throw new TypeError("authorize must be a function (channel, member, meta) => boolean | Promise<boolean>");
     this.#authorize = authorize;
-    if (slowConsumer !== "skip" && slowConsumer !== "close") throw new TypeError(`slowConsumer must be "skip" or "close", got ${String(slowConsumer)}`);
-    for (const [name, value] of [["highWaterMark", highWaterMark], ["sliceMs", sliceMs]] as const) {
+    if (slowConsumer !== "skip" && slowConsumer !== "close")
+      throw new TypeError(`slowConsumer must be "skip" or "close", got ${String(slowConsumer)}`);
+    for (const [name, value] of [
+      ["highWaterMark", highWaterMark],
+      ["sliceMs", sliceMs],
+    ] as const) {
       if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
     }
     this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
@@ -208,7 +221,9 @@ export class Channels<Meta = undefined> {
     checkMessage(message);
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
     if (this.#closed) {
-      return Promise.reject(Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }));
+      return Promise.reject(
+        Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }),
+      );
     }
     const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
     const shards = this.#table.shards(channel);

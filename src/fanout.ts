@@ -38,7 +38,12 @@ export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[
  * joins while the fan-out is paused is appended, so the first of them the iterator meets marks the
  * end of the members it owes the message: it stops there, however much the shard churns meanwhile.
  */
-async function writePaused(shard: Shard<Member, unknown>, members: Iterator<Member> & Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> {
+async function writePaused(
+  shard: Shard<Member, unknown>,
+  members: Iterator<Member> & Iterable<Member>,
+  jobs: readonly FanOut[],
+  clock: TurnClock,
+): Promise<void> {
   const joined = (shard.joinedSince = new Set());
   try {
     do {

@@ -31,7 +31,9 @@ export function toShardCount(sharder: Sharder | undefined): (channel: ChannelId)
   return (channel) => {
     const shards = ask(channel);
     if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
-      throw new RangeError(`sharder answered ${String(shards)} for channel ${JSON.stringify(channel)}: shards must be an integer from 1 to ${MAX_SHARDS}`);
+      throw new RangeError(
+        `sharder answered ${String(shards)} for channel ${JSON.stringify(channel)}: shards must be an integer from 1 to ${MAX_SHARDS}`,
+      );
     }
     return shards;
   };

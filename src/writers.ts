@@ -156,7 +156,9 @@ export class WriterPool {
       queue.ready = false;
       queue.running = true;
       const task = queue.items.shift() as Task;
-      void limit(task.run).then(task.resolve, task.reject).finally(() => this.#finished(queue));
+      void limit(task.run)
+        .then(task.resolve, task.reject)
+        .finally(() => this.#finished(queue));
     }
   }
 

@@ -18,7 +18,7 @@ function random(seed: number): (n: number) => number {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) % n);
+    return ((t ^ (t >>> 14)) >>> 0) % n;
   };
 }
 
@@ -107,10 +107,19 @@ describe("join, leave, member", () => {
         return x;
       };
       switch (pick(5)) {
-        case 0: case 1: both((c) => c.join(channel, member, step)); break;
-        case 2: both((c) => c.leave(channel, member)); break;
-        case 3: both((c) => c.member(channel, member)); break;
-        case 4: if (pick(10) === 0) both((c) => c.leave(member)); break;
+        case 0:
+        case 1:
+          both((c) => c.join(channel, member, step));
+          break;
+        case 2:
+          both((c) => c.leave(channel, member));
+          break;
+        case 3:
+          both((c) => c.member(channel, member));
+          break;
+        case 4:
+          if (pick(10) === 0) both((c) => c.leave(member));
+          break;
       }
       both((c) => c.count(channel));
       both((c) => sorted(c.channelsOf(member)));

@@ -49,18 +49,28 @@ describe("churn: 20,000 connections come and go", () => {
     const before = { table: server.channels.stats(), clients: server.connections(), heap: heapAfterGc() };
 
     for (let start = 0; start < TOTAL; start += WAVE) {
-      const wave = await within(Promise.all(Array.from({ length: WAVE }, (_, i) => joinedClient(start + i))), `wave ${start / WAVE}`, 30_000);
+      const wave = await within(
+        Promise.all(Array.from({ length: WAVE }, (_, i) => joinedClient(start + i))),
+        `wave ${start / WAVE}`,
+        30_000,
+      );
       expect(server.channels.count("lobby")).toBe(WAVE);
       await within(Promise.all(wave.map((ws, i) => drop(ws, start + i))), `wave ${start / WAVE} to close`, 30_000);
     }
-    await eventually(() => server.connections().connections === 0 && server.channels.stats().memberships === 0, "every connection to go", 60_000);
+    await eventually(
+      () => server.connections().connections === 0 && server.channels.stats().memberships === 0,
+      "every connection to go",
+      60_000,
+    );
 
     const after = { table: server.channels.stats(), clients: server.connections(), heap: heapAfterGc() };
     for (const channel of CHANNELS) expect(server.channels.count(channel)).toBe(0);
     expect(after.table).toEqual(before.table);
     expect(after.clients).toEqual(before.clients);
     const growth = after.heap - before.heap;
-    console.log(`churn: ${TOTAL} connections, heap ${(before.heap / 2 ** 20).toFixed(1)} -> ${(after.heap / 2 ** 20).toFixed(1)} MiB (${(growth / 2 ** 20).toFixed(2)} MiB)`);
+    console.log(
+      `churn: ${TOTAL} connections, heap ${(before.heap / 2 ** 20).toFixed(1)} -> ${(after.heap / 2 ** 20).toFixed(1)} MiB (${(growth / 2 ** 20).toFixed(2)} MiB)`,
+    );
     expect(growth).toBeLessThan(8 * 2 ** 20);
   }, 240_000);
 });

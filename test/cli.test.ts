@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
-import { TcpClient, within, WsClient } from "./helpers.js";
+import { TcpClient, WsClient, within } from "./helpers.js";
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -21,15 +21,19 @@ function start(command: string, args: string[]): { child: ChildProcess; output: 
 /** Waits for both "listening" lines and returns the two ports. */
 async function ports(output: () => string, ms: number): Promise<{ ws: number; tcp: number }> {
   const pattern = /WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)[\s\S]*TCP broadcast listening on tcp:\/\/127\.0\.0\.1:(\d+)/;
-  const match = await within(new Promise<RegExpMatchArray>((resolve) => {
-    const poll = setInterval(() => {
-      const found = pattern.exec(output());
-      if (found) {
-        clearInterval(poll);
-        resolve(found);
-      }
-    }, 10);
-  }), "the server's two listening lines", ms);
+  const match = await within(
+    new Promise<RegExpMatchArray>((resolve) => {
+      const poll = setInterval(() => {
+        const found = pattern.exec(output());
+        if (found) {
+          clearInterval(poll);
+          resolve(found);
+        }
+      }, 10);
+    }),
+    "the server's two listening lines",
+    ms,
+  );
   return { ws: Number(match[1]), tcp: Number(match[2]) };
 }
 
@@ -76,8 +80,18 @@ describe("the ws-channels CLI", () => {
   it("--help prints every flag and exits 0; a bad flag exits 1 with a reason", async () => {
     const help = start(process.execPath, ["dist/server/cli.js", "--help"]);
     expect((await within(once(help.child, "exit"), "--help to exit"))[0]).toBe(0);
-    for (const flag of ["--host", "--port", "--tcp-port", "--max-frame-size", "--max-channel-length", "--high-water-mark",
-      "--slow-consumer", "--max-channels-per-connection", "--max-connections-per-ip", "--max-messages-per-second"]) {
+    for (const flag of [
+      "--host",
+      "--port",
+      "--tcp-port",
+      "--max-frame-size",
+      "--max-channel-length",
+      "--high-water-mark",
+      "--slow-consumer",
+      "--max-channels-per-connection",
+      "--max-connections-per-ip",
+      "--max-messages-per-second",
+    ]) {
       expect(help.output()).toContain(flag);
     }
     const bad = start(process.execPath, ["dist/server/cli.js", "--port", "65536"]);
@@ -86,9 +100,12 @@ describe("the ws-channels CLI", () => {
   });
 
   it("the package exports Channels and startServer to a user's import", async () => {
-    const probe = start(process.execPath, ["--input-type=module", "-e",
+    const probe = start(process.execPath, [
+      "--input-type=module",
+      "-e",
       'const { Channels } = await import("ws-channels"); const { startServer } = await import("ws-channels/server");' +
-      'const s = await startServer({ port: 0, tcpPort: 0 }); console.log(typeof Channels, s.channels instanceof Channels); await s.close();']);
+        "const s = await startServer({ port: 0, tcpPort: 0 }); console.log(typeof Channels, s.channels instanceof Channels); await s.close();",
+    ]);
     expect((await within(once(probe.child, "exit"), "the import probe"))[0]).toBe(0);
     expect(probe.output()).toContain("function true");
   });

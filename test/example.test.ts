@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { within, WsClient } from "./helpers.js";
+import { WsClient, within } from "./helpers.js";
 
 process.env.PORT = "0";
 const { channels, wss } = await import("../examples/chat.js");
@@ -15,17 +15,23 @@ describe("the README example (examples/chat.ts), imported from the built package
     ann.send({ op: "join", room: "lobby" });
     bob.send({ op: "join", room: "lobby" });
     // ann and bob are two connections: wait until both joins are in before anyone speaks
-    await within(new Promise<void>((resolve) => {
-      const poll = setInterval(() => channels.count("lobby") === 2 && (clearInterval(poll), resolve()), 5);
-    }), "both to join");
+    await within(
+      new Promise<void>((resolve) => {
+        const poll = setInterval(() => channels.count("lobby") === 2 && (clearInterval(poll), resolve()), 5);
+      }),
+      "both to join",
+    );
     bob.send({ op: "say", room: "lobby", text: "hi" });
     expect(await ann.next()).toEqual({ room: "lobby", user: "bob", text: "hi" });
     ann.send({ op: "who", room: "lobby" });
     expect(await ann.next()).toEqual({ room: "lobby", users: ["ann", "bob"] });
     await bob.close();
-    await within(new Promise<void>((resolve) => {
-      const poll = setInterval(() => channels.count("lobby") === 1 && (clearInterval(poll), resolve()), 5);
-    }), "bob to leave");
+    await within(
+      new Promise<void>((resolve) => {
+        const poll = setInterval(() => channels.count("lobby") === 1 && (clearInterval(poll), resolve()), 5);
+      }),
+      "bob to leave",
+    );
     await ann.close();
   });
 

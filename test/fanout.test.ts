@@ -2,14 +2,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type WebSocket from "ws";
 import { Channels } from "../src/index.js";
 import { type RunningServer, startServer } from "../src/server/server.js";
-import { type Cleanups, eventually, within, WsClient, wsPairs } from "./helpers.js";
+import { type Cleanups, eventually, WsClient, within, wsPairs } from "./helpers.js";
 
 const cleanups: Cleanups = [];
 afterEach(async () => {
   vi.restoreAllMocks();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
-
 
 /** A member whose send costs about `us` microseconds of CPU, like a real socket write. */
 class BusyMember {
@@ -260,7 +259,10 @@ describe("slow consumers, with a real client that stops reading", () => {
       if (i % 50 === 49) {
         // keep the publisher within 50 messages of the reader, as a paced producer would
         while (reader.received.length < i - 10) await new Promise((resolve) => setTimeout(resolve, 1));
-        peak = Math.max(peak, server.channels.reduce("room", 0, (max, { member }) => Math.max(max, (member as WebSocket).bufferedAmount)));
+        peak = Math.max(
+          peak,
+          server.channels.reduce("room", 0, (max, { member }) => Math.max(max, (member as WebSocket).bufferedAmount)),
+        );
       }
     }
     for (const c of [publisher, reader]) {

@@ -57,7 +57,11 @@ describe("process faults", () => {
   it("writes that throw in every other member: no crash, the rest get every message in order", async () => {
     const channels = new Channels({ sharder: () => 8, sliceMs: 0.05 });
     const good = Array.from({ length: 200 }, () => new Recorder());
-    const bad = Array.from({ length: 200 }, () => ({ send: () => { throw new Error("EPIPE"); } }));
+    const bad = Array.from({ length: 200 }, () => ({
+      send: () => {
+        throw new Error("EPIPE");
+      },
+    }));
     good.forEach((m, i) => {
       channels.join("room", m);
       channels.join("room", bad[i]!);

@@ -26,28 +26,38 @@ const isCommandShape = (keys: string[]): boolean =>
 
 const families: fc.Arbitrary<Case>[] = [
   // invalid UTF-8 in a text frame: ws closes 1007 (RFC 6455 §8.1)
-  fc.uint8Array({ minLength: 0, maxLength: 64 }).map((bytes) => ({ frames: [Buffer.concat([Buffer.from(bytes), Buffer.from([0xff, 0xfe])])], expect: { close: 1007 } })),
+  fc
+    .uint8Array({ minLength: 0, maxLength: 64 })
+    .map((bytes) => ({ frames: [Buffer.concat([Buffer.from(bytes), Buffer.from([0xff, 0xfe])])], expect: { close: 1007 } })),
   // not JSON
   fc.string().map((text) => ({ frames: [`{${text}`], expect: invalid })),
   // JSON that is not an object
-  fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string(), fc.array(fc.jsonValue(), { maxLength: 5 }))
+  fc
+    .oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string(), fc.array(fc.jsonValue(), { maxLength: 5 }))
     .map((value) => ({ frames: [JSON.stringify(value) ?? "null"], expect: invalid })),
   // objects of another shape
-  fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
+  fc
+    .dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
     .filter((object) => !isCommandShape(Object.keys(object)))
     .map((object) => ({ frames: [JSON.stringify(object)], expect: invalid })),
   // a join or leave whose channel is not a good name: a number (huge ones too), empty, too long, an object
-  fc.tuple(fc.constantFrom("join", "leave"), fc.oneof(
-    fc.constantFrom("1e308", "-1e308", "1e400", "18446744073709551616", "-0", "0", '""', "{}", "[]", "null", "true"),
-    tooLong.map((s) => JSON.stringify(s)),
-  )).map(([verb, raw]) => ({ frames: [`{"${verb}": ${raw}}`], expect: invalid })),
+  fc
+    .tuple(
+      fc.constantFrom("join", "leave"),
+      fc.oneof(
+        fc.constantFrom("1e308", "-1e308", "1e400", "18446744073709551616", "-0", "0", '""', "{}", "[]", "null", "true"),
+        tooLong.map((s) => JSON.stringify(s)),
+      ),
+    )
+    .map(([verb, raw]) => ({ frames: [`{"${verb}": ${raw}}`], expect: invalid })),
   // __proto__ and constructor as extra keys: JSON.parse makes them own properties, so the shape is wrong
   fc.tuple(name, fc.constantFrom("__proto__", "constructor", "prototype", "to")).map(([channel, key]) => ({
     frames: [`{"join": ${JSON.stringify(channel)}, "${key}": {"polluted": true}}`],
     expect: invalid,
   })),
   // odd but valid channel names, __proto__ and constructor among them: joined, connection kept
-  fc.oneof(name, fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "😀".repeat(MAX_NAME)))
+  fc
+    .oneof(name, fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "😀".repeat(MAX_NAME)))
     .map((channel) => ({ frames: [JSON.stringify({ join: channel })], expect: { reply: { joined: channel } } })),
   // say to a channel the client is not in, with a deeply nested payload
   fc.integer({ min: 1, max: 1500 }).map((depth) => ({
@@ -55,9 +65,25 @@ const families: fc.Arbitrary<Case>[] = [
     expect: { close: 3000, reasons: ["cannot send to channel"] },
   })),
   // targets: huge and negative numbers are fine (unknown ids); objects, Infinity or a string are not
-  fc.array(fc.oneof(fc.constantFrom(1e308, -1e308, 2 ** 64, -0), fc.string({ maxLength: 6 }).map((s) => `zz${s}`)), { minLength: 1, maxLength: 5 })
-    .map((targets) => ({ frames: [JSON.stringify({ targets, payload: 1 })], expect: { reply: { error: "unknown targets", targets: targets.map((t) => (Object.is(t, -0) ? 0 : t)) } } })),
-  fc.constantFrom('{"targets": [{}], "payload": 1}', '{"targets": "alice", "payload": 1}', '{"targets": [1e400], "payload": 1}', '{"targets": [[]], "payload": 1}')
+  fc
+    .array(
+      fc.oneof(
+        fc.constantFrom(1e308, -1e308, 2 ** 64, -0),
+        fc.string({ maxLength: 6 }).map((s) => `zz${s}`),
+      ),
+      { minLength: 1, maxLength: 5 },
+    )
+    .map((targets) => ({
+      frames: [JSON.stringify({ targets, payload: 1 })],
+      expect: { reply: { error: "unknown targets", targets: targets.map((t) => (Object.is(t, -0) ? 0 : t)) } },
+    })),
+  fc
+    .constantFrom(
+      '{"targets": [{}], "payload": 1}',
+      '{"targets": "alice", "payload": 1}',
+      '{"targets": [1e400], "payload": 1}',
+      '{"targets": [[]], "payload": 1}',
+    )
     .map((frame) => ({ frames: [frame], expect: invalid })),
   // binary frames
   fc.uint8Array({ minLength: 0, maxLength: 128 }).map((bytes) => ({ frames: [Buffer.from(bytes)], binary: true, expect: invalid })),
@@ -66,18 +92,27 @@ const families: fc.Arbitrary<Case>[] = [
   fc.tuple(name, fc.integer({ min: 2, max: 5 }), fc.boolean()).map(([channel, pieces, broken]) => {
     const bytes = Buffer.from(broken ? `{"join": ${JSON.stringify(channel)}` : JSON.stringify({ join: channel }));
     const size = Math.ceil(bytes.length / pieces);
-    const frames = Array.from({ length: pieces }, (_, i) => bytes.subarray(i * size, (i + 1) * size)).filter((f, i) => i === 0 || f.length > 0);
+    const frames = Array.from({ length: pieces }, (_, i) => bytes.subarray(i * size, (i + 1) * size)).filter(
+      (f, i) => i === 0 || f.length > 0,
+    );
     return { frames, expect: broken ? invalid : { reply: { joined: channel } } };
   }),
   // over the size limit: ws closes 1009
-  fc.integer({ min: MAX_FRAME + 1, max: MAX_FRAME * 4 }).map((size) => ({ frames: [JSON.stringify({ say: "x".repeat(size), to: "a" })], expect: { close: 1009 } })),
+  fc
+    .integer({ min: MAX_FRAME + 1, max: MAX_FRAME * 4 })
+    .map((size) => ({ frames: [JSON.stringify({ say: "x".repeat(size), to: "a" })], expect: { close: 1009 } })),
 ];
 
 let server: RunningServer;
 beforeAll(async () => {
   server = await startServer({
-    port: 0, tcpPort: 0, maxFrameSize: MAX_FRAME, maxChannelLength: MAX_NAME,
-    maxMessagesPerSecond: 1_000_000, maxConnectionsPerIp: 1_000_000, maxChannelsPerConnection: 1_000_000,
+    port: 0,
+    tcpPort: 0,
+    maxFrameSize: MAX_FRAME,
+    maxChannelLength: MAX_NAME,
+    maxMessagesPerSecond: 1_000_000,
+    maxConnectionsPerIp: 1_000_000,
+    maxChannelsPerConnection: 1_000_000,
   });
 });
 afterAll(() => server.close());
@@ -96,7 +131,8 @@ async function lane(cases: Case[]): Promise<{ closes: number; mismatches: string
     if ("reply" in c.expect) {
       let got = await client.next();
       while ((got as { say?: unknown }).say !== undefined) got = await client.next(); // a room it joined speaks
-      if (JSON.stringify(got) !== JSON.stringify(c.expect.reply)) mismatches.push(`${JSON.stringify(c.frames)}: got ${JSON.stringify(got)}`);
+      if (JSON.stringify(got) !== JSON.stringify(c.expect.reply))
+        mismatches.push(`${JSON.stringify(c.frames)}: got ${JSON.stringify(got)}`);
       continue;
     }
     const { code, reason } = await client.closedBy();
@@ -139,7 +175,9 @@ describe("fuzz: 10,000 generated frames from several clients", () => {
     }
     expect(results.flatMap((r) => r.mismatches)).toEqual([]);
     const closes = results.reduce((n, r) => n + r.closes, 0);
-    console.log(`fuzz: ${cases.length} frames, ${closes} bad-frame closes, 0 mismatches, ${sent.length} messages to a healthy member, 0 lost`);
+    console.log(
+      `fuzz: ${cases.length} frames, ${closes} bad-frame closes, 0 mismatches, ${sent.length} messages to a healthy member, 0 lost`,
+    );
 
     // Still serving: a new client joins and gets an answer.
     const late = await WsClient.open(url());

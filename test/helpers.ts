@@ -108,16 +108,19 @@ export class TcpClient {
 
   /** Waits until everything received so far is at least `expected` long, then returns it. */
   async until(expected: string): Promise<string> {
-    await within(new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.text.length >= expected.length) {
-          this.socket.off("data", check);
-          resolve();
-        }
-      };
-      this.socket.on("data", check);
-      check();
-    }), `${JSON.stringify(expected)} over TCP (have ${JSON.stringify(this.text)})`);
+    await within(
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (this.text.length >= expected.length) {
+            this.socket.off("data", check);
+            resolve();
+          }
+        };
+        this.socket.on("data", check);
+        check();
+      }),
+      `${JSON.stringify(expected)} over TCP (have ${JSON.stringify(this.text)})`,
+    );
     return this.text;
   }
 
@@ -144,15 +147,22 @@ export type Cleanups = (() => Promise<unknown> | void)[];
  * A plain `ws` server on 127.0.0.1:0 and `n` real clients of it; both are added to `cleanups`.
  * @returns the server-side sockets and the clients, connection by connection.
  */
-export async function wsPairs(n: number, cleanups: Cleanups, options: ServerOptions = {}): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
+export async function wsPairs(
+  n: number,
+  cleanups: Cleanups,
+  options: ServerOptions = {},
+): Promise<{ server: WebSocket[]; clients: WsClient[] }> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, ...options });
   await within(once(wss, "listening"), "ws listen");
   const server: WebSocket[] = [];
   wss.on("connection", (ws) => server.push(ws));
-  cleanups.push(() => new Promise((resolve) => {
-    for (const ws of wss.clients) ws.terminate();
-    wss.close(resolve);
-  }));
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        for (const ws of wss.clients) ws.terminate();
+        wss.close(resolve);
+      }),
+  );
   const { port } = wss.address() as { port: number };
   const clients = await Promise.all(Array.from({ length: n }, () => WsClient.open(`ws://127.0.0.1:${port}`)));
   cleanups.push(() => Promise.all(clients.map((c) => c.close())));

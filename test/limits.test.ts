@@ -88,11 +88,21 @@ describe("authorize", () => {
   });
 
   it("a hook that throws or rejects refuses, and the server stays up", async () => {
-    await start({ authorize: (channel) => (channel === "sync" ? (() => { throw new Error("boom"); })() : Promise.reject(new Error("down"))) });
+    await start({
+      authorize: (channel) =>
+        channel === "sync"
+          ? (() => {
+              throw new Error("boom");
+            })()
+          : Promise.reject(new Error("down")),
+    });
     const a = await client();
     a.send({ join: "sync" });
     a.send({ join: "async" });
-    expect([await a.next(), await a.next()]).toEqual([{ error: "forbidden", join: "sync" }, { error: "forbidden", join: "async" }]);
+    expect([await a.next(), await a.next()]).toEqual([
+      { error: "forbidden", join: "sync" },
+      { error: "forbidden", join: "async" },
+    ]);
     expect(server!.channels.stats().memberships).toBe(0);
   });
 });

@@ -61,11 +61,16 @@ function apply(channels: Channels<number>, model: Model, o: Op): [unknown, unkno
   const member = "m" in o ? MEMBERS[o.m]! : undefined;
   const channel = "c" in o ? CHANNELS[o.c]! : undefined;
   switch (o.kind) {
-    case "join": return [channels.join(channel!, member!, o.meta), model.join(channel!, member!, o.meta)];
-    case "leave": return [channels.leave(channel!, member!), model.leave(channel!, member!)];
-    case "leaveAll": return [channels.leave(member!), model.leaveAll(member!)];
-    case "member": return [channels.member(channel!, member!), model.member(channel!, member!)];
-    case "count": return [channels.count(channel!), model.count(channel!)];
+    case "join":
+      return [channels.join(channel!, member!, o.meta), model.join(channel!, member!, o.meta)];
+    case "leave":
+      return [channels.leave(channel!, member!), model.leave(channel!, member!)];
+    case "leaveAll":
+      return [channels.leave(member!), model.leaveAll(member!)];
+    case "member":
+      return [channels.member(channel!, member!), model.member(channel!, member!)];
+    case "count":
+      return [channels.count(channel!), model.count(channel!)];
     case "channelsOf": {
       const expected = [...model.channels.keys()].filter((c) => model.member(c, member!));
       return [[...channels.channelsOf(member!)].sort(byKey), expected.sort(byKey)];

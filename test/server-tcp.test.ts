@@ -40,7 +40,7 @@ describe("TCP broadcast port", () => {
     expect(await b!.until("still here")).toBe("still here");
   });
 
-  it("does not mix with WebSocket channels: a WebSocket client in channel \"0\" gets no TCP bytes", async () => {
+  it('does not mix with WebSocket channels: a WebSocket client in channel "0" gets no TCP bytes', async () => {
     const [a] = await connectAll(2);
     const ws = await WsClient.open(`ws://127.0.0.1:${server.ws.port}/?id=w`);
     ws.send({ join: String(TCP_CHANNEL) });

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../src/server/server.js";
-import { eventually, within, WsClient } from "./helpers.js";
+import { eventually, WsClient, within } from "./helpers.js";
 
 let server: RunningServer;
 const clients: WsClient[] = [];
@@ -182,10 +182,7 @@ describe("hostile input does not take the server down", () => {
     server = await startServer({ port: 0, tcpPort: 0 }); // the default 64 KiB frames: room to nest
     const good = await client("good");
     await joined(good, "room");
-    for (const frame of [
-      `{"targets": ["good"], "payload": ${deep(10_000)}}`,
-      `{"say": ${deep(10_000)}, "to": "room"}`,
-    ]) {
+    for (const frame of [`{"targets": ["good"], "payload": ${deep(10_000)}}`, `{"say": ${deep(10_000)}, "to": "room"}`]) {
       const bad = await client();
       await joined(bad, "room");
       bad.send({ say: "first", to: "room" }); // the next message waits behind this broadcast
@@ -203,8 +200,10 @@ describe("hostile input does not take the server down", () => {
       socket.on("error", () => undefined);
       socket.resume(); // read, so that the server's FIN is seen
       await within(once(socket, "connect"), "connect");
-      socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+      socket.end(
+        `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
       await within(once(socket, "close"), `the server to finish with ${target}`);
     }
     const a = await client();

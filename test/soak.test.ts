@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { RawClient } from "../bench/e2e/client.js";
 import { type RunningServer, startServer } from "../src/server/server.js";
-import { eventually, within, WsClient } from "./helpers.js";
+import { eventually, WsClient, within } from "./helpers.js";
 
 const MEMBERS = 1000;
 const MARK = 64 * 1024;
@@ -22,7 +22,11 @@ class Reader {
   next = 0;
   wrong = 0;
   joined = false;
-  readonly client = new RawClient(0, (_, buffer, start, end) => this.receive(buffer, start, end), () => undefined);
+  readonly client = new RawClient(
+    0,
+    (_, buffer, start, end) => this.receive(buffer, start, end),
+    () => undefined,
+  );
 
   receive(buffer: Buffer, start: number, end: number): void {
     if (!this.joined) return void (this.joined = true); // {"joined": "soak"}
@@ -42,15 +46,18 @@ async function room(policy: "skip" | "close"): Promise<{ readers: Reader[]; stal
   (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const readers = Array.from({ length: MEMBERS - 1 }, () => new Reader());
   for (let i = 0; i < readers.length; i += 100) {
-    await Promise.all(readers.slice(i, i + 100).map(async (reader) => {
-      raw.push(reader.client);
-      await reader.client.open(server!.ws.port, "/");
-      reader.client.sendText('{"join": "soak"}');
-    }));
+    await Promise.all(
+      readers.slice(i, i + 100).map(async (reader) => {
+        raw.push(reader.client);
+        await reader.client.open(server!.ws.port, "/");
+        reader.client.sendText('{"join": "soak"}');
+      }),
+    );
   }
   await eventually(() => server!.channels.count("soak") === MEMBERS, "every member to join", 30_000);
   const stalledMember = server.channels.reduce("soak", undefined as WebSocket | undefined, (found, { member, meta }) =>
-    meta?.id === "stalled" ? (member as WebSocket) : found)!;
+    meta?.id === "stalled" ? (member as WebSocket) : found,
+  )!;
   // Loopback kernel buffers take several MB before the server holds anything for a client that
   // stops reading: fill them first, with direct sends, until the server starts holding bytes.
   for (let i = 0; i < 2000 && stalledMember.bufferedAmount === 0; i++) {
@@ -85,7 +92,9 @@ describe("soak: one member of 1,000 stops reading while 10,000 broadcasts go out
     await eventually(() => readers.every((r) => r.next === 10_000 || r.wrong > 0), "every reader to get everything", 60_000);
     expect(readers.filter((r) => r.next !== 10_000 || r.wrong > 0)).toHaveLength(0);
     const { dropped } = server!.channels.stats();
-    console.log(`soak (skip): ${MEMBERS} members, 10,000 broadcasts, stalled member peak ${peak} bytes unsent (mark ${MARK}), ${dropped} messages skipped for it`);
+    console.log(
+      `soak (skip): ${MEMBERS} members, 10,000 broadcasts, stalled member peak ${peak} bytes unsent (mark ${MARK}), ${dropped} messages skipped for it`,
+    );
     expect(peak).toBeLessThanOrEqual(MARK + SIZE + 2); // the mark plus one message (and its 2-byte frame header)
     expect(dropped).toBeGreaterThan(0);
     expect(server!.channels.count("soak")).toBe(MEMBERS);

@@ -1,8 +1,7 @@
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import * as wsModule from "ws";
-import WebSocket from "ws";
+import WebSocket, * as wsModule from "ws";
 import { Channels } from "../src/index.js";
 import { type Cleanups, eventually, TcpClient, within, wsPairs } from "./helpers.js";
 
@@ -12,7 +11,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
-
 
 /** A TCP server on 127.0.0.1:0 and `n` real clients; returns both sides. */
 async function tcpPairs(n: number): Promise<{ server: Socket[]; clients: TcpClient[] }> {

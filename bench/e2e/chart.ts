@@ -56,7 +56,9 @@ export function lineChart(series: Series[], text: { title: string; x: string; y:
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
     const points = [...s.points].sort((a, b) => a[0] - b[0]);
-    out.push(`<polyline points="${points.map(([x, y]) => `${px(x)},${py(y)}`).join(" ")}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    out.push(
+      `<polyline points="${points.map(([x, y]) => `${px(x)},${py(y)}`).join(" ")}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
     for (const [x, y] of points) out.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3.5" fill="${color}"/>`);
     const ly = top + 10 + i * 20;
     out.push(`<line x1="${width - right + 15}" x2="${width - right + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);

@@ -37,9 +37,10 @@ export class Child<In, Out extends { type: string }> {
     const path = fileURLToPath(script);
     // stdout of the children goes to our stderr: our stdout is the results table only.
     const stdio: ["ignore", number, number, "ipc"] = ["ignore", 2, 2, "ipc"];
-    this.process = fileLimit === undefined
-      ? fork(path, [], { execArgv, stdio })
-      : spawn("sh", ["-c", `ulimit -n ${fileLimit} && exec "$0" "$@"`, process.execPath, ...execArgv, path], { stdio });
+    this.process =
+      fileLimit === undefined
+        ? fork(path, [], { execArgv, stdio })
+        : spawn("sh", ["-c", `ulimit -n ${fileLimit} && exec "$0" "$@"`, process.execPath, ...execArgv, path], { stdio });
     live.add(this.process);
     this.process.on("message", (message: Out) => {
       this.inbox.push(message);

@@ -45,7 +45,11 @@ export class RawClient {
   private pending: Buffer | undefined; // the start of a frame whose rest has not arrived yet
   private fragments: Buffer[] | undefined; // a fragmented message being reassembled
 
-  constructor(readonly index: number, private readonly onMessage: OnMessage, private readonly onClose: (client: RawClient) => void) {}
+  constructor(
+    readonly index: number,
+    private readonly onMessage: OnMessage,
+    private readonly onClose: (client: RawClient) => void,
+  ) {}
 
   /** Runs `sends` with the socket corked, so that the frames it sends leave in one write. */
   batch(sends: () => void): void {
@@ -57,7 +61,9 @@ export class RawClient {
   /** Opens the TCP connection and does the opening handshake; resolves once the server answered 101 with the right accept key. */
   open(port: number, path: string): Promise<void> {
     const key = randomBytes(16).toString("base64");
-    const accept = createHash("sha1").update(key + GUID).digest("base64");
+    const accept = createHash("sha1")
+      .update(key + GUID)
+      .digest("base64");
     return new Promise((resolve, reject) => {
       let head: Buffer | undefined = Buffer.alloc(0); // the HTTP response so far; undefined once upgraded
       const onHandshake = (chunk: Buffer): void => {
@@ -79,13 +85,18 @@ export class RawClient {
       // `onread` hands every read over in one shared buffer, skipping the stream machinery and a
       // Buffer per read: the cheapest way for one process to read 10,000 sockets.
       const socket = connect({
-        host: "127.0.0.1", port, noDelay: true,
-        onread: { buffer: READ_BUFFER, callback: (size) => {
-          const chunk = READ_BUFFER.subarray(0, size);
-          if (head) onHandshake(chunk);
-          else this.read(chunk);
-          return true; // false would pause the socket
-        } },
+        host: "127.0.0.1",
+        port,
+        noDelay: true,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (size) => {
+            const chunk = READ_BUFFER.subarray(0, size);
+            if (head) onHandshake(chunk);
+            else this.read(chunk);
+            return true; // false would pause the socket
+          },
+        },
       });
       this.socket = socket;
       socket.once("close", () => reject(new Error("closed during the handshake")));

@@ -97,7 +97,11 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   const publish = (): void => {
     // Messages go out in groups of `burst`, a group in one turn and one write; message i goes out
     // only once every client has message i - W.
-    for (let group = Math.min(message.burst, M - sent); sent < M && sent + group <= complete + window; group = Math.min(message.burst, M - sent)) {
+    for (
+      let group = Math.min(message.burst, M - sent);
+      sent < M && sent + group <= complete + window;
+      group = Math.min(message.burst, M - sent)
+    ) {
       publisher.batch(() => {
         for (let k = 0; k < group; k++) one();
       });
@@ -111,10 +115,18 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
       const used = process.cpuUsage(cpu);
       const seconds = (lastDelivery - firstSend) / 1000;
       resolve({
-        expected: C * M, delivered, lost: C * M - delivered, outOfOrder, duplicates, closed: closedDuringBurst,
-        seconds, perSecond: seconds > 0 ? delivered / seconds : 0,
-        p50Ms: delivered ? latency.percentile(50) / 1000 : NaN, p99Ms: delivered ? latency.percentile(99) / 1000 : NaN,
-        cpuUs: used.user + used.system, stalled,
+        expected: C * M,
+        delivered,
+        lost: C * M - delivered,
+        outOfOrder,
+        duplicates,
+        closed: closedDuringBurst,
+        seconds,
+        perSecond: seconds > 0 ? delivered / seconds : 0,
+        p50Ms: delivered ? latency.percentile(50) / 1000 : NaN,
+        p99Ms: delivered ? latency.percentile(99) / 1000 : NaN,
+        cpuUs: used.user + used.system,
+        stalled,
       });
     };
     burst = (client, seq, sentAt) => {

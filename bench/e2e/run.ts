@@ -52,7 +52,14 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
   const steps = async (): Promise<Measured> => {
     const ready = await server.next("ready", Math.min(left(), 20_000));
     loadgen = new Child<ToLoadgen, FromLoadgen>(LOADGEN, [], plan.fileLimit);
-    loadgen.send({ type: "connect", port: ready.port, clients: plan.clients, socketIo: system.socketIo, concurrency: 200, timeoutMs: 60_000 });
+    loadgen.send({
+      type: "connect",
+      port: ready.port,
+      clients: plan.clients,
+      socketIo: system.socketIo,
+      concurrency: 200,
+      timeoutMs: 60_000,
+    });
     await loadgen.next("connected", left());
     // A client may see its handshake done a moment before the server has it in the room.
     for (let tries = 0; ; tries++) {

@@ -51,33 +51,36 @@ export function runPeer(start: () => Promise<Listening>): void {
   let probe: NodeJS.Timeout | undefined;
   let maxGap = 0;
 
-  start().then((server) => {
-    process.on("message", (message: ToPeer) => {
-      if (message.type === "members") send({ type: "members", count: server.members() });
-      if (message.type === "begin") {
-        const rss = settledRss();
-        cpu = process.cpuUsage();
-        // A 1 ms timer: any gap between two ticks beyond 1 ms is time the event loop was blocked.
-        let last = performance.now();
-        maxGap = 0;
-        probe = setInterval(() => {
-          const now = performance.now();
-          maxGap = Math.max(maxGap, now - last);
-          last = now;
-        }, 1);
-        send({ type: "begun", rss });
-      }
-      if (message.type === "end") {
-        clearInterval(probe);
-        const used = process.cpuUsage(cpu);
-        send({ type: "ended", cpuUs: used.user + used.system, maxBlockMs: Math.max(0, maxGap - 1), rss: process.memoryUsage.rss() });
-      }
-    });
-    send({ type: "ready", port: server.port, rss: settledRss() });
-  }, (error: unknown) => {
-    const reason = error instanceof Error ? error.message : String(error);
-    process.exitCode = error instanceof Skip ? 0 : 1;
-    // Disconnect (and so exit) only once the message is out.
-    process.send?.(error instanceof Skip ? { type: "skipped", reason } : { type: "failed", reason }, () => process.disconnect?.());
-  });
+  start().then(
+    (server) => {
+      process.on("message", (message: ToPeer) => {
+        if (message.type === "members") send({ type: "members", count: server.members() });
+        if (message.type === "begin") {
+          const rss = settledRss();
+          cpu = process.cpuUsage();
+          // A 1 ms timer: any gap between two ticks beyond 1 ms is time the event loop was blocked.
+          let last = performance.now();
+          maxGap = 0;
+          probe = setInterval(() => {
+            const now = performance.now();
+            maxGap = Math.max(maxGap, now - last);
+            last = now;
+          }, 1);
+          send({ type: "begun", rss });
+        }
+        if (message.type === "end") {
+          clearInterval(probe);
+          const used = process.cpuUsage(cpu);
+          send({ type: "ended", cpuUs: used.user + used.system, maxBlockMs: Math.max(0, maxGap - 1), rss: process.memoryUsage.rss() });
+        }
+      });
+      send({ type: "ready", port: server.port, rss: settledRss() });
+    },
+    (error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      process.exitCode = error instanceof Skip ? 0 : 1;
+      // Disconnect (and so exit) only once the message is out.
+      process.send?.(error instanceof Skip ? { type: "skipped", reason } : { type: "failed", reason }, () => process.disconnect?.());
+    },
+  );
 }

@@ -1,6 +1,6 @@
 /* The naive ws server a user might write first: a Set of sockets and ws.send to each. */
 import type { AddressInfo } from "node:net";
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import { runPeer } from "./harness.js";
 
 runPeer(async () => {

@@ -32,6 +32,7 @@ runPeer(async () => {
     message: (_ws, message) => void app.publish("bench", message, false),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    app.listen("127.0.0.1", 0, (token) => (token ? resolve(uws.us_socket_local_port(token)) : reject(new Error("uWS cannot listen")))));
+    app.listen("127.0.0.1", 0, (token) => (token ? resolve(uws.us_socket_local_port(token)) : reject(new Error("uWS cannot listen")))),
+  );
   return { port, members: () => app.numSubscribers("bench") };
 });

@@ -78,15 +78,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const wsServer = new WsProtocolServer(channels, settings);
   const tcpServer = new TcpBroadcastServer(channels);
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => (closing ??= (async () => {
-    await channels.close();
-    await Promise.all([wsServer.close(settings.graceMs), tcpServer.close(settings.graceMs)]);
-  })());
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await channels.close();
+      await Promise.all([wsServer.close(settings.graceMs), tcpServer.close(settings.graceMs)]);
+    })());
   try {
-    const [ws, tcp] = await Promise.all([
-      wsServer.listen(),
-      tcpServer.listen(settings.host, settings.tcpPort),
-    ]);
+    const [ws, tcp] = await Promise.all([wsServer.listen(), tcpServer.listen(settings.host, settings.tcpPort)]);
     return { channels, ws, tcp, connections: () => wsServer.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);

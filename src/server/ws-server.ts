@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
-import type { ClientMeta } from "./server.js";
 import { type Bound, listen } from "./address.js";
 import { type Command, parseCommand } from "./protocol.js";
+import type { ClientMeta } from "./server.js";
 
 /** Close codes and reasons the server sends (4000-4999 would be private; 3000 is the protocol's own). */
 export const CLOSE = {
@@ -157,8 +157,9 @@ export class WsProtocolServer {
         if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= this.#options.maxChannelsPerConnection) {
           return this.#reply(ws, { error: "too many channels", join: channel });
         }
-        return channels.tryJoin(channel, ws, { id }).then((joined) =>
-          this.#reply(ws, joined ? { joined: channel } : { error: "forbidden", join: channel }));
+        return channels
+          .tryJoin(channel, ws, { id })
+          .then((joined) => this.#reply(ws, joined ? { joined: channel } : { error: "forbidden", join: channel }));
       }
       case "leave":
         channels.leave(command.channel, ws);

@@ -35,9 +35,12 @@ export function isClosed(member: Member): boolean {
 export function write(member: Member, payload: Payload, highWaterMark: number, onLateFailure: (member: Member) => void): Outcome {
   try {
     switch (kindOf(member)) {
-      case WS: return writeWebSocket(member as WebSocket, payload, highWaterMark);
-      case SOCKET: return writeSocket(member as Socket, payload, highWaterMark);
-      default: return writeSendable(member as Sendable, payload, highWaterMark, onLateFailure);
+      case WS:
+        return writeWebSocket(member as WebSocket, payload, highWaterMark);
+      case SOCKET:
+        return writeSocket(member as Socket, payload, highWaterMark);
+      default:
+        return writeSendable(member as Sendable, payload, highWaterMark, onLateFailure);
     }
   } catch {
     return FAILED;

@@ -21,9 +21,12 @@ export class Payload {
   get bytes(): Buffer {
     if (this.#bytes === undefined) {
       const data = this.data;
-      this.#bytes = typeof data === "string"
-        ? Buffer.from(data, "utf8")
-        : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      this.#bytes =
+        typeof data === "string"
+          ? Buffer.from(data, "utf8")
+          : Buffer.isBuffer(data)
+            ? data
+            : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     }
     return this.#bytes;
   }

@@ -23,7 +23,12 @@ export function sendableClosed(member: Sendable): boolean {
  * `bufferedAmount` over `highWaterMark`. A `send` that returns a promise is not awaited; if that
  * promise rejects, `onLateFailure` is called.
  */
-export function writeSendable(member: Sendable, payload: Payload, highWaterMark: number, onLateFailure: (member: Sendable) => void): Outcome {
+export function writeSendable(
+  member: Sendable,
+  payload: Payload,
+  highWaterMark: number,
+  onLateFailure: (member: Sendable) => void,
+): Outcome {
   if (sendableClosed(member)) return FAILED;
   if (typeof member.bufferedAmount === "number" && member.bufferedAmount > highWaterMark) return SLOW;
   const sent = member.send(payload.data) as PromiseLike<unknown> | undefined;

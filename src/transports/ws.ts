@@ -1,6 +1,5 @@
 import type { Socket } from "node:net";
-import * as wsModule from "ws";
-import WebSocket from "ws";
+import WebSocket, * as wsModule from "ws";
 import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 import type { Payload } from "./payload.js";
@@ -62,10 +61,14 @@ export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: n
   if (ws.bufferedAmount > highWaterMark) return SLOW;
   if (_socket) corkUntilFlush(_socket);
   if (
-    canFrame && _isServer === true && _socket && _sender?._state === SENDER_IDLE &&
-    _sender._queue?.length === 0 && _sender._firstFragment === true
+    canFrame &&
+    _isServer === true &&
+    _socket &&
+    _sender?._state === SENDER_IDLE &&
+    _sender._queue?.length === 0 &&
+    _sender._firstFragment === true
   ) {
-    _socket.write(payload.frame ??= buildFrame(payload));
+    _socket.write((payload.frame ??= buildFrame(payload)));
   } else {
     ws.send(payload.bytes, { binary: payload.binary });
   }
