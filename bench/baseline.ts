@@ -9,11 +9,17 @@ export class BareTable {
 
   join(channel: string | number, member: object, meta?: unknown): boolean {
     let members = this.channels.get(channel);
-    if (members === undefined) this.channels.set(channel, (members = new Map()));
+    if (members === undefined) {
+      members = new Map();
+      this.channels.set(channel, members);
+    }
     if (members.has(member)) return false;
     members.set(member, meta);
     let joined = this.reverse.get(member);
-    if (joined === undefined) this.reverse.set(member, (joined = new Set()));
+    if (joined === undefined) {
+      joined = new Set();
+      this.reverse.set(member, joined);
+    }
     joined.add(channel);
     return true;
   }

@@ -60,22 +60,62 @@ async function membership(): Promise<string> {
       const t: Table = make();
       for (const m of members(size)) for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m);
       const batch = members(BATCH);
-      const join = await perOp("join", () => batch.forEach((m) => t.join("ch0", m)), {
-        afterEach: () => batch.forEach((m) => t.leave("ch0", m)),
-      });
-      const member = await perOp("member", () => batch.forEach((m) => t.member("ch0", m)), {
-        beforeEach: () => batch.forEach((m) => t.join("ch0", m)),
-        afterEach: () => batch.forEach((m) => t.leave("ch0", m)),
-      });
-      const leave = await perOp("leave", () => batch.forEach((m) => t.leave("ch0", m)), {
-        beforeEach: () => batch.forEach((m) => t.join("ch0", m)),
-      });
-      const all = await perOp("leave-all", () => batch.forEach((m) => t.leaveAll(m)), {
-        beforeEach: () =>
+      const join = await perOp(
+        "join",
+        () =>
           batch.forEach((m) => {
-            for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m);
+            t.join("ch0", m);
           }),
-      });
+        {
+          afterEach: () =>
+            batch.forEach((m) => {
+              t.leave("ch0", m);
+            }),
+        },
+      );
+      const member = await perOp(
+        "member",
+        () =>
+          batch.forEach((m) => {
+            t.member("ch0", m);
+          }),
+        {
+          beforeEach: () =>
+            batch.forEach((m) => {
+              t.join("ch0", m);
+            }),
+          afterEach: () =>
+            batch.forEach((m) => {
+              t.leave("ch0", m);
+            }),
+        },
+      );
+      const leave = await perOp(
+        "leave",
+        () =>
+          batch.forEach((m) => {
+            t.leave("ch0", m);
+          }),
+        {
+          beforeEach: () =>
+            batch.forEach((m) => {
+              t.join("ch0", m);
+            }),
+        },
+      );
+      const all = await perOp(
+        "leave-all",
+        () =>
+          batch.forEach((m) => {
+            t.leaveAll(m);
+          }),
+        {
+          beforeEach: () =>
+            batch.forEach((m) => {
+              for (let c = 0; c < CHANNELS; c++) t.join(`ch${c}`, m);
+            }),
+        },
+      );
       results[system] = [join, member, leave, all];
     }
     const ours = results["ws-channels"]!;

@@ -44,7 +44,8 @@ async function writePaused(
   jobs: readonly FanOut[],
   clock: TurnClock,
 ): Promise<void> {
-  const joined = (shard.joinedSince = new Set());
+  const joined = new Set<Member>();
+  shard.joinedSince = joined;
   try {
     do {
       await clock.nextTurn();
@@ -75,7 +76,7 @@ function slice(members: Iterable<Member>, jobs: readonly FanOut[], clock: TurnCl
 
 /** Every job to one member, in order; after a failure it has left, so the later jobs skip it. */
 function writeAll(member: Member, jobs: readonly FanOut[]): void {
-  for (let i = 0; i < jobs.length; i++) if (!writeOne(member, jobs[i]!)) return;
+  for (let i = 0; i < jobs.length; i++) if (!writeOne(member, jobs[i] as FanOut)) return;
 }
 
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */

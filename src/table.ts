@@ -68,7 +68,7 @@ export class Table<M, Meta> {
       placement = { id: this.#nextId++, channels: new Set() };
       this.#members.set(member, placement);
     }
-    const shard = entry.shards[placement.id % entry.shards.length]!;
+    const shard = shardOf(entry, placement);
     if (shard.members.has(member)) return false;
     shard.members.set(member, meta);
     shard.joinedSince?.add(member);
@@ -113,8 +113,7 @@ export class Table<M, Meta> {
     if (placement === undefined) return [];
     const shards: Shard<M, Meta>[] = [];
     for (const channel of placement.channels) {
-      const entry = this.#channels.get(channel)!;
-      shards.push(entry.shards[placement.id % entry.shards.length]!);
+      shards.push(shardOf(this.#live(channel), placement));
     }
     return shards;
   }
@@ -150,11 +149,23 @@ export class Table<M, Meta> {
     this.#lifecycle.removed(member);
   }
 
+  /** A channel the reverse index names: it exists, since a channel lives exactly while it has members. */
+  #live(channel: ChannelId): Channel<M, Meta> {
+    const entry = this.#channels.get(channel);
+    if (entry === undefined) throw new Error(`table invariant broken: channel ${String(channel)} is in the reverse index only`);
+    return entry;
+  }
+
   /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
   #remove(channel: ChannelId, member: M, placement: Placement): void {
-    const entry = this.#channels.get(channel)!;
-    entry.shards[placement.id % entry.shards.length]!.members.delete(member);
+    const entry = this.#live(channel);
+    shardOf(entry, placement).members.delete(member);
     this.#memberships--;
     if (--entry.size === 0) this.#channels.delete(channel);
   }
+}
+
+/** The shard of `channel` that holds the member with this placement. */
+function shardOf<M, Meta>(channel: Channel<M, Meta>, placement: Placement): Shard<M, Meta> {
+  return channel.shards[placement.id % channel.shards.length] as Shard<M, Meta>;
 }

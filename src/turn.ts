@@ -19,7 +19,7 @@ export class TurnClock {
     const now = performance.now();
     if (this.#deadline < 0) {
       this.#deadline = now + this.#budgetMs;
-      this.#schedule();
+      void this.#schedule(); // the budget ends with the turn, whether or not anyone awaits it
       return false;
     }
     return now >= this.#deadline;
@@ -31,12 +31,13 @@ export class TurnClock {
   }
 
   #schedule(): Promise<void> {
-    return (this.#next ??= new Promise((resolve) => {
+    this.#next ??= new Promise((resolve) => {
       setImmediate(() => {
         this.#next = undefined;
         this.#deadline = -1;
         resolve();
       });
-    }));
+    });
+    return this.#next;
   }
 }

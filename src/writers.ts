@@ -81,7 +81,10 @@ export class WriterPool {
    */
   after(keys: readonly object[], fire: () => void): void {
     const queues = [...new Set(keys.map((key) => this.#queue(key)))];
-    if (queues.every((queue) => queue.items.length === 0 && !queue.running)) return fire();
+    if (queues.every((queue) => queue.items.length === 0 && !queue.running)) {
+      fire();
+      return;
+    }
     const barrier: Barrier = { waiting: queues.length, queues, fire };
     for (const queue of queues) queue.items.push(barrier);
     for (const queue of queues) this.#advance(queue);
@@ -145,7 +148,7 @@ export class WriterPool {
         if (limit.concurrency >= this.#maxWriters) return;
         limit.concurrency++;
       }
-      const queue = this.#ring[this.#ringHead++]!;
+      const queue = this.#ring[this.#ringHead++] as Queue;
       if (this.#ringHead === this.#ring.length) {
         this.#ring.length = 0;
         this.#ringHead = 0;

@@ -67,7 +67,12 @@ describe("join, leave, member", () => {
 
   it("deletes a channel with its last member and asks the sharder again when it comes back", () => {
     const asked: ChannelId[] = [];
-    const channels = new Channels({ sharder: (channel) => (asked.push(channel), 4) });
+    const channels = new Channels({
+      sharder: (channel) => {
+        asked.push(channel);
+        return 4;
+      },
+    });
     const a = new Recorder();
     const b = new Recorder();
     channels.join("room", a);
@@ -84,7 +89,9 @@ describe("join, leave, member", () => {
   it("reduce folds over every member and its meta, across shards", () => {
     const channels = new Channels<number>({ sharder: { shards: () => 8 } });
     const members = Array.from({ length: 100 }, () => new Recorder());
-    members.forEach((member, i) => channels.join("sum", member, i));
+    members.forEach((member, i) => {
+      channels.join("sum", member, i);
+    });
     expect(channels.reduce("sum", 0, (acc, { meta }) => acc + meta)).toBe(4950);
     const seen = channels.reduce("sum", new Set<unknown>(), (acc, { member }) => acc.add(member));
     expect(seen).toEqual(new Set(members));

@@ -17,7 +17,11 @@ describe("the README example (examples/chat.ts), imported from the built package
     // ann and bob are two connections: wait until both joins are in before anyone speaks
     await within(
       new Promise<void>((resolve) => {
-        const poll = setInterval(() => channels.count("lobby") === 2 && (clearInterval(poll), resolve()), 5);
+        const poll = setInterval(() => {
+          if (channels.count("lobby") !== 2) return;
+          clearInterval(poll);
+          resolve();
+        }, 5);
       }),
       "both to join",
     );
@@ -28,7 +32,11 @@ describe("the README example (examples/chat.ts), imported from the built package
     await bob.close();
     await within(
       new Promise<void>((resolve) => {
-        const poll = setInterval(() => channels.count("lobby") === 1 && (clearInterval(poll), resolve()), 5);
+        const poll = setInterval(() => {
+          if (channels.count("lobby") !== 1) return;
+          clearInterval(poll);
+          resolve();
+        }, 5);
       }),
       "bob to leave",
     );

@@ -157,7 +157,10 @@ describe("bounded slices", () => {
     const members = Array.from({ length: 3000 }, () => new BusyMember(1));
     for (const m of members) channels.join("room", m);
     let done = false;
-    const broadcast = channels.broadcast("room", "x").then((r) => ((done = true), r));
+    const broadcast = channels.broadcast("room", "x").then((r) => {
+      done = true;
+      return r;
+    });
     let turns = 0;
     for (; !done && turns < 20_000; turns++) {
       for (const m of members.slice(0, 20)) {

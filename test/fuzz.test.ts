@@ -127,7 +127,11 @@ async function lane(cases: Case[]): Promise<{ closes: number; mismatches: string
   for (const c of cases) {
     const [first, ...rest] = c.frames;
     if (rest.length === 0) client.ws.send(first!, { binary: c.binary === true });
-    else c.frames.forEach((frame, i) => client.ws.send(frame, { binary: false, fin: i === c.frames.length - 1 }));
+    else {
+      c.frames.forEach((frame, i) => {
+        client.ws.send(frame, { binary: false, fin: i === c.frames.length - 1 });
+      });
+    }
     if ("reply" in c.expect) {
       let got = await client.next();
       while ((got as { say?: unknown }).say !== undefined) got = await client.next(); // a room it joined speaks

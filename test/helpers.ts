@@ -141,7 +141,7 @@ export async function eventually(predicate: () => boolean, what: string, ms = WA
 }
 
 /** Things a test opened, closed after it in reverse order. */
-export type Cleanups = (() => Promise<unknown> | void)[];
+export type Cleanups = (() => Promise<unknown> | undefined)[];
 
 /**
  * A plain `ws` server on 127.0.0.1:0 and `n` real clients of it; both are added to `cleanups`.

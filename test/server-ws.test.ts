@@ -69,7 +69,10 @@ describe("join, leave, say", () => {
   it("keeps every member's order over 300 says from several senders", async () => {
     const members = [await client(), await client(), await client()];
     for (const m of members) await joined(m, "load");
-    for (let i = 0; i < 100; i++) members.forEach((m, k) => m.send({ say: [k, i], to: "load" }));
+    for (let i = 0; i < 100; i++)
+      members.forEach((m, k) => {
+        m.send({ say: [k, i], to: "load" });
+      });
     for (const m of members) {
       const got: [number, number][] = [];
       for (let i = 0; i < 300; i++) got.push(((await m.next()) as { say: [number, number] }).say);
@@ -243,7 +246,10 @@ describe("disconnects", () => {
     const a = await client();
     const closing = server.close();
     const late = await WsClient.open(`ws://127.0.0.1:${server.ws.port}/`).then(
-      (c) => (clients.push(c), "opened"),
+      (c) => {
+        clients.push(c);
+        return "opened";
+      },
       () => "refused",
     );
     expect(late).toBe("refused");

@@ -29,7 +29,10 @@ class Reader {
   );
 
   receive(buffer: Buffer, start: number, end: number): void {
-    if (!this.joined) return void (this.joined = true); // {"joined": "soak"}
+    if (!this.joined) {
+      this.joined = true; // {"joined": "soak"}
+      return;
+    }
     let n = 0;
     for (let i = start; i < end && buffer[i] !== 0x20; i++) n = n * 10 + buffer[i]! - 48;
     if (n === this.next) this.next++;

@@ -24,7 +24,7 @@ async function tcpPairs(n: number): Promise<{ server: Socket[]; clients: TcpClie
   await eventually(() => server.length === n, "server-side sockets");
   cleanups.push(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    server.forEach((s) => s.destroy());
+    for (const s of server) s.destroy();
     await new Promise((resolve) => listener.close(resolve));
   });
   return { server, clients };

@@ -15,7 +15,7 @@ function step(max: number, count: number): number {
   return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? raw;
 }
 
-const escape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const escapeXml = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const label = (value: number): string => value.toLocaleString("en-US");
 
 /**
@@ -40,7 +40,7 @@ export function lineChart(series: Series[], text: { title: string; x: string; y:
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${(left + width - right) / 2}" y="22" text-anchor="middle" font-size="15">${escape(text.title)}</text>`,
+    `<text x="${(left + width - right) / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(text.title)}</text>`,
   ];
   for (let y = 0; y <= maxY + yStep / 2; y += yStep) {
     out.push(`<line x1="${left}" x2="${width - right}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/>`);
@@ -51,8 +51,8 @@ export function lineChart(series: Series[], text: { title: string; x: string; y:
     out.push(`<text x="${px(x)}" y="${height - bottom + 18}" text-anchor="middle">${label(x)}</text>`);
   }
   out.push(`<path d="M${left},${top} V${height - bottom} H${width - right}" fill="none" stroke="black"/>`);
-  out.push(`<text x="${(left + width - right) / 2}" y="${height - 15}" text-anchor="middle">${escape(text.x)}</text>`);
-  out.push(`<text transform="translate(20 ${(top + height - bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(text.y)}</text>`);
+  out.push(`<text x="${(left + width - right) / 2}" y="${height - 15}" text-anchor="middle">${escapeXml(text.x)}</text>`);
+  out.push(`<text transform="translate(20 ${(top + height - bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(text.y)}</text>`);
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
     const points = [...s.points].sort((a, b) => a[0] - b[0]);
@@ -62,7 +62,7 @@ export function lineChart(series: Series[], text: { title: string; x: string; y:
     for (const [x, y] of points) out.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3.5" fill="${color}"/>`);
     const ly = top + 10 + i * 20;
     out.push(`<line x1="${width - right + 15}" x2="${width - right + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
-    out.push(`<text x="${width - right + 46}" y="${ly + 4}">${escape(s.name)}</text>`);
+    out.push(`<text x="${width - right + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
   });
   out.push("</svg>");
   return `${out.join("\n")}\n`;

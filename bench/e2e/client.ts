@@ -158,7 +158,8 @@ export class RawClient {
   private frame(fin: number, opcode: number, buffer: Buffer, start: number, end: number): void {
     if (opcode === OP_TEXT || opcode === OP_BINARY || opcode === OP_CONTINUATION) {
       if (fin && !this.fragments) return this.onMessage(this, buffer, start, end);
-      (this.fragments ??= []).push(Buffer.from(buffer.subarray(start, end)));
+      this.fragments ??= [];
+      this.fragments.push(Buffer.from(buffer.subarray(start, end)));
       if (!fin) return;
       const whole = Buffer.concat(this.fragments);
       this.fragments = undefined;

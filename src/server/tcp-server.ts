@@ -31,7 +31,9 @@ export class TcpBroadcastServer {
   /** Stops accepting, ends every connection, and destroys those still open after `graceMs` ms. */
   async close(graceMs: number): Promise<void> {
     const stopped = new Promise((resolve) => this.#server.close(resolve));
-    const timer = setTimeout(() => this.#sockets.forEach((socket) => socket.destroy()), graceMs);
+    const timer = setTimeout(() => {
+      for (const socket of this.#sockets) socket.destroy();
+    }, graceMs);
     for (const socket of this.#sockets) socket.end();
     await stopped;
     clearTimeout(timer);

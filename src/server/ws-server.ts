@@ -97,7 +97,7 @@ export class WsProtocolServer {
     const open = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, open);
     ws.once("close", () => {
-      const left = this.#perAddress.get(address)! - 1;
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
       if (left === 0) this.#perAddress.delete(address);
       else this.#perAddress.set(address, left);
     });

@@ -16,7 +16,7 @@ function flush(): void {
   const deadline = performance.now() + FLUSH_MS;
   while (flushed < corked.length) {
     try {
-      corked[flushed++]!.uncork();
+      corked[flushed++]?.uncork();
     } catch {
       // a stream that cannot write reports it through its own error event; the others go on
     }

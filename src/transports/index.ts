@@ -93,7 +93,8 @@ interface Closable {
  */
 export function onClose(member: Member, listener: () => void): (() => void) | undefined {
   const emitter = member as Partial<Closable>;
-  if (typeof emitter.once !== "function" || typeof emitter.off !== "function") return undefined;
-  emitter.once("close", listener);
-  return () => emitter.off!("close", listener);
+  const { once, off } = emitter;
+  if (typeof once !== "function" || typeof off !== "function") return undefined;
+  once.call(emitter, "close", listener);
+  return () => off.call(emitter, "close", listener);
 }

@@ -47,7 +47,7 @@ export function buildFrame(payload: Payload): Buffer {
     mask: false,
     readOnly: true,
   });
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
 
 /**
@@ -68,7 +68,8 @@ export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: n
     _sender._queue?.length === 0 &&
     _sender._firstFragment === true
   ) {
-    _socket.write((payload.frame ??= buildFrame(payload)));
+    payload.frame ??= buildFrame(payload);
+    _socket.write(payload.frame);
   } else {
     ws.send(payload.bytes, { binary: payload.binary });
   }
