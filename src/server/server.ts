@@ -1,10 +1,10 @@
 import { Channels, type SlowConsumerPolicy } from "../channels.js";
 import type { Bound } from "./address.js";
+import type { ClientMeta } from "./client-meta.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { WsProtocolServer } from "./ws-server.js";
 
-/** What the server's `Channels` keeps per membership: the connection's `?id=`, if it gave one. */
-export type ClientMeta = { id: string | undefined } | undefined;
+export type { ClientMeta } from "./client-meta.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Channels } from "../channels.js";
 import { type Bound, listen } from "./address.js";
-import type { ClientMeta } from "./server.js";
+import type { ClientMeta } from "./client-meta.js";
 
 /**
  * The channel TCP clients share. WebSocket clients can only name string channels, so a number

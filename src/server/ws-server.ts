@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
 import { type Bound, listen } from "./address.js";
+import type { ClientMeta } from "./client-meta.js";
 import { type Command, parseCommand } from "./protocol.js";
-import type { ClientMeta } from "./server.js";
 
 /** Close codes and reasons the server sends (4000-4999 would be private; 3000 is the protocol's own). */
 export const CLOSE = {
