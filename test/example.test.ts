@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { WsClient, within } from "./helpers.js";
+import { eventually, WsClient, within } from "./helpers.js";
 
 process.env.PORT = "0";
 const { channels, wss } = await import("../examples/chat.js");
@@ -15,31 +15,13 @@ describe("the README example (examples/chat.ts), imported from the built package
     ann.send({ op: "join", room: "lobby" });
     bob.send({ op: "join", room: "lobby" });
     // ann and bob are two connections: wait until both joins are in before anyone speaks
-    await within(
-      new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (channels.count("lobby") !== 2) return;
-          clearInterval(poll);
-          resolve();
-        }, 5);
-      }),
-      "both to join",
-    );
+    await eventually(() => channels.count("lobby") === 2, "both to join");
     bob.send({ op: "say", room: "lobby", text: "hi" });
     expect(await ann.next()).toEqual({ room: "lobby", user: "bob", text: "hi" });
     ann.send({ op: "who", room: "lobby" });
     expect(await ann.next()).toEqual({ room: "lobby", users: ["ann", "bob"] });
     await bob.close();
-    await within(
-      new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (channels.count("lobby") !== 1) return;
-          clearInterval(poll);
-          resolve();
-        }, 5);
-      }),
-      "bob to leave",
-    );
+    await eventually(() => channels.count("lobby") === 1, "bob to leave");
     await ann.close();
   });
 
