@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { SlowConsumerPolicy } from "../channels.js";
-import { url } from "./address.js";
+import { type Bound, url } from "./address.js";
+import { report, runPrimary } from "./primary.js";
 import { DEFAULTS, startServer } from "./server.js";
 
 function integer(min: number, max: number) {
@@ -19,6 +22,12 @@ const options = new Command("ws-channels")
   .option("--host <address>", "address to listen on", DEFAULTS.host)
   .option("--port <port>", "WebSocket port (0: any free port)", integer(0, 65535), DEFAULTS.port)
   .option("--tcp-port <port>", "TCP broadcast port (0: any free port)", integer(0, 65535), DEFAULTS.tcpPort)
+  .option(
+    "--workers <n>",
+    "server processes sharing the ports (node:cluster); 0: one per core; 1: one process, no cluster",
+    integer(0, 1024),
+    1,
+  )
   .option(
     "--max-frame-size <bytes>",
     "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009",
@@ -67,28 +76,47 @@ const options = new Command("ws-channels")
     maxChannelsPerConnection: number;
     maxConnectionsPerIp: number;
     maxMessagesPerSecond: number;
+    workers: number;
   }>();
 
-try {
-  const server = await startServer(options);
-  console.log(`ws-channels: WebSocket listening on ${url("ws", server.ws)}`);
-  console.log(`ws-channels: TCP broadcast listening on ${url("tcp", server.tcp)}`);
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return; // a second signal during shutdown changes nothing
-    stopping = true;
-    console.log(`ws-channels: ${signal}, closing connections`);
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error("ws-channels: shutdown failed:", error);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-} catch (error) {
-  console.error(`ws-channels: cannot start: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
+const log = (line: string): void => console.log(`ws-channels: ${line}`);
+const announce = (ws: Bound, tcp: Bound): void => {
+  log(`WebSocket listening on ${url("ws", ws)}`);
+  log(`TCP broadcast listening on ${url("tcp", tcp)}`);
+};
+const workers = options.workers === 0 ? availableParallelism() : options.workers;
+
+if (cluster.isPrimary && workers > 1) runPrimary({ workers, log, listening: announce });
+else await serve();
+
+/** One server in this process: the whole server, or one worker of a cluster. */
+async function serve(): Promise<void> {
+  const { workers: _, ...settings } = options;
+  try {
+    const server = await startServer(settings);
+    if (cluster.isWorker) report({ wsChannels: "listening", ws: server.ws, tcp: server.tcp });
+    else announce(server.ws, server.tcp);
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return; // a second signal during shutdown changes nothing
+      stopping = true;
+      if (cluster.isPrimary) log(`${why}, closing connections`);
+      server.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error("ws-channels: shutdown failed:", error);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    // a worker whose primary is gone has nobody to route for it and nobody to stop it
+    if (cluster.isWorker) process.on("disconnect", () => stop("primary gone"));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (cluster.isWorker) report({ wsChannels: "failed", reason });
+    else console.error(`ws-channels: cannot start: ${reason}`);
+    process.exit(1);
+  }
 }
