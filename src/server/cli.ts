@@ -94,7 +94,7 @@ async function serve(): Promise<void> {
   const { workers: _, ...settings } = options;
   try {
     const server = await startServer(settings);
-    if (cluster.isWorker) report({ wsChannels: "listening", ws: server.ws, tcp: server.tcp });
+    if (cluster.isWorker) report({ wsChannelsServer: "listening", ws: server.ws, tcp: server.tcp });
     else announce(server.ws, server.tcp);
     let stopping = false;
     const stop = (why: string): void => {
@@ -115,7 +115,7 @@ async function serve(): Promise<void> {
     if (cluster.isWorker) process.on("disconnect", () => stop("primary gone"));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    if (cluster.isWorker) report({ wsChannels: "failed", reason });
+    if (cluster.isWorker) report({ wsChannelsServer: "failed", reason });
     else console.error(`ws-channels: cannot start: ${reason}`);
     process.exit(1);
   }

@@ -8,8 +8,8 @@ export const DEATH_WINDOW_MS = 10_000;
 
 /** What a worker tells the primary over IPC; tagged, since the IPC channel is shared with brokers. */
 export type WorkerReport =
-  | { readonly wsChannels: "listening"; readonly ws: Bound; readonly tcp: Bound }
-  | { readonly wsChannels: "failed"; readonly reason: string };
+  | { readonly wsChannelsServer: "listening"; readonly ws: Bound; readonly tcp: Bound }
+  | { readonly wsChannelsServer: "failed"; readonly reason: string };
 
 /** Options of `runPrimary`. */
 export interface PrimaryOptions {
@@ -22,7 +22,7 @@ export interface PrimaryOptions {
 }
 
 function isReport(message: unknown): message is WorkerReport {
-  return typeof message === "object" && message !== null && "wsChannels" in message;
+  return typeof message === "object" && message !== null && "wsChannelsServer" in message;
 }
 
 /**
@@ -47,7 +47,7 @@ export function runPrimary({ workers, log, listening }: PrimaryOptions): void {
     waiting.add(worker);
     worker.on("message", (message: unknown) => {
       if (!isReport(message)) return;
-      if (message.wsChannels === "failed") return stop(1, `cannot start: ${message.reason}`);
+      if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
       log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
       waiting.delete(worker);
       if (!announced && waiting.size === 0) {
