@@ -6,6 +6,7 @@ import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { Authenticate } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
+import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
@@ -14,6 +15,7 @@ import { WsProtocolServer } from "./ws-server.js";
 export type { Authenticate, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
+export type { TlsFiles } from "./listener.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {
@@ -55,7 +57,7 @@ export interface ServerOptions {
   /** Origins a browser's upgrade may come from (others: HTTP 403), or "*". Default: "*". */
   allowedOrigins?: readonly string[] | "*";
   /** PEM certificate (chain) and private key: the WebSocket listener serves `wss://`. Default: none. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: TlsFiles;
   /** Port of the admin listener (`/metrics`, `/healthz`, `/readyz`); 0 picks a free one. Default: none. */
   adminPort?: number;
   /** Address the admin listener binds to. Default: 127.0.0.1 (never `host`, so it is not public by accident). */

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTlsServer } from "node:https";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import WebSocket, { WebSocketServer } from "ws";
@@ -9,6 +8,7 @@ import { type Identity, mayJoin, query } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Ids } from "./ids.js";
+import { createListener, type TlsFiles } from "./listener.js";
 import type { RefusalReason } from "./metrics.js";
 import { type Command, parseCommand } from "./protocol.js";
 import { serial } from "./serial.js";
@@ -49,7 +49,7 @@ export interface WsProtocolServerOptions {
   /** Which origins and clients may open a WebSocket. */
   admission: Admission;
   /** PEM certificate and key: serve `wss://` (Node's `https`). */
-  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  tls?: TlsFiles | undefined;
   log: Logger;
   /** Told of every refusal, to count and log it. */
   refused: (reason: RefusalReason, address: string, detail?: string) => void;
@@ -82,14 +82,14 @@ export class WsProtocolServer {
   readonly #wss: WebSocketServer;
   readonly #heartbeat: Heartbeat;
 
-  /** @throws the TLS error for a certificate or key that is not valid PEM, or that do not match. */
+  /** @throws {Error} naming `tls.cert` or `tls.key` for a certificate or key that is not PEM, or that do not match. */
   constructor(channels: Channels<ClientMeta>, options: WsProtocolServerOptions) {
     this.#channels = channels;
     this.#options = options;
     const upgradeRequired = (_: IncomingMessage, response: ServerResponse): void => {
       response.writeHead(426, { Connection: "close" }).end("Upgrade Required\n");
     };
-    this.#http = options.tls ? createTlsServer(options.tls, upgradeRequired) : createServer(upgradeRequired);
+    this.#http = createListener(options.tls, upgradeRequired);
     this.#http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false });
     this.#heartbeat = new Heartbeat(options.pingInterval, options.pingTimeout);
