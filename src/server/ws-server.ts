@@ -127,14 +127,16 @@ export class WsProtocolServer {
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const ignore = (): void => undefined; // a client that resets while it is being verified
     socket.on("error", ignore);
-    void admit(request, this.#options.admission).then((verdict) => {
-      if (!verdict.admitted) {
-        this.#options.refused(verdict.reason, request.socket.remoteAddress ?? "", verdict.detail);
-        return refuse(socket, verdict.status);
-      }
-      this.#wss.handleUpgrade(request, socket, head, (ws) => this.#connect(ws, request, verdict.identity));
-      socket.off("error", ignore);
-    });
+    void admit(request, this.#options.admission)
+      .then((verdict) => {
+        if (!verdict.admitted) {
+          this.#options.refused(verdict.reason, request.socket.remoteAddress ?? "", verdict.detail);
+          return refuse(socket, verdict.status);
+        }
+        this.#wss.handleUpgrade(request, socket, head, (ws) => this.#connect(ws, request, verdict.identity));
+        socket.off("error", ignore);
+      })
+      .catch(() => socket.destroy()); // a bug here costs this one upgrade, never the process
   }
 
   #connect(ws: WebSocket, request: IncomingMessage, identity: Identity | undefined): void {
