@@ -1,21 +1,15 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
-import { TcpClient, WsClient, within } from "./helpers.js";
+import { type Spawned, spawnProject, TcpClient, WsClient, within } from "./helpers.js";
 
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 });
 
-/** Starts `command` in the project folder and collects its stdout. */
-function start(command: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(command, args, { cwd: new URL("..", import.meta.url), stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
+function start(command: string, args: string[]): Spawned {
+  return spawnProject(children, command, args);
 }
 
 /** Waits for both "listening" lines and returns the two ports. */
@@ -91,6 +85,17 @@ describe("the ws-channels CLI", () => {
       "--max-channels-per-connection",
       "--max-connections-per-ip",
       "--max-messages-per-second",
+      "--ping-interval <ms>",
+      "--ping-timeout <ms>",
+      "--jwt-secret-file <path>",
+      "--jwt-public-key-file <path>",
+      "--allowed-origins <list>",
+      "--tls-cert <file>",
+      "--tls-key <file>",
+      "--admin-port <port>",
+      "--admin-host <address>",
+      "--log-level <level>",
+      "--log-format <format>",
     ]) {
       expect(help.output()).toContain(flag);
     }

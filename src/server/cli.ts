@@ -1,8 +1,12 @@
 #!/usr/bin/env node
+import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { LevelWithSilent } from "pino";
 import type { SlowConsumerPolicy } from "../channels.js";
-import { url } from "./address.js";
-import { DEFAULTS, startServer } from "./server.js";
+import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
+import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
+import { DEFAULTS, type ServerOptions, startServer } from "./server.js";
+import { parseOrigins } from "./upgrade.js";
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -14,40 +18,44 @@ function integer(min: number, max: number) {
   };
 }
 
+function originList(value: string): readonly string[] | "*" {
+  try {
+    return parseOrigins(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+const port = integer(0, 65535);
+const count = integer(1, 2 ** 31 - 1);
 const options = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
-  .option("--host <address>", "address to listen on", DEFAULTS.host)
-  .option("--port <port>", "WebSocket port (0: any free port)", integer(0, 65535), DEFAULTS.port)
-  .option("--tcp-port <port>", "TCP broadcast port (0: any free port)", integer(0, 65535), DEFAULTS.tcpPort)
+  .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
+  .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
+  .option(
+    "--tcp-port <port>",
+    `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
+    port,
+  )
   .option(
     "--max-frame-size <bytes>",
     "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxFrameSize,
   )
   .option("--max-channel-length <chars>", "longest channel name", integer(1, 2 ** 20), DEFAULTS.maxChannelLength)
-  .option(
-    "--high-water-mark <bytes>",
-    "unsent bytes over which a client is a slow consumer",
-    integer(1, 2 ** 31 - 1),
-    DEFAULTS.highWaterMark,
-  )
-  .option(
-    "--max-channels-per-connection <n>",
-    "channels one WebSocket connection may be in",
-    integer(1, 2 ** 31 - 1),
-    DEFAULTS.maxChannelsPerConnection,
-  )
+  .option("--high-water-mark <bytes>", "unsent bytes over which a client is a slow consumer", count, DEFAULTS.highWaterMark)
+  .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
   .option(
     "--max-connections-per-ip <n>",
     "open WebSocket connections from one IP address; more: close 1008",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxConnectionsPerIp,
   )
   .option(
     "--max-messages-per-second <n>",
     "messages one WebSocket connection may send per second (and in a burst); more: close 1008",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxMessagesPerSecond,
   )
   .addOption(
@@ -55,11 +63,22 @@ const options = new Command("ws-channels")
       .choices(["skip", "close"])
       .default(DEFAULTS.slowConsumer),
   )
+  .option("--ping-interval <ms>", "ping every WebSocket connection this often; also the TCP keep-alive delay", count, DEFAULTS.pingInterval)
+  .option("--ping-timeout <ms>", "terminate a connection silent for ping-interval + ping-timeout", count, DEFAULTS.pingTimeout)
+  .option("--jwt-secret-file <path>", "require JWT connection tokens, HS256 with the secret in this file (or WS_CHANNELS_JWT_SECRET)")
+  .option("--jwt-public-key-file <path>", "require JWT connection tokens, RS256 or ES256 with this PEM public key")
+  .option("--allowed-origins <list>", "comma-separated origins a browser may connect from, or * for any; others: HTTP 403", originList, "*")
+  .option("--tls-cert <file>", "PEM certificate (chain): serve wss:// (with --tls-key)")
+  .option("--tls-key <file>", "PEM private key of --tls-cert")
+  .option("--admin-port <port>", "admin listener for /metrics, /healthz, /readyz (0: any free port) (default: off)", port)
+  .option("--admin-host <address>", "address the admin listener binds to", DEFAULTS.adminHost)
+  .addOption(new Option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+  .addOption(new Option("--log-format <format>", "log lines (default: text on a terminal, else json)").choices(["text", "json"]))
   .parse()
   .opts<{
     host: string;
     port: number;
-    tcpPort: number;
+    tcpPort?: number;
     maxFrameSize: number;
     maxChannelLength: number;
     highWaterMark: number;
@@ -67,21 +86,57 @@ const options = new Command("ws-channels")
     maxChannelsPerConnection: number;
     maxConnectionsPerIp: number;
     maxMessagesPerSecond: number;
+    pingInterval: number;
+    pingTimeout: number;
+    jwtSecretFile?: string;
+    jwtPublicKeyFile?: string;
+    allowedOrigins: readonly string[] | "*";
+    tlsCert?: string;
+    tlsKey?: string;
+    adminPort?: number;
+    adminHost: string;
+    logLevel: LevelWithSilent;
+    logFormat?: LogFormat;
   }>();
 
+const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, ...settings } = options;
+const log = createLogger(logLevel, logFormat);
+
+/** Reads the file a flag names; the error names the flag. */
+async function read(flag: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new Error(`${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 try {
-  const server = await startServer(options);
-  console.log(`ws-channels: WebSocket listening on ${url("ws", server.ws)}`);
-  console.log(`ws-channels: TCP broadcast listening on ${url("tcp", server.tcp)}`);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
+  const key = await loadJwtKey({
+    secretFile: jwtSecretFile,
+    publicKeyFile: jwtPublicKeyFile,
+    envSecret: process.env.WS_CHANNELS_JWT_SECRET,
+  });
+  const server = await startServer({
+    ...settings,
+    logger: log,
+    ...(key && { authenticate: jwtAuthenticator(key) }),
+    ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
+  } satisfies ServerOptions);
+  if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return; // a second signal during shutdown changes nothing
     stopping = true;
-    console.log(`ws-channels: ${signal}, closing connections`);
+    log.info(`${signal}, closing connections`);
     server.close().then(
-      () => process.exit(0),
+      () => {
+        log.info("closed");
+        process.exit(0);
+      },
       (error: unknown) => {
-        console.error("ws-channels: shutdown failed:", error);
+        log.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exit(1);
       },
     );
@@ -89,6 +144,6 @@ try {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
 } catch (error) {
-  console.error(`ws-channels: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+  log.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
