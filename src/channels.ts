@@ -72,7 +72,8 @@ export interface ChannelsStats {
   inFlight: number;
   /** Shard tasks running now, waiting for a writer, and the pool's current size. */
   writers: { active: number; pending: number; size: number };
-  /** Totals over every broadcast so far. */
+  /** Totals over every broadcast so far: broadcasts called, and their members' outcomes. */
+  broadcasts: number;
   delivered: number;
   failed: number;
   dropped: number;
@@ -103,7 +104,7 @@ export class Channels<Meta = undefined> {
   readonly #clock: TurnClock;
   readonly #highWaterMark: number;
   readonly #slowConsumer: SlowConsumerPolicy;
-  readonly #totals = { delivered: 0, failed: 0, dropped: 0 };
+  readonly #totals = { broadcasts: 0, delivered: 0, failed: 0, dropped: 0 };
   readonly #authorize: Authorize<Meta> | undefined;
   #closed = false;
 
@@ -225,6 +226,7 @@ export class Channels<Meta = undefined> {
         Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }),
       );
     }
+    this.#totals.broadcasts++;
     const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
     const shards = this.#table.shards(channel);
     if (shards === undefined) return Promise.resolve(result);

@@ -1,9 +1,15 @@
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { TcpClient, WsClient, within } from "./helpers.js";
-import { serverPorts, start, stopAll } from "./processes.js";
+import { killAll, type Spawned, serverPorts, spawnProject } from "./processes.js";
 
-afterEach(stopAll);
+const children: ChildProcess[] = [];
+afterEach(() => killAll(children));
+
+function start(command: string, args: string[]): Spawned {
+  return spawnProject(children, command, args);
+}
 
 async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClient; tcp: TcpClient[] }> {
   const ws = await WsClient.open(`ws://127.0.0.1:${port.ws}/?id=me`);
@@ -61,6 +67,17 @@ describe("the ws-channels CLI", () => {
       "--max-channels-per-connection",
       "--max-connections-per-ip",
       "--max-messages-per-second",
+      "--ping-interval <ms>",
+      "--ping-timeout <ms>",
+      "--jwt-secret-file <path>",
+      "--jwt-public-key-file <path>",
+      "--allowed-origins <list>",
+      "--tls-cert <file>",
+      "--tls-key <file>",
+      "--admin-port <port>",
+      "--admin-host <address>",
+      "--log-level <level>",
+      "--log-format <format>",
     ]) {
       expect(help.output()).toContain(flag);
     }

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
-import WebSocket, { type ServerOptions, WebSocketServer } from "ws";
+import WebSocket, { type ClientOptions, type ServerOptions, WebSocketServer } from "ws";
 
 /** How long any single wait in a test may take before it fails, in ms. */
 export const WAIT_MS = 3000;
@@ -47,9 +47,9 @@ export class WsClient {
     this.closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Connects to `url` and waits for the handshake. */
-  static async open(url: string): Promise<WsClient> {
-    const client = new WsClient(new WebSocket(url));
+  /** Connects to `url` (with `ws` client options: headers, a CA to trust) and waits for the handshake. */
+  static async open(url: string, options: ClientOptions = {}): Promise<WsClient> {
+    const client = new WsClient(new WebSocket(url, options));
     await within(once(client.ws, "open"), `open ${url}`);
     return client;
   }
@@ -168,4 +168,28 @@ export async function wsPairs(
   cleanups.push(() => Promise.all(clients.map((c) => c.close())));
   await eventually(() => server.length === n, "server-side sockets");
   return { server, clients };
+}
+
+/**
+ * Tries a WebSocket upgrade and reports the HTTP answer: 101 (then closes the connection), or the
+ * refusal's status and body.
+ */
+export async function upgrade(url: string, options: ClientOptions = {}): Promise<{ status: number; body: string }> {
+  const ws = new WebSocket(url, options);
+  ws.on("error", () => undefined);
+  return within(
+    new Promise((resolve) => {
+      ws.once("open", () => {
+        ws.terminate();
+        resolve({ status: 101, body: "" });
+      });
+      ws.once("unexpected-response", (_request, response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (body += chunk));
+        response.once("end", () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+    }),
+    `the upgrade to ${url}`,
+  );
 }

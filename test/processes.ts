@@ -2,41 +2,42 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { eventually, within } from "./helpers.js";
 
-/** A child process of a test, and everything it has printed so far (stdout and stderr). */
-export interface Started {
-  readonly child: ChildProcess;
-  output(): string;
+/** A child process and everything it has written so far, stdout and stderr together. */
+export interface Spawned {
+  child: ChildProcess;
+  output: () => string;
 }
 
-const children: ChildProcess[] = [];
-
-/** Starts `command` in the project folder and collects what it prints. Stop it with `stopAll`. */
-export function start(command: string, args: string[]): Started {
-  const child = spawn(command, args, { cwd: new URL("..", import.meta.url), stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts `command` in the project folder, with `env` added to this process's environment, and
+ * adds it to `children` (for the test file to kill afterwards).
+ */
+export function spawnProject(children: ChildProcess[], command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(command, args, {
+    cwd: new URL("..", import.meta.url),
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   children.push(child);
   let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   return { child, output: () => output };
 }
 
-/** Kills whatever `start` started that is still running (for afterEach). */
-export function stopAll(): void {
+/** Kills what `spawnProject` started into `children` that is still running (for afterEach). */
+export function killAll(children: ChildProcess[]): void {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 }
 
 /** Waits until the output matches `pattern`; @returns the match. */
-export async function waitFor(started: Started, pattern: RegExp, what: string, ms = 5000): Promise<RegExpMatchArray> {
+export async function waitFor(started: Spawned, pattern: RegExp, what: string, ms = 5000): Promise<RegExpMatchArray> {
   await eventually(() => pattern.test(started.output()), `${what} in:\n${started.output()}`, ms);
   return pattern.exec(started.output()) as RegExpMatchArray;
 }
 
 /** Waits for the server's two "listening" lines. @returns the WebSocket and TCP ports. */
-export async function serverPorts(started: Started, ms = 5000): Promise<{ ws: number; tcp: number }> {
+export async function serverPorts(started: Spawned, ms = 5000): Promise<{ ws: number; tcp: number }> {
   const pattern = /WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)[\s\S]*TCP broadcast listening on tcp:\/\/127\.0\.0\.1:(\d+)/;
   const match = await waitFor(started, pattern, "the server's two listening lines", ms);
   return { ws: Number(match[1]), tcp: Number(match[2]) };

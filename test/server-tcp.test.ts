@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 async function connectAll(n: number): Promise<TcpClient[]> {
-  for (let i = 0; i < n; i++) clients.push(await TcpClient.open(server.tcp.port));
+  for (let i = 0; i < n; i++) clients.push(await TcpClient.open(server.tcp!.port));
   await eventually(() => server.channels.count(TCP_CHANNEL) === n, `${n} TCP members`);
   return clients;
 }

@@ -1,20 +1,24 @@
+import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, WsClient } from "./helpers.js";
-import { alive, exited, type Started, serverPorts, socketOwners, start, stopAll, waitFor } from "./processes.js";
+import { alive, exited, killAll, type Spawned, serverPorts, socketOwners, spawnProject, waitFor } from "./processes.js";
 
-afterEach(stopAll);
+const children: ChildProcess[] = [];
+afterEach(() => killAll(children));
+const start = (command: string, args: string[]): Spawned => spawnProject(children, command, args);
 
 const WORKER = /worker (\d+) \(pid (\d+)\) started/g;
 
 /** The workers the primary has announced so far: worker id -> pid. */
-function workers(started: Started): Map<number, number> {
+function workers(started: Spawned): Map<number, number> {
   return new Map([...started.output().matchAll(WORKER)].map((m) => [Number(m[1]), Number(m[2])]));
 }
 
-async function cluster(n: number): Promise<{ started: Started; ports: { ws: number; tcp: number }; pids: number[] }> {
+async function cluster(n: number): Promise<{ started: Spawned; ports: { ws: number; tcp: number }; pids: number[] }> {
   const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--workers", String(n)]);
   const ports = await serverPorts(started, 10_000);
+  await eventually(() => workers(started).size === n, `${n} workers to start`, 10_000);
   return { started, ports, pids: [...workers(started).values()] };
 }
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 import cluster from "node:cluster";
+import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { LevelWithSilent } from "pino";
 import type { SlowConsumerPolicy } from "../channels.js";
-import { type Bound, url } from "./address.js";
+import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
+import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
 import { report, runPrimary } from "./primary.js";
-import { DEFAULTS, startServer } from "./server.js";
+import { DEFAULTS, type ServerOptions, startServer } from "./server.js";
+import { parseOrigins } from "./upgrade.js";
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -17,46 +21,45 @@ function integer(min: number, max: number) {
   };
 }
 
+function originList(value: string): readonly string[] | "*" {
+  try {
+    return parseOrigins(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+const port = integer(0, 65535);
+const count = integer(1, 2 ** 31 - 1);
 const options = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
-  .option("--host <address>", "address to listen on", DEFAULTS.host)
-  .option("--port <port>", "WebSocket port (0: any free port)", integer(0, 65535), DEFAULTS.port)
-  .option("--tcp-port <port>", "TCP broadcast port (0: any free port)", integer(0, 65535), DEFAULTS.tcpPort)
+  .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
+  .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
+  .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
   .option(
-    "--workers <n>",
-    "server processes sharing the ports (node:cluster); 0: one per core; 1: one process, no cluster",
-    integer(0, 1024),
-    1,
+    "--tcp-port <port>",
+    `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
+    port,
   )
   .option(
     "--max-frame-size <bytes>",
     "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxFrameSize,
   )
   .option("--max-channel-length <chars>", "longest channel name", integer(1, 2 ** 20), DEFAULTS.maxChannelLength)
-  .option(
-    "--high-water-mark <bytes>",
-    "unsent bytes over which a client is a slow consumer",
-    integer(1, 2 ** 31 - 1),
-    DEFAULTS.highWaterMark,
-  )
-  .option(
-    "--max-channels-per-connection <n>",
-    "channels one WebSocket connection may be in",
-    integer(1, 2 ** 31 - 1),
-    DEFAULTS.maxChannelsPerConnection,
-  )
+  .option("--high-water-mark <bytes>", "unsent bytes over which a client is a slow consumer", count, DEFAULTS.highWaterMark)
+  .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
   .option(
     "--max-connections-per-ip <n>",
     "open WebSocket connections from one IP address; more: close 1008",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxConnectionsPerIp,
   )
   .option(
     "--max-messages-per-second <n>",
     "messages one WebSocket connection may send per second (and in a burst); more: close 1008",
-    integer(1, 2 ** 31 - 1),
+    count,
     DEFAULTS.maxMessagesPerSecond,
   )
   .addOption(
@@ -64,11 +67,22 @@ const options = new Command("ws-channels")
       .choices(["skip", "close"])
       .default(DEFAULTS.slowConsumer),
   )
+  .option("--ping-interval <ms>", "ping every WebSocket connection this often; also the TCP keep-alive delay", count, DEFAULTS.pingInterval)
+  .option("--ping-timeout <ms>", "terminate a connection silent for ping-interval + ping-timeout", count, DEFAULTS.pingTimeout)
+  .option("--jwt-secret-file <path>", "require JWT connection tokens, HS256 with the secret in this file (or WS_CHANNELS_JWT_SECRET)")
+  .option("--jwt-public-key-file <path>", "require JWT connection tokens, RS256 or ES256 with this PEM public key")
+  .option("--allowed-origins <list>", "comma-separated origins a browser may connect from, or * for any; others: HTTP 403", originList, "*")
+  .option("--tls-cert <file>", "PEM certificate (chain): serve wss:// (with --tls-key)")
+  .option("--tls-key <file>", "PEM private key of --tls-cert")
+  .option("--admin-port <port>", "admin listener for /metrics, /healthz, /readyz (0: any free port) (default: off)", port)
+  .option("--admin-host <address>", "address the admin listener binds to", DEFAULTS.adminHost)
+  .addOption(new Option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+  .addOption(new Option("--log-format <format>", "log lines (default: text on a terminal, else json)").choices(["text", "json"]))
   .parse()
   .opts<{
     host: string;
     port: number;
-    tcpPort: number;
+    tcpPort?: number;
     maxFrameSize: number;
     maxChannelLength: number;
     highWaterMark: number;
@@ -76,35 +90,65 @@ const options = new Command("ws-channels")
     maxChannelsPerConnection: number;
     maxConnectionsPerIp: number;
     maxMessagesPerSecond: number;
+    pingInterval: number;
+    pingTimeout: number;
+    jwtSecretFile?: string;
+    jwtPublicKeyFile?: string;
+    allowedOrigins: readonly string[] | "*";
+    tlsCert?: string;
+    tlsKey?: string;
+    adminPort?: number;
+    adminHost: string;
+    logLevel: LevelWithSilent;
+    logFormat?: LogFormat;
     workers: number;
   }>();
 
-const log = (line: string): void => console.log(`ws-channels: ${line}`);
-const announce = (ws: Bound, tcp: Bound): void => {
-  log(`WebSocket listening on ${url("ws", ws)}`);
-  log(`TCP broadcast listening on ${url("tcp", tcp)}`);
-};
-const workers = options.workers === 0 ? availableParallelism() : options.workers;
+const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, ...settings } = options;
+const workers = asked === 0 ? availableParallelism() : asked;
+const log = createLogger(logLevel, logFormat);
 
-if (cluster.isPrimary && workers > 1) runPrimary({ workers, log, listening: announce });
+/** Reads the file a flag names; the error names the flag. */
+async function read(flag: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new Error(`${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+if (cluster.isPrimary && workers > 1) runPrimary({ workers, log: (line) => log.info(line) });
 else await serve();
 
 /** One server in this process: the whole server, or one worker of a cluster. */
 async function serve(): Promise<void> {
-  const { workers: _, ...settings } = options;
   try {
-    const server = await startServer(settings);
-    if (cluster.isWorker) report({ wsChannelsServer: "listening", ws: server.ws, tcp: server.tcp });
-    else announce(server.ws, server.tcp);
+    if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
+    const key = await loadJwtKey({
+      secretFile: jwtSecretFile,
+      publicKeyFile: jwtPublicKeyFile,
+      envSecret: process.env.WS_CHANNELS_JWT_SECRET,
+    });
+    const server = await startServer({
+      ...settings,
+      logger: log,
+      ...(key && { authenticate: jwtAuthenticator(key) }),
+      ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
+    } satisfies ServerOptions);
+    if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
+    if (cluster.isWorker) report({ wsChannelsServer: "listening" });
     let stopping = false;
     const stop = (why: string): void => {
       if (stopping) return; // a second signal during shutdown changes nothing
       stopping = true;
-      if (cluster.isPrimary) log(`${why}, closing connections`);
+      log.info(`${why}, closing connections`);
       server.close().then(
-        () => process.exit(0),
+        () => {
+          log.info("closed");
+          process.exit(0);
+        },
         (error: unknown) => {
-          console.error("ws-channels: shutdown failed:", error);
+          log.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
           process.exit(1);
         },
       );
@@ -116,7 +160,7 @@ async function serve(): Promise<void> {
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     if (cluster.isWorker) report({ wsChannelsServer: "failed", reason });
-    else console.error(`ws-channels: cannot start: ${reason}`);
+    log.fatal(`cannot start: ${reason}`);
     process.exit(1);
   }
 }

@@ -1,5 +1,4 @@
 import cluster, { type Worker } from "node:cluster";
-import type { Bound } from "./address.js";
 
 /** How many worker deaths within DEATH_WINDOW_MS stop the whole server. */
 export const MAX_DEATHS = 5;
@@ -7,9 +6,7 @@ export const MAX_DEATHS = 5;
 export const DEATH_WINDOW_MS = 10_000;
 
 /** What a worker tells the primary over IPC; tagged, since the IPC channel is shared with brokers. */
-export type WorkerReport =
-  | { readonly wsChannelsServer: "listening"; readonly ws: Bound; readonly tcp: Bound }
-  | { readonly wsChannelsServer: "failed"; readonly reason: string };
+export type WorkerReport = { readonly wsChannelsServer: "listening" } | { readonly wsChannelsServer: "failed"; readonly reason: string };
 
 /** Options of `runPrimary`. */
 export interface PrimaryOptions {
@@ -17,8 +14,6 @@ export interface PrimaryOptions {
   workers: number;
   /** Where a line about the cluster goes: one per listener, worker start and exit, and shutdown. */
   log: (line: string) => void;
-  /** Called once every worker of the first generation is listening, with their shared addresses. */
-  listening?: (ws: Bound, tcp: Bound) => void;
 }
 
 function isReport(message: unknown): message is WorkerReport {
@@ -34,26 +29,18 @@ function isReport(message: unknown): message is WorkerReport {
  *
  * @returns nothing: the process exits by itself.
  */
-export function runPrimary({ workers, log, listening }: PrimaryOptions): void {
+export function runPrimary({ workers, log }: PrimaryOptions): void {
   // Buffers cross IPC as Buffers (brokers carry envelopes), not as JSON arrays of numbers.
   cluster.setupPrimary({ serialization: "advanced" });
   const deaths: number[] = [];
-  const waiting = new Set<Worker>();
   let stopping = false;
-  let announced = false;
 
   const fork = (): void => {
     const worker = cluster.fork();
-    waiting.add(worker);
     worker.on("message", (message: unknown) => {
       if (!isReport(message)) return;
       if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
       log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
-      waiting.delete(worker);
-      if (!announced && waiting.size === 0) {
-        announced = true;
-        listening?.(message.ws, message.tcp);
-      }
     });
   };
 
@@ -70,7 +57,6 @@ export function runPrimary({ workers, log, listening }: PrimaryOptions): void {
   };
 
   cluster.on("exit", (worker, code, signal) => {
-    waiting.delete(worker);
     const how = signal === null ? `code ${code}` : `signal ${signal}`;
     if (stopping) {
       log(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}`);

@@ -17,10 +17,18 @@ export class TcpBroadcastServer {
   readonly #channels: Channels<ClientMeta>;
   readonly #sockets = new Set<Socket>();
   readonly #server: Server;
+  readonly #keepAliveMs: number;
 
-  constructor(channels: Channels<ClientMeta>) {
+  /** @param keepAliveMs the delay before TCP keep-alive probes an idle connection, in ms. */
+  constructor(channels: Channels<ClientMeta>, keepAliveMs: number) {
     this.#channels = channels;
+    this.#keepAliveMs = keepAliveMs;
     this.#server = createServer((socket) => this.#connect(socket));
+  }
+
+  /** Open connections now. */
+  get connections(): number {
+    return this.#sockets.size;
   }
 
   /** Starts listening on `host:port` (port 0 gives a free port). @returns the bound address. */
@@ -41,6 +49,8 @@ export class TcpBroadcastServer {
 
   #connect(socket: Socket): void {
     this.#sockets.add(socket);
+    // A peer gone without a FIN is found by the kernel's probes, as the heartbeat finds WebSocket ones.
+    socket.setKeepAlive(true, this.#keepAliveMs);
     socket.on("error", () => undefined); // a reset connection just closes; the others carry on
     socket.once("close", () => this.#sockets.delete(socket));
     this.#channels.join(TCP_CHANNEL, socket);

@@ -1,0 +1,70 @@
+import type { IncomingMessage } from "node:http";
+
+/** Who a connection is, as `authenticate` verified it. */
+export interface Identity {
+  /** The connection's id for targeted messages: a user, who may hold several connections. */
+  id: string;
+  /**
+   * The channels it may join; an entry ending in `*` is a prefix (`"room:*"`, or `"*"` for all).
+   * Absent: every channel (the `authorize` hook, if any, still decides).
+   */
+  channels?: readonly string[];
+  /** When its credential expires, in ms since the epoch: the connection is then closed 1008 `token expired`. */
+  expiresAt?: number;
+}
+
+/**
+ * Decides at the HTTP upgrade who a client is, sync or async. An `Identity` accepts it;
+ * undefined, false, a throw or a rejection refuses it with HTTP 401 (the reason, a thrown error's
+ * message, goes to the log only).
+ */
+export type Authenticate = (request: IncomingMessage) => Identity | undefined | false | Promise<Identity | undefined | false>;
+
+/**
+ * Asks `authenticate` about `request` and checks the shape of its answer.
+ * @returns the identity, or the reason for a refusal (for the log, never for the client).
+ */
+export async function identify(authenticate: Authenticate, request: IncomingMessage): Promise<Identity | { refused: string }> {
+  let identity: unknown;
+  try {
+    identity = await authenticate(request);
+  } catch (error) {
+    return { refused: error instanceof Error ? error.message : String(error) };
+  }
+  if (identity === undefined || identity === false) return { refused: "authenticate refused" };
+  if (!isIdentity(identity)) return { refused: "authenticate answered something other than { id, channels?, expiresAt? }" };
+  return identity;
+}
+
+/**
+ * The connection token a client sent: `?token=` in the request target (what a browser can send)
+ * or an `Authorization: Bearer` header.
+ */
+export function tokenOf(request: IncomingMessage): string | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined && /^bearer /i.test(header)) return header.slice(7).trim() || undefined;
+  return query(request).get("token") ?? undefined;
+}
+
+/** The query of a request target, however malformed the target. */
+export function query(request: IncomingMessage): URLSearchParams {
+  const target = request.url ?? "";
+  return new URLSearchParams(target.includes("?") ? target.slice(target.indexOf("?") + 1) : "");
+}
+
+/** Whether `channel` is in `allowed` (entries ending in `*` are prefixes); no list allows all. */
+export function mayJoin(allowed: readonly string[] | undefined, channel: string): boolean {
+  if (allowed === undefined) return true;
+  return allowed.some((entry) => (entry.endsWith("*") ? channel.startsWith(entry.slice(0, -1)) : channel === entry));
+}
+
+function isIdentity(value: unknown): value is Identity {
+  if (value === null || typeof value !== "object") return false;
+  const { id, channels, expiresAt } = value as Record<string, unknown>;
+  return (
+    typeof id === "string" &&
+    id !== "" &&
+    (channels === undefined || (Array.isArray(channels) && channels.every((entry) => typeof entry === "string"))) &&
+    (expiresAt === undefined || (typeof expiresAt === "number" && !Number.isNaN(expiresAt)))
+  );
+}

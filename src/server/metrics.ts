@@ -1,0 +1,108 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { ChannelsStats } from "../channels.js";
+
+/**
+ * Every reason the server refuses a client something: the `reason` label of
+ * `ws_channels_refused_total`, and the `reason` field of its warn log line.
+ */
+export const REFUSAL_REASONS = [
+  "token",
+  "token_expired",
+  "origin",
+  "id_in_use",
+  "too_many_connections",
+  "rate_limit",
+  "invalid_payload",
+  "invalid_frame",
+  "message_too_big",
+  "not_a_member",
+  "forbidden",
+  "too_many_channels",
+] as const;
+
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** What the metrics read at each scrape. */
+export interface MetricsSource {
+  /** Open connections now, per transport. */
+  connections(): { ws: number; tcp: number };
+  /** The server's `Channels`: what its table holds and its totals. */
+  stats(): ChannelsStats;
+}
+
+/**
+ * The server's Prometheus metrics, on a registry of its own (so that several servers in one
+ * process never collide): prom-client's default process metrics and the `ws_channels_*` series.
+ * Gauges and the broadcast totals are read from `source` at each scrape; refusals are counted as
+ * they happen, through `refused()`.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly #refused: Counter<"reason">;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "ws_channels_connections",
+      help: "Open connections, per transport (ws, tcp)",
+      labelNames: ["transport"],
+      registers,
+      collect() {
+        const { ws, tcp } = source.connections();
+        this.set({ transport: "ws" }, ws);
+        this.set({ transport: "tcp" }, tcp);
+      },
+    });
+    gauge("ws_channels_channels", "Channels with at least one member", () => source.stats().channels, registers);
+    gauge("ws_channels_memberships", "(channel, member) pairs", () => source.stats().memberships, registers);
+    total("ws_channels_broadcasts_total", "Broadcasts called", () => source.stats().broadcasts, registers);
+    total("ws_channels_deliveries_total", "Messages written to a member by a broadcast", () => source.stats().delivered, registers);
+    total(
+      "ws_channels_failed_total",
+      "Members of a broadcast that were closed or whose write threw",
+      () => source.stats().failed,
+      registers,
+    );
+    total("ws_channels_dropped_total", "Broadcast messages a slow consumer did not get", () => source.stats().dropped, registers);
+    this.#refused = new Counter({
+      name: "ws_channels_refused_total",
+      help: "Refusals, per reason (a token, an origin, a limit, a bad message, ...)",
+      labelNames: ["reason"],
+      registers,
+    });
+    // Every series exists from the start, so that rate() sees its first increment.
+    for (const reason of REFUSAL_REASONS) this.#refused.inc({ reason }, 0);
+  }
+
+  /** Counts one refusal. */
+  refused(reason: RefusalReason): void {
+    this.#refused.inc({ reason });
+  }
+}
+
+function gauge(name: string, help: string, read: () => number, registers: Registry[]): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** A counter that follows a running total kept elsewhere (the `Channels` totals). */
+function total(name: string, help: string, read: () => number, registers: Registry[]): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = read();
+      this.inc(now - seen);
+      seen = now;
+    },
+  });
+}

@@ -1,0 +1,71 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { type Authenticate, type Identity, identify } from "./auth.js";
+
+/** Who may open a WebSocket: which browser origins, and how a client proves who it is. */
+export interface Admission {
+  /** Origins a browser's upgrade may come from, or `"*"` for any. */
+  allowedOrigins: readonly string[] | "*";
+  /** Verifies the client at the upgrade; absent: anyone, known by its `?id=` if it gives one. */
+  authenticate?: Authenticate | undefined;
+}
+
+/** What the gate decided: let in (with its identity when authenticated), or answer with a status. */
+export type Verdict =
+  | { admitted: true; identity: Identity | undefined }
+  | { admitted: false; status: 401 | 403; reason: "token" | "origin"; detail: string };
+
+/**
+ * Checks the `Origin` of a browser's upgrade (a request without one is not a browser's, and is
+ * allowed), then asks `authenticate`, if any.
+ */
+export async function admit(request: IncomingMessage, { allowedOrigins, authenticate }: Admission): Promise<Verdict> {
+  const origin = request.headers.origin;
+  if (origin !== undefined && allowedOrigins !== "*" && !allowedOrigins.includes(origin.toLowerCase())) {
+    return { admitted: false, status: 403, reason: "origin", detail: `origin ${origin} not allowed` };
+  }
+  if (authenticate === undefined) return { admitted: true, identity: undefined };
+  const identity = await identify(authenticate, request);
+  if ("refused" in identity) return { admitted: false, status: 401, reason: "token", detail: identity.refused };
+  return { admitted: true, identity };
+}
+
+/**
+ * The origins of a `--allowed-origins` list (comma-separated `scheme://host[:port]`), or `*`
+ * alone for every origin. @throws {TypeError} naming an entry that is not an origin.
+ */
+export function parseOrigins(list: string): readonly string[] | "*" {
+  const entries = list
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  return entries.length === 1 && entries[0] === "*" ? "*" : origins(entries);
+}
+
+/**
+ * Origins as browsers send them in `Origin` (lower case, no default port).
+ * @throws {TypeError} for an empty list, or naming an entry that is not an origin.
+ */
+export function origins(entries: readonly string[]): readonly string[] {
+  if (entries.length === 0) throw new TypeError("expected a list of origins, or *");
+  return entries.map((entry) => {
+    const url = URL.canParse(entry) ? new URL(entry) : undefined;
+    if (url === undefined || url.origin === "null" || url.pathname !== "/" || url.search !== "" || url.username !== "") {
+      throw new TypeError(`${JSON.stringify(entry)} is not an origin (scheme://host[:port])`);
+    }
+    return url.origin;
+  });
+}
+
+/**
+ * Refuses an upgrade with `status` and the same short body whatever the reason, so that a client
+ * learns nothing beyond the status.
+ */
+export function refuse(socket: Duplex, status: 401 | 403): void {
+  const body = status === 401 ? "Unauthorized\n" : "Forbidden\n";
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${body.trim()}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,202 @@
+import { createPrivateKey } from "node:crypto";
+import { exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from "jose";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { jwtAuthenticator, publicKey, type RunningServer, type ServerOptions, secretKey, startServer } from "../src/server/server.js";
+import { eventually, upgrade, WsClient } from "./helpers.js";
+
+const SECRET = "a".repeat(64);
+const secret = new TextEncoder().encode(SECRET);
+
+let server: RunningServer | undefined;
+const clients: WsClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await server?.close();
+  server = undefined;
+});
+
+async function start(options: ServerOptions): Promise<RunningServer> {
+  server = await startServer({ port: 0, ...options });
+  return server;
+}
+
+function address(query = ""): string {
+  return `ws://127.0.0.1:${server!.ws.port}/${query}`;
+}
+
+async function client(query = "", options = {}): Promise<WsClient> {
+  const c = await WsClient.open(address(query), options);
+  clients.push(c);
+  return c;
+}
+
+/** A token for `sub` with `claims`, signed with `key` and `alg`; it expires in an hour unless `exp` says. */
+function token(sub: string, claims: JWTPayload = {}, key: Parameters<SignJWT["sign"]>[0] = secret, alg = "HS256"): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg })
+    .setSubject(sub)
+    .setExpirationTime(claims.exp ?? "1h")
+    .sign(key);
+}
+
+describe("JWT connection tokens (HS256 from a secret)", () => {
+  it("a valid token in the query or a Bearer header opens the connection, known by its sub", async () => {
+    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    const byQuery = await client(`?token=${await token("ann")}`);
+    const byHeader = await client("", { headers: { Authorization: `Bearer ${await token("bob")}` } });
+    const sender = await client(`?token=${await token("cid")}`);
+    sender.send({ targets: ["ann", "bob"], payload: "hi" });
+    expect([await byQuery.next(), await byHeader.next()]).toEqual(["hi", "hi"]);
+  });
+
+  it("no token, a bad signature, a wrong algorithm, an expired token, no sub: 401 with one identical body", async () => {
+    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    const other = new TextEncoder().encode("b".repeat(64));
+    const noSub = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret);
+    const refusals = await Promise.all([
+      upgrade(address()),
+      upgrade(address("?token=")),
+      upgrade(address("?token=not.a.jwt")),
+      upgrade(address(`?token=${await token("ann", {}, other)}`)),
+      upgrade(address(`?token=${await token("ann", {}, secret, "HS512")}`)),
+      upgrade(address(`?token=${await token("ann", { exp: Math.floor(Date.now() / 1000) - 10 })}`)),
+      upgrade(address(`?token=${noSub}`)),
+      upgrade(address(), { headers: { Authorization: `Bearer ${await token("ann", {}, other)}` } }),
+    ]);
+    for (const refusal of refusals) expect(refusal).toEqual({ status: 401, body: "Unauthorized\n" });
+    expect(server!.connections().connections).toBe(0);
+  });
+
+  it("closes the connection 1008 token expired when exp passes", async () => {
+    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    const soon = await client(`?token=${await token("ann", { exp: Math.floor(Date.now() / 1000) + 1 })}`);
+    const later = await client(`?token=${await token("bob")}`);
+    soon.send({ join: "room" });
+    expect(await soon.next()).toEqual({ joined: "room" });
+    expect(await soon.closedBy()).toEqual({ code: 1008, reason: "token expired" });
+    expect(later.ws.readyState).toBe(1);
+    await eventually(() => server!.channels.count("room") === 0, "the expired connection to leave");
+  });
+
+  it("a channels claim limits joins, with * ending a prefix", async () => {
+    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    const c = await client(`?token=${await token("ann", { channels: ["lobby", "room:*"] })}`);
+    for (const channel of ["lobby", "room:42", "room", "lobby2", "admin"]) c.send({ join: channel });
+    expect([await c.next(), await c.next(), await c.next(), await c.next(), await c.next()]).toEqual([
+      { joined: "lobby" },
+      { joined: "room:42" },
+      { error: "forbidden", join: "room" },
+      { error: "forbidden", join: "lobby2" },
+      { error: "forbidden", join: "admin" },
+    ]);
+    const bad = await upgrade(address(`?token=${await token("ann", { channels: "lobby" })}`));
+    expect(bad.status).toBe(401); // a channels claim that is not an array of strings
+  });
+
+  it("one sub may hold several connections, and a targeted message reaches every one; ?id= is ignored", async () => {
+    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    const ann = await token("ann");
+    const tabs = [
+      await client(`?token=${ann}`),
+      await client(`?token=${ann}`),
+      await client("", { headers: { Authorization: `Bearer ${ann}` } }),
+    ];
+    const bob = await client(`?id=ann&token=${await token("bob")}`);
+    bob.send({ targets: ["ann"], payload: "to every tab" });
+    for (const tab of tabs) expect(await tab.next()).toBe("to every tab");
+    tabs[0]!.send({ targets: ["bob", "nobody"], payload: "reply" });
+    expect(await bob.next()).toBe("reply");
+    expect(await tabs[0]!.next()).toEqual({ error: "unknown targets", targets: ["nobody"] });
+    expect(bob.received).toEqual(["reply"]); // its ?id=ann gave it none of ann's messages
+  });
+
+  it("the TCP port is off with authentication unless given explicitly", async () => {
+    const off = await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    expect(off.tcp).toBeUndefined();
+    await off.close();
+    const on = await start({ authenticate: jwtAuthenticator(secretKey(SECRET)), tcpPort: 0 });
+    expect(on.tcp?.port).toBeGreaterThan(0);
+  });
+
+  it("a secret shorter than 32 bytes is refused (RFC 7518 section 3.2)", () => {
+    expect(() => secretKey("short")).toThrow(RangeError);
+  });
+});
+
+describe("JWT connection tokens (RS256, ES256 from a PEM public key)", () => {
+  let rsa: Awaited<ReturnType<typeof generateKeyPair>>;
+  let ec: Awaited<ReturnType<typeof generateKeyPair>>;
+  beforeAll(async () => {
+    [rsa, ec] = await Promise.all([generateKeyPair("RS256", { extractable: true }), generateKeyPair("ES256")]);
+  });
+
+  it("RS256: accepts its own tokens; refuses another algorithm, an HS256 token keyed with the public PEM, an ES256 token", async () => {
+    const pem = await exportSPKI(rsa.publicKey);
+    expect(publicKey(pem).algorithm).toBe("RS256");
+    await start({ authenticate: jwtAuthenticator(publicKey(pem)) });
+    const c = await client(`?token=${await token("ann", {}, rsa.privateKey, "RS256")}`);
+    c.send({ join: "room" });
+    expect(await c.next()).toEqual({ joined: "room" });
+    for (const bad of [
+      // the same RSA key, another algorithm: a Node KeyObject signs with any RSA algorithm
+      await token("ann", {}, createPrivateKey(await exportPKCS8(rsa.privateKey)), "RS384"),
+      await token("ann", {}, new TextEncoder().encode(pem), "HS256"), // the algorithm-confusion attack
+      await token("ann", {}, ec.privateKey, "ES256"),
+    ]) {
+      expect(await upgrade(address(`?token=${bad}`))).toEqual({ status: 401, body: "Unauthorized\n" });
+    }
+  });
+
+  it("ES256: accepts its own tokens, refuses RS256 ones", async () => {
+    const pem = await exportSPKI(ec.publicKey);
+    expect(publicKey(pem).algorithm).toBe("ES256");
+    await start({ authenticate: jwtAuthenticator(publicKey(pem)) });
+    expect((await upgrade(address(`?token=${await token("ann", {}, ec.privateKey, "ES256")}`))).status).toBe(101);
+    expect((await upgrade(address(`?token=${await token("ann", {}, rsa.privateKey, "RS256")}`))).status).toBe(401);
+  });
+});
+
+describe("the authenticate hook", () => {
+  it("sync or async identities are accepted; undefined, false, a throw, a rejection or a bad shape: 401", async () => {
+    const answers: Record<string, () => unknown> = {
+      sync: () => ({ id: "s" }),
+      async: async () => ({ id: "a", channels: ["x"] }),
+      undefined: () => undefined,
+      false: () => false,
+      throws: () => {
+        throw new Error("no");
+      },
+      rejects: () => Promise.reject(new Error("no")),
+      shape: () => ({ id: 5 }),
+    };
+    await start({
+      authenticate: (request) => answers[new URL(request.url ?? "/", "http://x").searchParams.get("as") ?? ""]?.() as never,
+    });
+    const statuses = await Promise.all(Object.keys(answers).map(async (as) => [as, (await upgrade(address(`?as=${as}`))).status]));
+    expect(Object.fromEntries(statuses)).toEqual({
+      sync: 101,
+      async: 101,
+      undefined: 401,
+      false: 401,
+      throws: 401,
+      rejects: 401,
+      shape: 401,
+    });
+  });
+});
+
+describe("origins", () => {
+  it("an Origin not in the list gets 403; a listed one or none is let in", async () => {
+    await start({ tcpPort: 0, allowedOrigins: ["https://app.example", "http://localhost:8080"] });
+    expect(await upgrade(address(), { origin: "https://evil.example" })).toEqual({ status: 403, body: "Forbidden\n" });
+    expect((await upgrade(address(), { origin: "https://app.example" })).status).toBe(101);
+    expect((await upgrade(address(), { origin: "http://localhost:8080" })).status).toBe(101);
+    expect((await upgrade(address())).status).toBe(101);
+  });
+
+  it("by default every origin is let in; a list entry that is not an origin is refused", async () => {
+    await start({ tcpPort: 0 });
+    expect((await upgrade(address(), { origin: "https://anywhere.example" })).status).toBe(101);
+    await expect(startServer({ port: 0, tcpPort: 0, allowedOrigins: ["https://app.example/path"] })).rejects.toThrow(TypeError);
+  });
+});
