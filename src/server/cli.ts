@@ -106,7 +106,8 @@ const options = new Command("ws-channels")
 
 const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, ...settings } = options;
 const workers = asked === 0 ? availableParallelism() : asked;
-const log = createLogger(logLevel, logFormat);
+// a worker's lines say which worker wrote them (pid is in JSON lines, not in text ones)
+const log = cluster.isWorker ? createLogger(logLevel, logFormat).child({ worker: cluster.worker?.id }) : createLogger(logLevel, logFormat);
 
 /** Reads the file a flag names; the error names the flag. */
 async function read(flag: string, path: string): Promise<Buffer> {
