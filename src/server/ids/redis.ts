@@ -5,59 +5,75 @@ import { type IdRegistry, newRoute } from "./registry.js";
 export const CLAIM_TTL_MS = 10_000;
 /** How often a node refreshes its claims, in ms. */
 export const REFRESH_MS = 3_000;
-/** The most claims refreshed by one script call. */
+/** The most ids one script call handles. */
 const BATCH = 500;
 
 /*
- * One script claims, re-claims and refreshes: it takes each key that is free or already this
- * node's (and sets its time-to-live), and reports the ones another node holds. Atomic in Redis,
- * so two nodes cannot both take an id.
+ * Each id is a sorted set `PREFIX:id:ID` of the routes of the nodes holding it, scored by when
+ * the claim expires (Redis's own clock, so nodes' clocks do not matter). A node's claims expire
+ * unless it refreshes them: the ids of a node that dies without a goodbye are free again within
+ * CLAIM_TTL_MS. Scripts make each step atomic, so two nodes cannot both take an exclusive id.
  */
-const CLAIM = `
-local lost = {}
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** KEYS: ids; ARGV: route, ttl, then per key "1" (exclusive) or "0". @returns the indexes refused. */
+const CLAIM = `${NOW}
+local refused = {}
 for i, key in ipairs(KEYS) do
-  local holder = redis.call('GET', key)
-  if holder == false or holder == ARGV[1] then
-    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local mine = redis.call('ZSCORE', key, ARGV[1]) and 1 or 0
+  if ARGV[2 + i] == '1' and redis.call('ZCARD', key) - mine > 0 then
+    refused[#refused + 1] = i
   else
-    lost[#lost + 1] = i
+    redis.call('ZADD', key, now + tonumber(ARGV[2]), ARGV[1])
+    redis.call('PEXPIRE', key, ARGV[2])
   end
 end
-return lost`;
+return refused`;
 
-/** Compare-and-delete: a late release cannot remove the claim another node made since. */
-const RELEASE = `
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
+/** KEYS: ids; ARGV: route. Removes this node only, so a late release never frees another node's claim. */
+const RELEASE = `for _, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1]) end
 return 0`;
+
+/** KEYS: ids; ARGV: route. @returns per key, the routes of the other nodes holding it now. */
+const LOCATE = `${NOW}
+local found = {}
+for i, key in ipairs(KEYS) do
+  local routes = {}
+  for _, route in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
+    if route ~= ARGV[1] then routes[#routes + 1] = route end
+  end
+  found[i] = routes
+end
+return found`;
 
 interface Scripts {
   wsClaim(...args: (string | number)[]): Promise<number[]>;
   wsRelease(...args: (string | number)[]): Promise<number>;
+  wsLocate(...args: (string | number)[]): Promise<string[][]>;
 }
 
 /** Options of `new RedisIds()`. */
 export interface RedisIdsOptions {
   /** Where Redis is (`redis://`, `rediss://`, or a unix socket path). Default: `redis://127.0.0.1:6379`. */
   url?: string;
-  /** What the claim keys start with: `PREFIX:id:ID`. Default: `ws-channels`. */
+  /** What the keys start with: `PREFIX:id:ID`. Default: `ws-channels`. */
   prefix?: string;
 }
 
 /**
- * Ids claimed in Redis, for servers on many machines: `PREFIX:id:ID` holds the route of the node
- * whose connection has the id, with a time-to-live of CLAIM_TTL_MS that its node refreshes every
- * REFRESH_MS, so the ids of a node that dies without a goodbye are free again within CLAIM_TTL_MS.
- * A node whose Redis restarts empty claims its ids again on reconnecting. While Redis cannot be
- * reached, claims are granted (each node still refuses a duplicate among its own connections) and
- * made for real when it returns; an id another node took meanwhile is reported to `onLost`.
+ * Ids claimed in Redis, for servers on many machines. A node whose Redis restarts empty claims
+ * its ids again on reconnecting. While Redis cannot be reached, claims are granted (each node
+ * still refuses a duplicate among its own connections) and made for real when it returns; an
+ * exclusive id another node took meanwhile is reported to `onLost`.
  */
 export class RedisIds implements IdRegistry {
   readonly route = newRoute();
   readonly #redis: Redis & Scripts;
   readonly #prefix: string;
-  readonly #held = new Set<string>();
+  /** The ids this node holds, and whether each is exclusive. */
+  readonly #held = new Map<string, boolean>();
   readonly #lost: ((id: string) => void)[] = [];
   readonly #timer: NodeJS.Timeout;
 
@@ -70,18 +86,19 @@ export class RedisIds implements IdRegistry {
     this.#redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }) as Redis & Scripts;
     this.#redis.defineCommand("wsClaim", { lua: CLAIM });
     this.#redis.defineCommand("wsRelease", { lua: RELEASE });
-    this.#redis.on("error", () => undefined); // reconnects by itself; the broker reports the outage
+    this.#redis.defineCommand("wsLocate", { lua: LOCATE });
+    this.#redis.on("error", () => undefined); // it reconnects by itself; the broker reports the outage
     this.#redis.on("ready", () => void this.#refresh());
     this.#timer = setInterval(() => void this.#refresh(), REFRESH_MS).unref();
   }
 
-  async claim(id: string): Promise<boolean> {
-    this.#held.add(id);
+  async claim(id: string, exclusive: boolean): Promise<boolean> {
+    this.#held.set(id, exclusive);
     try {
-      const lost = await this.#redis.wsClaim(1, this.#key(id), this.route, CLAIM_TTL_MS);
-      if (lost.length === 0) return true;
+      const refused = await this.#redis.wsClaim(1, this.#key(id), this.route, CLAIM_TTL_MS, exclusive ? "1" : "0");
+      if (refused.length === 0) return true;
     } catch {
-      return true; // Redis unreachable: claimed for real on the next refresh after it returns
+      return true; // Redis unreachable: claimed for real on the first refresh after it returns
     }
     this.#held.delete(id);
     return false;
@@ -89,15 +106,15 @@ export class RedisIds implements IdRegistry {
 
   release(id: string): void {
     if (!this.#held.delete(id)) return;
-    this.#redis.wsRelease(1, this.#key(id), this.route).catch(() => undefined); // expires by itself
+    this.#redis.wsRelease(1, this.#key(id), this.route).catch(() => undefined); // it expires by itself
   }
 
-  async locate(ids: readonly string[]): Promise<Map<string, number>> {
-    const found = new Map<string, number>();
-    if (ids.length === 0) return found;
-    const routes = await this.#redis.mget(ids.map((id) => this.#key(id))).catch(() => [] as (string | null)[]);
-    for (const [i, route] of routes.entries()) {
-      if (route !== null && Number(route) !== this.route) found.set(ids[i] as string, Number(route));
+  async locate(ids: readonly string[]): Promise<Map<string, number[]>> {
+    const found = new Map<string, number[]>();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH);
+      const routes = await this.#redis.wsLocate(batch.length, ...batch.map((id) => this.#key(id)), this.route).catch(() => []);
+      for (const [j, held] of routes.entries()) if (held.length > 0) found.set(batch[j] as string, held.map(Number));
     }
     return found;
   }
@@ -108,7 +125,7 @@ export class RedisIds implements IdRegistry {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    const held = [...this.#held];
+    const held = [...this.#held.keys()];
     this.#held.clear();
     for (let i = 0; i < held.length; i += BATCH) {
       const keys = held.slice(i, i + BATCH).map((id) => this.#key(id));
@@ -122,14 +139,16 @@ export class RedisIds implements IdRegistry {
     const held = [...this.#held];
     for (let i = 0; i < held.length; i += BATCH) {
       const batch = held.slice(i, i + BATCH);
-      let lost: number[];
+      const keys = batch.map(([id]) => this.#key(id));
+      const flags = batch.map(([, exclusive]) => (exclusive ? "1" : "0"));
+      let refused: number[];
       try {
-        lost = await this.#redis.wsClaim(batch.length, ...batch.map((id) => this.#key(id)), this.route, CLAIM_TTL_MS);
+        refused = await this.#redis.wsClaim(keys.length, ...keys, this.route, CLAIM_TTL_MS, ...flags);
       } catch {
         return; // unreachable: the next `ready` tries again
       }
-      for (const index of lost) {
-        const id = batch[index - 1] as string;
+      for (const index of refused) {
+        const [id] = batch[index - 1] as [string, boolean];
         if (!this.#held.delete(id)) continue; // released meanwhile
         for (const listener of this.#lost) listener(id);
       }

@@ -1,32 +1,34 @@
 /**
- * Where the connection ids (`?id=`) of a server spanning several nodes are claimed and found. A
- * node keeps its own connections' ids itself and asks the registry only about the others: a
- * claim, so that an id is in use on one node at most; and where an id lives, so that a targeted
- * message reaches the node holding it.
+ * Where the connection ids of a server spanning several nodes are claimed and found. A node keeps
+ * its own connections' ids itself and asks the registry about the others: a claim, so that an
+ * unverified `?id=` is in use on one node at most; and where an id lives, so that a targeted
+ * message reaches every node holding it.
  *
  * A node is known by its *route*: a numeric channel it listens on for targeted messages, which no
- * client can join (client channels are strings).
+ * client can join (client channels are strings) and which is never the TCP channel (0).
  */
 export interface IdRegistry {
   /** This node's route. */
   readonly route: number;
   /**
-   * Claims `id` for a connection of this node.
-   * @returns true if no other node holds it (it is now this node's), false if one does. While
-   *   the registry cannot be reached the claim is granted and made for real once it can.
+   * Records that a connection of this node holds `id`.
+   * @param exclusive true for an unverified `?id=` claim, which no other node may hold at the
+   *   same time; false for an id verified by `authenticate`, which any number of nodes may hold.
+   * @returns false if the claim is exclusive and another node holds the id; else true. While the
+   *   registry cannot be reached the claim is granted, and made for real once it can.
    */
-  claim(id: string): Promise<boolean>;
-  /** Gives back this node's claim on `id`; a claim another node has made since is left alone. */
+  claim(id: string, exclusive: boolean): Promise<boolean>;
+  /** This node no longer holds `id`; what other nodes hold is left alone. */
   release(id: string): void;
   /**
    * Finds which other nodes hold `ids`.
-   * @returns id -> the holding node's route, for the ids held elsewhere; ids held nowhere (or
-   *   only on this node, or while the registry cannot be reached) are absent.
+   * @returns id -> the routes of the other nodes holding it, for the ids held elsewhere; ids held
+   *   nowhere else (or all of them while the registry cannot be reached) are absent.
    */
-  locate(ids: readonly string[]): Promise<Map<string, number>>;
+  locate(ids: readonly string[]): Promise<Map<string, number[]>>;
   /**
-   * Called with each id this node held and lost to another node (possible only after the
-   * registry lost its state, a Redis restart say, while two nodes each had a connection with it).
+   * Called with each exclusive id this node held and lost to another node (possible only after
+   * the registry lost its state, a Redis restart say, while two nodes each let a connection in).
    */
   onLost(listener: (id: string) => void): void;
   /** Releases every claim of this node and closes what the registry opened. */
@@ -35,7 +37,7 @@ export interface IdRegistry {
 
 /** One node alone: nobody else can hold an id, so every claim is granted and nothing is elsewhere. */
 export class LocalIds implements IdRegistry {
-  readonly route = -1;
+  readonly route = newRoute();
 
   claim(): Promise<boolean> {
     return Promise.resolve(true);
@@ -43,7 +45,7 @@ export class LocalIds implements IdRegistry {
 
   release(): void {}
 
-  locate(): Promise<Map<string, number>> {
+  locate(): Promise<Map<string, number[]>> {
     return Promise.resolve(new Map());
   }
 
