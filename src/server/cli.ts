@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { SlowConsumerPolicy } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import { url } from "./address.js";
 import { DEFAULTS, startServer } from "./server.js";
 

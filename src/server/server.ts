@@ -1,4 +1,5 @@
-import { Channels, type SlowConsumerPolicy } from "../channels.js";
+import { Channels } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import type { Bound } from "./address.js";
 import type { ClientMeta } from "./client-meta.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
