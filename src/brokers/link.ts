@@ -19,6 +19,11 @@ export interface BrokerLinkStats extends BrokerStats {
   lost: number;
   /** Received bytes that were not an envelope (another version, truncated): dropped. */
   invalid: number;
+  /**
+   * Envelopes for a channel with no member here: sent while this node's unsubscription was on its
+   * way. Anything else here means the broker delivers channels this node is not subscribed to.
+   */
+  stray: number;
 }
 
 /** The last envelope received from one origin on one channel. */
@@ -56,7 +61,7 @@ export class BrokerLink {
   readonly #seen = new Map<ChannelId, Map<number, Seen>>();
   /** Subscriptions made and not yet acknowledged, by channel. */
   readonly #pending = new Map<ChannelId, Promise<boolean>>();
-  readonly #counts = { received: 0, lost: 0, invalid: 0 };
+  readonly #counts = { received: 0, lost: 0, invalid: 0, stray: 0 };
   #closed = false;
 
   /**
@@ -126,7 +131,10 @@ export class BrokerLink {
     const { origin, epoch, seq, channel } = envelope;
     if (origin === this.origin) return; // our own broadcast, back from the broker: delivered already
     const origins = this.#seen.get(channel);
-    if (origins === undefined) return; // the last local member left while this was on its way
+    if (origins === undefined) {
+      this.#counts.stray++; // the last local member left while this was on its way
+      return;
+    }
     const seen = origins.get(origin);
     if (seen === undefined) {
       origins.set(origin, { epoch, seq });
