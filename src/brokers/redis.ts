@@ -108,9 +108,10 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   subscribe(channel: ChannelId): Promise<boolean> {
+    if (this.#closing !== undefined) return Promise.resolve(false);
     const name = this.#nameOf(channel);
     this.#live.set(channel, name);
-    if (this.#sub.status !== "ready" || this.#closing !== undefined) return Promise.resolve(false);
+    if (this.#sub.status !== "ready") return Promise.resolve(false);
     return this.#sub.subscribe(name).then(
       () => true,
       () => false, // the connection dropped first: `ready` subscribes again
