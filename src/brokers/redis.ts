@@ -70,6 +70,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   #connected = false;
   #lastError: Error | undefined;
   #closing: Promise<void> | undefined;
+  #corked = false;
 
   /**
    * @throws {TypeError} for options of the wrong type.
@@ -131,6 +132,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
       return;
     }
     this.#pending++;
+    if (!this.#corked) this.#cork();
     this.#pub.publish(this.#live.get(channel) ?? this.#nameOf(channel), envelope).then(this.#published, this.#unpublished);
   }
 
@@ -153,6 +155,21 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     };
     if (this.#sub.status === "ready") await this.#sub.unsubscribe().catch(() => undefined);
     await Promise.all([quit(this.#sub), this.#ownsPub ? quit(this.#pub) : undefined]);
+  }
+
+  /**
+   * ioredis writes every command to its socket on its own, one system call each: corked until the
+   * end of the tick, the publishes of one tick leave in one `writev` (as member sockets do).
+   */
+  #cork(): void {
+    const stream = this.#pub.stream;
+    if (stream === undefined || stream === null) return;
+    this.#corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      stream.uncork();
+    });
   }
 
   #nameOf(channel: ChannelId): string {
