@@ -1,10 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { type ClusterPrimary, setupPrimary } from "ws-channels/cluster";
 import { until, within } from "../helpers.js";
-import { conformance, fresh, type NodeHandle, receivedAtLeast, texts } from "./conformance.js";
+import { conformance, fresh, type NodeHandle, receivedAtLeast, reset, texts } from "./conformance.js";
 
 let primary: ClusterPrimary;
 const workers: Worker[] = [];
@@ -22,6 +22,7 @@ function handleOf(worker: Worker): NodeHandle {
     else waiter?.resolve(reply.result);
   });
   return {
+    dead: () => worker.isDead(),
     call: (command) => {
       const id = nextId++;
       const reply = new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
@@ -59,6 +60,8 @@ const setup = conformance("ClusterBroker, three forked workers", async () => {
 });
 
 describe("ClusterBroker faults", () => {
+  afterEach(() => reset(setup()));
+
   it("the application's own IPC messages pass untouched beside the broker's", async () => {
     const [a] = setup().nodes as [NodeHandle];
     // every command of this suite is an application message on the same channel; one more, plainly:

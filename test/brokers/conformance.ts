@@ -12,6 +12,8 @@ import type { Command } from "./fixtures/node.mjs";
 /** One node as the suite drives it: in this process, or a worker over IPC. */
 export interface NodeHandle {
   call(command: Command): Promise<unknown>;
+  /** Whether the node's process is gone (a fault test killed it). */
+  dead?(): boolean;
 }
 
 export interface Setup {
@@ -48,6 +50,15 @@ function textOf(bytes: number): string {
   return "é".repeat(Math.floor(bytes / 2)) + "x".repeat(bytes % 2);
 }
 
+/** After a test: on every live node, every member leaves every channel, and what they received is forgotten. */
+export async function reset(setup: Setup): Promise<void> {
+  for (const node of setup.nodes) {
+    if (node.dead?.() === true) continue;
+    await node.call({ op: "leaveAll" });
+    await node.call({ op: "clear" });
+  }
+}
+
 /**
  * Registers the suite. Call at the top level of a test file; the setup is made once for the file
  * and closed after every test of the file (its own fault tests too, registered after this).
@@ -65,12 +76,7 @@ export function conformance(name: string, makeSetup: () => Promise<Setup>): () =
   afterAll(() => setup?.close(), 30_000);
 
   describe(`broker conformance: ${name}`, () => {
-    afterEach(async () => {
-      for (const node of get().nodes) {
-        await node.call({ op: "leaveAll" });
-        await node.call({ op: "clear" });
-      }
-    });
+    afterEach(() => reset(get()));
 
     it("a broadcast from each node reaches every member on every node exactly once; a node with no member gets nothing", async () => {
       const { nodes } = get();

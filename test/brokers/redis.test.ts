@@ -1,9 +1,9 @@
 import { Redis } from "ioredis";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { type Broker, Channels, type ChannelsStats } from "ws-channels";
 import { RedisBroker } from "ws-channels/redis";
 import { until, within } from "../helpers.js";
-import { conformance, fresh, type NodeHandle, receivedAtLeast, stats, texts } from "./conformance.js";
+import { conformance, fresh, type NodeHandle, receivedAtLeast, reset, stats, texts } from "./conformance.js";
 import { createNode, type TestNode } from "./fixtures/node.mjs";
 import { RedisServer } from "./redis-server.js";
 
@@ -50,6 +50,8 @@ const brokerStats = async (node: NodeHandle): Promise<NonNullable<ChannelsStats[
 };
 
 describe("RedisBroker faults", () => {
+  afterEach(() => reset(setup()));
+
   it("Redis killed and restarted on the same address during traffic: down, up, subscriptions restored exactly, local delivery never stopped, loss counted", async () => {
     const [a, b, c] = setup().nodes as [NodeHandle, NodeHandle, NodeHandle];
     const traffic = fresh("outage");
@@ -134,6 +136,49 @@ describe("RedisBroker faults", () => {
     await until(async () => (await clients()) === baseline, "the broker's connections to close");
     expect(await numsub(channel)).toBe(0);
   });
+
+  it("an existing ioredis client: the broker publishes with it, subscribes on a duplicate, and close() leaves it open", async () => {
+    const client = new Redis(server.path);
+    const broker = new RedisBroker({ client, prefix: PREFIX });
+    const up = new Promise((resolve) => broker.once("up", resolve));
+    const channels = new Channels({ broker });
+    await within(up, "the broker to come up");
+    const [b] = setup().nodes as [NodeHandle];
+    const channel = fresh("own-client");
+    await b.call({ op: "tryJoin", channel, name: "m0" });
+    const got: string[] = [];
+    channels.join(channel, { send: (data) => void got.push(String(data)) });
+    await channels.subscribed(channel);
+    expect(await numsub(channel)).toBe(2);
+    await channels.broadcast(channel, "with your client");
+    await receivedAtLeast(b, "m0", 1);
+    expect(await texts(b, "m0")).toEqual(["with your client"]);
+    await b.call({ op: "broadcast", channel, data: "back" });
+    await until(async () => got.length === 1, "the broadcast from b");
+    await channels.close();
+    expect(client.status).toBe("ready");
+    expect(await client.ping()).toBe("PONG");
+    expect(await numsub(channel)).toBe(1);
+    client.disconnect();
+  });
+
+  it("past 65,536 channels an origin starts a channel's sequence again (a new epoch): memory stays bounded, and no false gap", async () => {
+    const [a, b] = setup().nodes as [NodeHandle, NodeHandle];
+    const channel = fresh("epochs");
+    await b.call({ op: "tryJoin", channel, name: "m0" });
+    const lostBefore = (await brokerStats(b)).lost;
+    await a.call({ op: "broadcast", channel, data: "first" });
+    await a.call({ op: "broadcast", channel, data: "second" });
+    // 65,536 other channels, nobody in them: the origin forgets `channel`'s sequence
+    const published = (await brokerStats(a)).published;
+    await a.call({ op: "burst", channelList: Array.from({ length: 65_536 }, (_, i) => `${channel}-other-${i}`), count: 65_536 });
+    // Redis has answered them all (otherwise the next one could be over maxPending, and unpublished)
+    await until(async () => (await brokerStats(a)).published === published + 65_536, "Redis to answer the burst", 15_000);
+    await a.call({ op: "broadcast", channel, data: "third" });
+    await receivedAtLeast(b, "m0", 3, 15_000);
+    expect(await texts(b, "m0")).toEqual(["first", "second", "third"]);
+    expect((await brokerStats(b)).lost).toBe(lostBefore);
+  }, 60_000);
 
   it("a publish that cannot be sent is counted, never queued: ioredis's offline queue stays empty", async () => {
     const broker = new RedisBroker({ url: "/nonexistent/redis.sock", prefix: PREFIX, redis: { retryStrategy: () => null } });
