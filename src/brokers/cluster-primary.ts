@@ -10,9 +10,9 @@ export interface ClusterPrimaryStats {
   channels: number;
   /** Envelopes received from workers. */
   routed: number;
-  /** Envelope copies sent to workers. */
+  /** Envelope copies written to workers' IPC channels. */
   forwarded: number;
-  /** Envelope copies not sent: the worker's IPC channel was closed. */
+  /** Envelope copies not sent: the worker's IPC channel was closed or closing. */
   dropped: number;
 }
 
@@ -50,13 +50,18 @@ export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
     if (workers.size === 0) routes.delete(channel);
   };
 
+  // With a callback, a worker's channel closing under a send is counted instead of an 'error' event.
+  const forwarded = (error: Error | null): void => {
+    if (error === null) counts.forwarded++;
+    else counts.dropped++;
+  };
+  const ignore = (): void => undefined; // an answer to a worker that is going: its exit cleans up
   const send = (worker: Worker, message: ToWorker): void => {
-    if (worker.isConnected()) {
-      worker.send(message);
-      counts.forwarded++;
-    } else {
-      counts.dropped++;
-    }
+    if (worker.isConnected()) worker.send(message, forwarded);
+    else counts.dropped++;
+  };
+  const answer = (worker: Worker, message: ToWorker): void => {
+    if (worker.isConnected()) worker.send(message, ignore);
   };
 
   const onMessage = (worker: Worker, message: unknown): void => {
@@ -74,7 +79,7 @@ export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
         if (workers === undefined) routes.set(message.channel, new Set([worker]));
         else workers.add(worker);
         subscriptions.get(worker)?.add(message.channel);
-        if (worker.isConnected()) worker.send({ wsChannels: "ack", id: message.id } satisfies ToWorker);
+        answer(worker, { wsChannels: "ack", id: message.id });
         return;
       }
       case "unsub":
@@ -83,7 +88,7 @@ export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
         return;
       case "hello":
         if (!subscriptions.has(worker)) subscriptions.set(worker, new Set());
-        if (worker.isConnected()) worker.send({ wsChannels: "welcome", probe: new Uint8Array([1]) } satisfies ToWorker);
+        answer(worker, { wsChannels: "welcome", probe: new Uint8Array([1]) });
     }
   };
 

@@ -116,7 +116,7 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
   /** @returns false if the IPC channel is gone. */
   #send(message: ToPrimary): boolean {
     if (!this.#ipc.connected) return false;
-    this.#ipc.send?.(message);
+    this.#ipc.send?.(message, ignore); // with a callback, a channel closing under it is not an 'error' event
     return true;
   }
 
@@ -156,3 +156,6 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     this.#acks.clear();
   }
 }
+
+/** IPC errors mean the channel is closing: the 'disconnect' event reports the broker down. */
+const ignore = (): void => undefined;
