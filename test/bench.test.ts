@@ -28,6 +28,13 @@ describe("benchmarks, --quick", () => {
     expect(out).toMatch(/\| join \| 1,000 \| [\d.,]+ \| [\d.,]+ \| [\d.]+x \|/);
   }, 130_000);
 
+  it("npm run bench:brokers -- --quick measures RedisBroker against redis-benchmark on a real redis-server", async () => {
+    const { code, out } = await npm(["run", "bench:brokers", "--", "--quick"], 120_000);
+    expect(code, out).toBe(0);
+    expect(out).toContain("### Broker throughput");
+    expect(out).toMatch(/\| 1,000 \| [\d,]+ \| [\d,]+ \| [\d.]+x \|/);
+  }, 130_000);
+
   it("npm run bench:e2e -- --quick runs every system against a real server and load generator", async () => {
     const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 240_000);
     expect(code, out).toBe(0);

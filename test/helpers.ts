@@ -193,3 +193,12 @@ export async function upgrade(url: string, options: ClientOptions = {}): Promise
     `the upgrade to ${url}`,
   );
 }
+
+/** Waits until the async `predicate()` holds, polling every 5 ms, at most `ms`. */
+export async function until(predicate: () => Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
-import type { SlowConsumerPolicy } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
 import { report, runPrimary } from "./primary.js";

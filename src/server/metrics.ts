@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { ChannelsStats } from "../channels.js";
+import type { ChannelsStats } from "../options.js";
 
 /**
  * Every reason the server refuses a client something: the `reason` label of

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
-import { Channels, type SlowConsumerPolicy } from "../channels.js";
+import { Channels } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { Authenticate } from "./auth.js";
