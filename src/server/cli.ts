@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
+import { AggregatorRegistry } from "prom-client";
 import type { SlowConsumerPolicy } from "../options.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
@@ -21,6 +22,11 @@ function integer(min: number, max: number) {
   };
 }
 
+function redisUrl(value: string): string {
+  if (!/^rediss?:\/\/[^\s]+$/.test(value)) throw new InvalidArgumentError("expected redis://host:port or rediss://host:port");
+  return value;
+}
+
 function originList(value: string): readonly string[] | "*" {
   try {
     return parseOrigins(value);
@@ -35,6 +41,7 @@ const options = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
   .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
   .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
+  .option("--redis <url>", "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS)", redisUrl)
   .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
   .option(
     "--tcp-port <port>",
@@ -102,9 +109,10 @@ const options = new Command("ws-channels")
     logLevel: LevelWithSilent;
     logFormat?: LogFormat;
     workers: number;
+    redis?: string;
   }>();
 
-const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, ...settings } = options;
+const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, redis, ...settings } = options;
 const workers = asked === 0 ? availableParallelism() : asked;
 // a worker's lines say which worker wrote them (pid is in JSON lines, not in text ones)
 const log = cluster.isWorker ? createLogger(logLevel, logFormat).child({ worker: cluster.worker?.id }) : createLogger(logLevel, logFormat);
@@ -118,8 +126,11 @@ async function read(flag: string, path: string): Promise<Buffer> {
   }
 }
 
-if (cluster.isPrimary && workers > 1) runPrimary({ workers, log: (line) => log.info(line) });
-else await serve();
+if (cluster.isPrimary && workers > 1) {
+  // The primary holds no client: it supervises, routes, and serves the summed metrics.
+  const admin = settings.adminPort === undefined ? undefined : { host: settings.adminHost, port: settings.adminPort };
+  runPrimary({ workers, log: (line) => log.info(line), via: redis === undefined ? "cluster" : "redis", admin });
+} else await serve();
 
 /** One server in this process: the whole server, or one worker of a cluster. */
 async function serve(): Promise<void> {
@@ -130,14 +141,22 @@ async function serve(): Promise<void> {
       publicKeyFile: jwtPublicKeyFile,
       envSecret: process.env.WS_CHANNELS_JWT_SECRET,
     });
+    const spread = redis !== undefined ? { redis } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
+    // a worker's metrics go to the primary's admin listener, which sums them
+    const { adminPort, ...rest } = settings;
     const server = await startServer({
-      ...settings,
+      ...rest,
+      ...(adminPort !== undefined && !cluster.isWorker && { adminPort }),
+      ...(spread && { spread }),
       logger: log,
       ...(key && { authenticate: jwtAuthenticator(key) }),
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
     } satisfies ServerOptions);
     if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
-    if (cluster.isWorker) report({ wsChannelsServer: "listening" });
+    if (cluster.isWorker) {
+      AggregatorRegistry.setRegistries([server.registry]);
+      report({ wsChannelsServer: "listening" });
+    }
     let stopping = false;
     const stop = (why: string): void => {
       if (stopping) return; // a second signal during shutdown changes nothing

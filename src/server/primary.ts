@@ -1,4 +1,9 @@
 import cluster, { type Worker } from "node:cluster";
+import { AggregatorRegistry } from "prom-client";
+import { setupPrimary } from "../brokers/cluster-primary.js";
+import { type Bound, url } from "./address.js";
+import { AdminServer } from "./admin.js";
+import { serveIds } from "./ids/cluster.js";
 
 /** How many worker deaths within DEATH_WINDOW_MS stop the whole server. */
 export const MAX_DEATHS = 5;
@@ -14,6 +19,13 @@ export interface PrimaryOptions {
   workers: number;
   /** Where a line about the cluster goes: one per listener, worker start and exit, and shutdown. */
   log: (line: string) => void;
+  /**
+   * How the workers reach each other: "cluster" (the primary routes broadcasts and keeps the id
+   * table) or "redis" (each worker talks to Redis; the primary only supervises).
+   */
+  via: "cluster" | "redis";
+  /** Where the admin listener serves every worker's metrics, summed, and the cluster's health. Default: none. */
+  admin?: { host: string; port: number } | undefined;
 }
 
 function isReport(message: unknown): message is WorkerReport {
@@ -29,17 +41,30 @@ function isReport(message: unknown): message is WorkerReport {
  *
  * @returns nothing: the process exits by itself.
  */
-export function runPrimary({ workers, log }: PrimaryOptions): void {
-  // Buffers cross IPC as Buffers (brokers carry envelopes), not as JSON arrays of numbers.
-  cluster.setupPrimary({ serialization: "advanced" });
+export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
+  if (via === "cluster") {
+    setupPrimary(); // also makes Buffers cross IPC as bytes
+    serveIds();
+  }
   const deaths: number[] = [];
+  const listening = new Set<Worker>();
   let stopping = false;
+  if (admin !== undefined) {
+    void serveAdmin(admin, () => ({
+      ready: !stopping && listening.size === workers,
+      closing: stopping,
+      workers: listening.size === workers,
+    }))
+      .then((bound) => log(`admin (/metrics, /healthz, /readyz) listening on ${url("http", bound)}`))
+      .catch((error: unknown) => stop(1, `cannot start: admin listener: ${error instanceof Error ? error.message : String(error)}`));
+  }
 
   const fork = (): void => {
     const worker = cluster.fork();
     worker.on("message", (message: unknown) => {
       if (!isReport(message)) return;
       if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
+      listening.add(worker);
       log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
     });
   };
@@ -57,6 +82,7 @@ export function runPrimary({ workers, log }: PrimaryOptions): void {
   };
 
   cluster.on("exit", (worker, code, signal) => {
+    listening.delete(worker);
     const how = signal === null ? `code ${code}` : `signal ${signal}`;
     if (stopping) {
       log(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}`);
@@ -85,4 +111,14 @@ export function runPrimary({ workers, log }: PrimaryOptions): void {
 /** In a worker: tells the primary where this worker listens, or why it could not start. */
 export function report(message: WorkerReport): void {
   process.send?.(message);
+}
+
+/** The primary's admin listener: one scrape sums every worker's metrics (prom-client's cluster aggregation). */
+function serveAdmin(
+  { host, port }: { host: string; port: number },
+  readiness: () => { ready: boolean; [part: string]: boolean },
+): Promise<Bound> {
+  const aggregator = new AggregatorRegistry();
+  const server = new AdminServer({ metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType }, readiness);
+  return server.listen(host, port);
 }

@@ -9,6 +9,7 @@ import type { Authenticate } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
+import { nodes, type Spread } from "./nodes.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
 import { WsProtocolServer } from "./ws-server.js";
@@ -17,6 +18,7 @@ export type { Authenticate, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export type { TlsFiles } from "./listener.js";
+export type { Spread } from "./nodes.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {
@@ -71,6 +73,13 @@ export interface ServerOptions {
    * `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
    */
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
+  /**
+   * The other nodes this server serves with, as one service: `{ redis: url }` for every server
+   * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
+   * primary is `runPrimary` (what `--workers` starts). Says, joins, targeted messages, `?id=`
+   * claims and the TCP port then span every node. Default: none, this server alone.
+   */
+  spread?: Spread;
 }
 
 export const DEFAULTS = {
@@ -124,7 +133,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   const log = options.logger ?? pino({ enabled: false });
   const allowedOrigins = settings.allowedOrigins === undefined || settings.allowedOrigins === "*" ? "*" : origins(settings.allowedOrigins);
+  const { broker, registry, remote } = await nodes(options.spread);
   const channels = new Channels<ClientMeta>({
+    ...(broker && { broker }),
     highWaterMark: settings.highWaterMark,
     slowConsumer: settings.slowConsumer,
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
@@ -133,15 +144,33 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpServer = tcpPort === false ? undefined : new TcpBroadcastServer(channels, settings.pingInterval);
   // What /readyz waits for: each listener there is (the broker, when there is one, belongs here too).
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
+  if (broker) {
+    up.broker = false;
+    broker.on("down", (reason) => {
+      up.broker = false;
+      log.info({ reason: reason?.message }, "broker down: serving this node's clients only");
+    });
+    broker.on("up", (subscriptions) => {
+      up.broker = true;
+      log.info({ subscriptions }, "broker up: serving with every node");
+    });
+  }
   // Counted and logged in this one place, whichever listener refused.
   const refused = (reason: RefusalReason, address: string, detail?: string): void => {
     metrics.refused(reason);
     log.warn({ reason, address, ...(detail !== undefined && { detail }) }, "refused");
   };
-  const wsServer = new WsProtocolServer(channels, { ...settings, admission: { allowedOrigins, authenticate }, log, refused });
+  const wsServer = new WsProtocolServer(channels, {
+    ...settings,
+    admission: { allowedOrigins, authenticate },
+    ids: { registry, remote },
+    log,
+    refused,
+  });
   const metrics = new ServerMetrics({
     connections: () => ({ ws: wsServer.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),
+    broker: broker !== undefined,
   });
   const admin =
     adminPort === undefined
@@ -154,6 +183,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await channels.close();
+      await registry.close();
       await Promise.all([wsServer.close(settings.graceMs), tcpServer?.close(settings.graceMs)]);
       await admin?.close();
     })());

@@ -36,7 +36,7 @@ export interface IdRegistry {
 }
 
 /** One node alone: nobody else can hold an id, so every claim is granted and nothing is elsewhere. */
-export class LocalIds implements IdRegistry {
+export class SingleNode implements IdRegistry {
   readonly route = newRoute();
 
   claim(): Promise<boolean> {
