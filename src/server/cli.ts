@@ -23,7 +23,8 @@ function integer(min: number, max: number) {
 }
 
 function redisUrl(value: string): string {
-  if (!/^(rediss?:\/\/|\/)\S+$/.test(value)) throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
+  if (!/^(rediss?:\/\/|\/)\S+$/.test(value))
+    throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
   return value;
 }
 
@@ -41,7 +42,11 @@ const options = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
   .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
   .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
-  .option("--redis <url>", "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)", redisUrl)
+  .option(
+    "--redis <url>",
+    "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",
+    redisUrl,
+  )
   .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
   .option(
     "--tcp-port <port>",
