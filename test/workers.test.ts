@@ -113,4 +113,33 @@ describe("--workers", () => {
     expect((await exited(second.child))[0]).toBe(1);
     expect(second.output()).toMatch(/cannot start: .*EADDRINUSE/);
   }, 20_000);
+
+  it("--admin-port on the primary: one scrape sums every worker's metrics; /readyz once every worker listens", async () => {
+    const started = start(process.execPath, [
+      "dist/server/cli.js",
+      "--port",
+      "0",
+      "--tcp-port",
+      "0",
+      "--workers",
+      "2",
+      "--admin-port",
+      "0",
+    ]);
+    const ports = await serverPorts(started, 10_000);
+    const [, admin] = await waitFor(
+      started,
+      /admin \(\/metrics, \/healthz, \/readyz\) listening on http:\/\/127\.0\.0\.1:(\d+)/,
+      "the admin line",
+    );
+    await eventually(() => workers(started).size === 2, "both workers", 10_000);
+    const clients = await Promise.all(Array.from({ length: 6 }, () => WsClient.open(`ws://127.0.0.1:${ports.ws}/`)));
+    const owners = await socketOwners(ports.ws, clients.map(localPort), [...workers(started).values()]);
+    expect(new Set(owners.values()).size).toBe(2); // the six are spread over both workers
+    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    expect(metrics).toMatch(/^ws_channels_connections\{transport="ws"\} 6$/m);
+    const ready = await fetch(`http://127.0.0.1:${admin}/readyz`);
+    expect(ready.status).toBe(200);
+    await Promise.all(clients.map((c) => c.close()));
+  });
 });

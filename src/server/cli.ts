@@ -4,7 +4,6 @@ import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
-import { AggregatorRegistry } from "prom-client";
 import type { SlowConsumerPolicy } from "../options.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
@@ -158,10 +157,6 @@ async function serve(): Promise<void> {
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
     } satisfies ServerOptions);
     if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
-    if (cluster.isWorker) {
-      AggregatorRegistry.setRegistries([server.registry]);
-      report({ wsChannelsServer: "listening" });
-    }
     let stopping = false;
     const stop = (why: string): void => {
       if (stopping) return; // a second signal during shutdown changes nothing

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { pino } from "pino";
-import type { Registry } from "prom-client";
+import { AggregatorRegistry, type Registry } from "prom-client";
 import { Channels } from "../channels.js";
 import type { SlowConsumerPolicy } from "../options.js";
 import { type Bound, url } from "./address.js";
@@ -10,6 +10,7 @@ import type { ClientMeta } from "./client-meta.js";
 import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
 import { nodes, type Spread } from "./nodes.js";
+import { report } from "./primary.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
 import { WsProtocolServer } from "./ws-server.js";
@@ -19,6 +20,7 @@ export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export type { TlsFiles } from "./listener.js";
 export type { Spread } from "./nodes.js";
+export { type PrimaryOptions, runPrimary } from "./primary.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {
@@ -202,6 +204,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (tcp) log.info(`TCP broadcast listening on ${url("tcp", tcp)}`);
     else log.info(`TCP broadcast port off${authenticate ? " (it cannot authenticate: give --tcp-port to open it anyway)" : ""}`);
     if (adminBound) log.info(`admin (/metrics, /healthz, /readyz) listening on ${url("http", adminBound)}`);
+    if (options.spread !== undefined && "cluster" in options.spread) {
+      // the primary sums its workers' metrics, and logs this worker as started
+      new AggregatorRegistry(); // in a worker, making one is what answers the primary's requests
+      AggregatorRegistry.setRegistries([metrics.registry]);
+      report({ wsChannelsServer: "listening" });
+    }
     return { channels, ws, tcp, admin: adminBound, registry: metrics.registry, connections: () => wsServer.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);
