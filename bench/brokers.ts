@@ -87,7 +87,10 @@ function redisBenchmark(): Promise<number> {
 /** Starts a node process and waits until its channels are subscribed. */
 async function startNode(): Promise<ChildProcess> {
   const execArgv = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child = fork(new URL("./brokers/node.js", import.meta.url), [socket, String(CHANNELS), String(PAYLOAD)], { stdio: "inherit", execArgv });
+  const child = fork(new URL("./brokers/node.js", import.meta.url), [socket, String(CHANNELS), String(PAYLOAD)], {
+    stdio: "inherit",
+    execArgv,
+  });
   children.push(child);
   const [message] = (await once(child, "message")) as [{ ready?: boolean }];
   if (message.ready !== true) throw new Error("a node did not start");
