@@ -63,7 +63,7 @@ export function runTwoNodes(nodes: TwoNodes): void {
     if (reporting !== undefined) return;
     reporting = setTimeout(() => {
       reporting = undefined;
-      process.send?.({ members: channels.count("bench") });
+      process.send?.({ members: channels.count("bench") }, ignore);
     }, 10);
   };
   wss.on("connection", (ws) => {
@@ -73,5 +73,8 @@ export function runTwoNodes(nodes: TwoNodes): void {
       void channels.broadcast("bench", data.toString());
     });
   });
-  wss.once("listening", () => process.send?.({ port: (wss.address() as AddressInfo).port }));
+  wss.once("listening", () => process.send?.({ port: (wss.address() as AddressInfo).port }, ignore));
 }
+
+/** A send to a primary that is exiting (the run is over): nothing to do, the worker exits with it. */
+const ignore = (): void => undefined;

@@ -91,9 +91,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#pub = client ?? new Redis(url, { ...redis, ...FORCED });
     this.#sub = client === undefined ? new Redis(url, { ...redis, ...FORCED }) : client.duplicate(FORCED);
     for (const connection of [this.#pub, this.#sub]) {
-      connection.on("error", (error: Error) => {
-        this.#lastError = error;
-      });
+      connection.on("error", this.#onError);
       connection.on("close", this.#update);
     }
     this.#pub.on("ready", this.#update);
@@ -155,7 +153,15 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     };
     if (this.#sub.status === "ready") await this.#sub.unsubscribe().catch(() => undefined);
     await Promise.all([quit(this.#sub), this.#ownsPub ? quit(this.#pub) : undefined]);
+    if (!this.#ownsPub) {
+      // the client stays the application's: leave it as it was given
+      this.#pub.off("error", this.#onError).off("close", this.#update).off("ready", this.#update);
+    }
   }
+
+  readonly #onError = (error: Error): void => {
+    this.#lastError = error;
+  };
 
   /**
    * ioredis writes every command to its socket on its own, one system call each: corked until the

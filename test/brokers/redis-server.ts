@@ -24,7 +24,7 @@ export class RedisServer {
     );
     this.#child = child;
     let output = "";
-    await within(
+    const ready = within(
       new Promise<void>((resolve, reject) => {
         child.on("error", reject);
         child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
@@ -35,6 +35,11 @@ export class RedisServer {
       }),
       "redis-server to accept connections",
     );
+    // a server that never says it is ready is killed, not left behind
+    await ready.catch(async (error: unknown) => {
+      await this.kill();
+      throw error;
+    });
   }
 
   /** Kills the server at once (SIGKILL) and waits for it to exit. */

@@ -139,6 +139,7 @@ describe("RedisBroker faults", () => {
 
   it("an existing ioredis client: the broker publishes with it, subscribes on a duplicate, and close() leaves it open", async () => {
     const client = new Redis(server.path);
+    const listeners = [client.listenerCount("close"), client.listenerCount("ready")];
     const broker = new RedisBroker({ client, prefix: PREFIX });
     const up = new Promise((resolve) => broker.once("up", resolve));
     const channels = new Channels({ broker });
@@ -157,6 +158,7 @@ describe("RedisBroker faults", () => {
     await until(async () => got.length === 1, "the broadcast from b");
     await channels.close();
     expect(client.status).toBe("ready");
+    expect([client.listenerCount("close"), client.listenerCount("ready")]).toEqual(listeners);
     expect(await client.ping()).toBe("PONG");
     expect(await numsub(channel)).toBe(1);
     client.disconnect();
