@@ -24,6 +24,9 @@ const SYSTEMS: System[] = [
   { name: "naive ws", peer: "naive-ws.js", socketIo: false },
   { name: "socket.io", peer: "socket-io.js", socketIo: true },
   { name: "uWebSockets.js", peer: "uws.js", socketIo: false },
+  // the same server on two nodes, clients split over them; CPU counts every process, redis-server too
+  { name: "ws-channels 2 workers", peer: "ws-channels-cluster.js", socketIo: false },
+  { name: "ws-channels 2 Redis nodes", peer: "ws-channels-redis.js", socketIo: false },
 ];
 const OURS = SYSTEMS[0]!.name;
 const CHART = new URL("../../bench/e2e.svg", import.meta.url);

@@ -1,83 +1,18 @@
-import { type FanOut, writeShard } from "./fanout.js";
-import { type Sharder, toShardCount } from "./sharder.js";
-import { type ChannelId, type Shard, Table } from "./table.js";
-import { closeSlow, DELIVERED, FAILED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
-import { TurnClock } from "./turn.js";
-import { WriterPool } from "./writers.js";
-
-/** The most broadcasts written together in one walk of a shard. */
-const MAX_BATCH = 64;
-
-/** What to do with a member whose unsent bytes are over the high-water mark. */
-export type SlowConsumerPolicy = "skip" | "close";
-
-/**
- * Decides whether `member` may join `channel` with `meta`, for `tryJoin`: true allows; false, a
- * throw or a rejection refuses.
- */
-export type Authorize<Meta> = (channel: ChannelId, member: Member, meta: Meta) => boolean | Promise<boolean>;
-
-/** Options of `new Channels()`. */
-export interface ChannelsOptions<Meta = undefined> {
-  /** Asked by `tryJoin` before a join; `join` itself does not ask. Default: everyone may join. */
-  authorize?: Authorize<Meta>;
-  /** How many shards each channel has; asked once per channel, at its first join. Default: 1. */
-  sharder?: Sharder;
-  /** Shard tasks run at once when the pool is idle (integer >= 1). Default: 10. */
-  writers?: number;
-  /** Shard tasks run at once at the most while others wait (integer >= `writers`). Default: 50. */
-  maxWriters?: number;
-  /**
-   * A member holding more unsent bytes than this (`bufferedAmount`; `writableLength` for a
-   * socket) is a slow consumer. Default: 1,048,576 (1 MiB).
-   */
-  highWaterMark?: number;
-  /**
-   * `"skip"`: a slow consumer does not get the message (counted in `dropped`) and stays.
-   * `"close"`: it is closed (a WebSocket with 1013) and leaves every channel. Default: `"skip"`.
-   */
-  slowConsumer?: SlowConsumerPolicy;
-  /**
-   * How long fan-out may hold the event loop in one turn before it yields (`setImmediate`), in
-   * ms. Default: 3.
-   */
-  sliceMs?: number;
-}
-
-/** Options of `broadcast`. */
-export interface BroadcastOptions {
-  /** A member that does not get this message (the sender, say). */
-  except?: Member;
-}
-
-/** What one broadcast did. */
-export interface BroadcastResult {
-  /** Members the message was written to. */
-  delivered: number;
-  /** Members that were closed or whose write threw; each has left every channel. */
-  failed: number;
-  /** Slow consumers that did not get the message (skipped, or closed under the "close" policy). */
-  dropped: number;
-}
-
-/** What the table holds now, and what broadcasting has done since the `Channels` was made. */
-export interface ChannelsStats {
-  /** Channels with at least one member (an empty channel does not exist). */
-  channels: number;
-  /** Members in at least one channel. */
-  members: number;
-  /** (channel, member) pairs. */
-  memberships: number;
-  /** Broadcasts called and not yet settled. */
-  inFlight: number;
-  /** Shard tasks running now, waiting for a writer, and the pool's current size. */
-  writers: { active: number; pending: number; size: number };
-  /** Totals over every broadcast so far: broadcasts called, and their members' outcomes. */
-  broadcasts: number;
-  delivered: number;
-  failed: number;
-  dropped: number;
-}
+import { BrokerLink } from "./brokers/link.js";
+import { Delivery } from "./delivery.js";
+import {
+  type BroadcastOptions,
+  type BroadcastResult,
+  type ChannelsOptions,
+  type ChannelsStats,
+  checkBroadcastOptions,
+  checkChannel,
+  checkMember,
+  checkMessage,
+  settings,
+} from "./options.js";
+import { type ChannelId, Table } from "./table.js";
+import { isClosed, type Member, onClose, Payload } from "./transports/index.js";
 
 /** One member of a channel and its meta, as `reduce` sees it. */
 export interface Membership<Meta> {
@@ -96,56 +31,44 @@ type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
  */
 export class Channels<Meta = undefined> {
   readonly #table: Table<Member, Meta>;
-  readonly #pool: WriterPool;
+  readonly #delivery: Delivery;
   readonly #unwatch = new Map<Member, () => void>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  /** Per shard, the batch of broadcasts queued and not yet taken by a writer. */
-  readonly #batches = new WeakMap<Shard<Member, Meta>, { jobs: FanOut[]; done: Promise<void> }>();
-  readonly #clock: TurnClock;
-  readonly #highWaterMark: number;
-  readonly #slowConsumer: SlowConsumerPolicy;
-  readonly #totals = { broadcasts: 0, delivered: 0, failed: 0, dropped: 0 };
-  readonly #authorize: Authorize<Meta> | undefined;
+  readonly #authorize: ChannelsOptions<Meta>["authorize"];
+  readonly #link: BrokerLink | undefined;
   #closed = false;
+  #broadcasts = 0;
 
   /**
-   * @throws {TypeError} if `options`, `sharder` or `slowConsumer` has the wrong type.
+   * @throws {TypeError} if `options`, `authorize`, `sharder`, `slowConsumer` or `broker` has the
+   *   wrong type, or (an `Error`) if the broker already serves another `Channels`.
    * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, either is not an integer, or
    *   `highWaterMark` or `sliceMs` is not a number > 0.
    */
   constructor(options: ChannelsOptions<Meta> = {}) {
-    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const {
-      sharder,
-      writers = 10,
-      maxWriters = Math.max(50, writers),
-      highWaterMark = 1024 * 1024,
-      slowConsumer = "skip",
-      sliceMs = 3,
-      authorize,
-    } = options;
-    if (authorize !== undefined && typeof authorize !== "function")
-      throw new TypeError("authorize must be a function (channel, member, meta) => boolean | Promise<boolean>");
+    const { authorize, shardCount, broker, ...delivery } = settings(options);
     this.#authorize = authorize;
-    if (slowConsumer !== "skip" && slowConsumer !== "close")
-      throw new TypeError(`slowConsumer must be "skip" or "close", got ${String(slowConsumer)}`);
-    for (const [name, value] of [
-      ["highWaterMark", highWaterMark],
-      ["sliceMs", sliceMs],
-    ] as const) {
-      if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
+    this.#delivery = new Delivery({ ...delivery, leave: (member) => void this.leave(member) });
+    if (broker === undefined) {
+      this.#table = new Table(shardCount, { added: this.#watch, removed: this.#unwatchMember });
+      return;
     }
-    this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
-    this.#pool = new WriterPool(writers, maxWriters);
-    this.#clock = new TurnClock(sliceMs);
-    this.#highWaterMark = highWaterMark;
-    this.#slowConsumer = slowConsumer;
+    const link = new BrokerLink(broker, this.#deliverReceived);
+    this.#link = link;
+    this.#table = new Table(shardCount, {
+      added: this.#watch,
+      removed: this.#unwatchMember,
+      created: (channel) => link.created(channel),
+      deleted: (channel) => link.deleted(channel),
+    });
   }
 
   /**
    * Adds `member` to `channel`, with `meta`. Joining again changes nothing and keeps the first meta.
    * A `ws` WebSocket, `net.Socket` or other event emitter leaves every channel when it emits `close`;
    * one that is already closed or closing is not added, since it would never emit it again.
+   * With a broker, the channel's first member here starts this node's subscription to it; until
+   * the broker acknowledges it, broadcasts from other nodes may miss this member: await
+   * `subscribed(channel)` (or use `tryJoin`, which does) before relying on them.
    *
    * @returns true if the member newly joined; false if it was already in the channel or is closed.
    * @throws {TypeError} for a bad `channel` or `member`.
@@ -161,6 +84,9 @@ export class Channels<Meta = undefined> {
   /**
    * Joins `member` to `channel` if the `authorize` hook allows it (sync or async), for untrusted
    * requests such as a client's join message. A hook that throws or rejects refuses.
+   *
+   * With a broker it resolves once this node's subscription to the channel is acknowledged (see
+   * `subscribed`), so that a broadcast made on any node afterwards reaches the member.
    *
    * @returns true if the member is in the channel afterwards (newly or already); false if the hook
    *   refused, or the member closed while the hook was deciding.
@@ -180,7 +106,22 @@ export class Channels<Meta = undefined> {
     }
     if (isClosed(member)) return false; // it closed while the hook was deciding
     this.#table.join(channel, member, meta as Meta);
+    const pending = this.#link?.pending(channel);
+    if (pending !== undefined) await pending;
     return true;
+  }
+
+  /**
+   * Waits for this node's subscription to `channel`: with a broker, until the broker has
+   * acknowledged the subscription made when the channel's first local member joined (Redis's
+   * SUBSCRIBE reply, the cluster primary's answer). Resolves at once without a broker, for a
+   * channel with no member here, for one already acknowledged, and while the broker is down (the
+   * subscription is then made when it comes back, and the broker emits `up`). Never rejects.
+   * @throws {TypeError} for a bad `channel`.
+   */
+  async subscribed(channel: ChannelId): Promise<void> {
+    const pending = this.#link?.pending(checkChannel(channel));
+    if (pending !== undefined) await pending;
   }
 
   /**
@@ -205,50 +146,46 @@ export class Channels<Meta = undefined> {
   }
 
   /**
-   * Writes `message` to every member of `channel`. The message is encoded once: for `ws` members
-   * one WebSocket frame is built and the same bytes go to every socket. Each shard is one task on
-   * the writer pool; every member gets a channel's broadcasts in the order `broadcast` was called.
+   * Writes `message` to every member of `channel`, on this node and, with a broker, on every
+   * other node that has members in it. The message is encoded once: for `ws` members one WebSocket
+   * frame is built and the same bytes go to every socket; for the broker, one envelope. Each shard
+   * is one task on the writer pool; every member gets a channel's broadcasts from one node in the
+   * order `broadcast` was called there (there is no order between broadcasts of two nodes).
    * A large fan-out writes in slices of at most `sliceMs` and yields the event loop between them.
    * A member that is closed or whose write throws is counted in `failed` and leaves every channel;
    * a slow consumer (over `highWaterMark`) is counted in `dropped` and skipped or closed.
    *
    * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
-   * @returns how many members got the message, failed, or were dropped as slow; all 0 for a
-   *   channel with no members. Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
+   * @param options `except`: a member of this node that does not get it; `local: true`: this
+   *   node's members only.
+   * @returns how many members of this node got the message, failed, or were dropped as slow
+   *   (other nodes' deliveries are not counted); all 0 for a channel with no members here.
+   *   Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
    * @throws {TypeError} for a bad `channel`, `message` or `options`.
    */
   broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions = {}): Promise<BroadcastResult> {
     checkChannel(channel);
     checkMessage(message);
-    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    const { except, local } = checkBroadcastOptions(options);
     if (this.#closed) {
       return Promise.reject(
         Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }),
       );
     }
-    this.#totals.broadcasts++;
-    const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
-    const shards = this.#table.shards(channel);
-    if (shards === undefined) return Promise.resolve(result);
-    const job: FanOut = {
-      payload: new Payload(message),
-      except: options.except,
-      highWaterMark: this.#highWaterMark,
-      counts: result,
-      failed: this.#dropFailed,
-      slow: this.#dropSlow,
-    };
-    const done = Promise.all(shards.map((shard) => this.#enqueue(shard, job)));
-    this.#inFlight.add(done);
-    const settle = (): void => {
-      this.#inFlight.delete(done);
-      this.#totals.delivered += result.delivered;
-      this.#totals.failed += result.failed;
-      this.#totals.dropped += result.dropped;
-    };
-    done.then(settle, settle);
-    return done.then(() => result);
+    this.#broadcasts++;
+    if (this.#link !== undefined && local !== true) this.#link.publish(channel, message);
+    return this.#fanOut(channel, new Payload(message), except);
   }
+
+  /** Writes `payload` to this node's members of `channel` but `except`: the local part of every broadcast. */
+  #fanOut(channel: ChannelId, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
+    return this.#delivery.fanOut(this.#table.shards(channel), payload, except);
+  }
+
+  /** A broadcast from another node, decoded once: fanned out here like a local one. */
+  readonly #deliverReceived = (channel: ChannelId, payload: Payload): void => {
+    if (!this.#closed) void this.#fanOut(channel, payload, undefined);
+  };
 
   /**
    * Writes `message` to one member, in order with broadcasts: after every broadcast called before
@@ -264,17 +201,7 @@ export class Channels<Meta = undefined> {
   send(member: Member, message: string | Uint8Array): Promise<boolean> {
     checkMember(member);
     checkMessage(message);
-    const payload = new Payload(message);
-    const shards = this.#table.shardsOf(member);
-    for (const shard of shards) this.#batches.delete(shard); // later broadcasts queue behind this message
-    return new Promise((resolve) => {
-      this.#pool.after(shards, () => {
-        const outcome = write(member, payload, this.#highWaterMark, this.#dropFailed);
-        if (outcome === FAILED) this.#dropFailed(member);
-        else if (outcome !== DELIVERED) this.#dropSlow(member);
-        resolve(outcome === DELIVERED);
-      });
-    });
+    return this.#delivery.send(member, this.#table.shardsOf(member), new Payload(message));
   }
 
   /**
@@ -311,61 +238,31 @@ export class Channels<Meta = undefined> {
   /** What the table holds now, the writer pool's state, and totals over every broadcast so far. */
   stats(): ChannelsStats {
     const table = this.#table;
-    const pool = this.#pool;
+    const { pool, inFlight, totals } = this.#delivery;
     return {
       channels: table.channels,
       members: table.members,
       memberships: table.memberships,
-      inFlight: this.#inFlight.size,
+      inFlight: inFlight.size,
       writers: { active: pool.active, pending: pool.pending, size: pool.size },
-      ...this.#totals,
+      broadcasts: this.#broadcasts,
+      ...totals,
+      ...(this.#link === undefined ? {} : { broker: this.#link.stats() }),
     };
   }
 
   /**
    * Stops broadcasting: broadcasts already called are written, later ones reject. Membership
    * calls keep working, so sockets that close during a shutdown still leave their channels.
-   * @returns a promise that resolves once every broadcast called before `close()` has settled.
+   * With a broker, nothing more is received and the broker is closed (its subscriptions and
+   * connections end) once those broadcasts are written.
+   * @returns a promise that resolves once every broadcast called before `close()` has settled
+   *   and the broker, if any, is closed.
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled(this.#inFlight);
-  }
-
-  /** A member that was closed or whose write threw (or whose `send` promise rejected later). */
-  readonly #dropFailed = (member: Member): void => void this.leave(member);
-
-  /** A slow consumer: under the "close" policy it leaves and is closed. @returns whether it stays. */
-  readonly #dropSlow = (member: Member): boolean => {
-    if (this.#slowConsumer !== "close") return true;
-    this.leave(member);
-    closeSlow(member);
-    return false;
-  };
-
-  /**
-   * Adds `job` to the shard's open batch: the broadcasts queued on a shard before its writer
-   * starts are written together, member by member. A new batch opens once the writer has taken
-   * the last one, or once `send` has put a barrier behind it.
-   * @returns a promise that settles when the batch holding `job` is written.
-   */
-  #enqueue(shard: Shard<Member, Meta>, job: FanOut): Promise<void> {
-    const open = this.#batches.get(shard);
-    if (open !== undefined) {
-      open.jobs.push(job);
-      // A batch waits while its shard is busy; past MAX_BATCH the next broadcasts start another,
-      // so one member's socket never gets more than MAX_BATCH messages from one walk of the shard.
-      if (open.jobs.length >= MAX_BATCH) this.#batches.delete(shard);
-      return open.done;
-    }
-    const jobs = [job];
-    // The task runs later (the pool starts tasks asynchronously): the batch is in the map by then.
-    const done = this.#pool.run(shard, () => {
-      if (this.#batches.get(shard)?.jobs === jobs) this.#batches.delete(shard);
-      return writeShard(shard, jobs, this.#clock);
-    });
-    this.#batches.set(shard, { jobs, done });
-    return done;
+    await Promise.allSettled(this.#delivery.inFlight);
+    await this.#link?.close();
   }
 
   /** A member joined its first channel: an event emitter leaves every channel when it closes. */
@@ -381,26 +278,4 @@ export class Channels<Meta = undefined> {
     unwatch();
     this.#unwatch.delete(member);
   };
-}
-
-function checkChannel(channel: unknown): ChannelId {
-  if (typeof channel === "string" || (typeof channel === "number" && Number.isFinite(channel))) return channel;
-  throw new TypeError(`channel must be a string or a finite number, got ${describe(channel)}`);
-}
-
-function checkMessage(message: unknown): void {
-  if (typeof message !== "string" && !(message instanceof Uint8Array)) {
-    throw new TypeError("message must be a string, a Buffer or a Uint8Array");
-  }
-}
-
-function checkMember(member: unknown): Member {
-  if (isMember(member)) return member;
-  throw new TypeError(`member must be a ws WebSocket, a net.Socket or an object with send(data), got ${describe(member)}`);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return value.constructor?.name ? `a ${value.constructor.name}` : "an object";
-  return typeof value === "number" ? String(value) : typeof value;
 }

@@ -23,10 +23,17 @@ interface Placement {
   readonly channels: Set<ChannelId>;
 }
 
-/** Called when a member joins its first channel, and when it leaves its last one. */
+/**
+ * What the table tells its owner, synchronously, as it changes: a member joins its first channel
+ * or leaves its last one; a channel gets its first member (created) or loses its last (deleted).
+ * The channel events are where a broker's subscriptions follow the table.
+ */
 export interface Lifecycle<M> {
   added(member: M): void;
   removed(member: M): void;
+  /** Optional: a table with no listener for channels pays nothing for them. */
+  created?(channel: ChannelId): void;
+  deleted?(channel: ChannelId): void;
 }
 
 /**
@@ -62,6 +69,7 @@ export class Table<M, Meta> {
       const count = this.#shardCount(channel);
       entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined })), size: 0 };
       this.#channels.set(channel, entry);
+      this.#lifecycle.created?.(channel);
     }
     let placement = this.#members.get(member);
     if (placement === undefined) {
@@ -161,7 +169,10 @@ export class Table<M, Meta> {
     const entry = this.#live(channel);
     shardOf(entry, placement).members.delete(member);
     this.#memberships--;
-    if (--entry.size === 0) this.#channels.delete(channel);
+    if (--entry.size === 0) {
+      this.#channels.delete(channel);
+      this.#lifecycle.deleted?.(channel);
+    }
   }
 }
 

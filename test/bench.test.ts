@@ -28,12 +28,19 @@ describe("benchmarks, --quick", () => {
     expect(out).toMatch(/\| join \| 1,000 \| [\d.,]+ \| [\d.,]+ \| [\d.]+x \|/);
   }, 130_000);
 
-  it("npm run bench:e2e -- --quick runs every system against a real server and load generator", async () => {
-    const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 240_000);
+  it("npm run bench:brokers -- --quick measures RedisBroker against redis-benchmark on a real redis-server", async () => {
+    const { code, out } = await npm(["run", "bench:brokers", "--", "--quick"], 120_000);
     expect(code, out).toBe(0);
-    for (const system of ["ws-channels", "naive ws", "socket.io", "uWebSockets.js"]) {
+    expect(out).toContain("### Broker throughput");
+    expect(out).toMatch(/\| 1,000 \| [\d,]+ \| [\d,]+ \| [\d.]+x \|/);
+  }, 130_000);
+
+  it("npm run bench:e2e -- --quick runs every system against a real server and load generator", async () => {
+    const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 360_000);
+    expect(code, out).toBe(0);
+    for (const system of ["ws-channels", "naive ws", "socket.io", "uWebSockets.js", "ws-channels 2 workers", "ws-channels 2 Redis nodes"]) {
       expect(out).toMatch(new RegExp(`\\| ${system} \\| 1,000 \\|`));
     }
     expect(out).not.toMatch(/\| (failed|timed out)/);
-  }, 250_000);
+  }, 370_000);
 });

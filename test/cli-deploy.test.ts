@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { eventually, type Spawned, spawnProject, upgrade, WsClient, within } from "./helpers.js";
+import { eventually, upgrade, WsClient, within } from "./helpers.js";
+import { type Spawned, spawnProject } from "./processes.js";
 import { makeCertificate, type TestCertificate } from "./tls.js";
 
 const SECRET = "0123456789abcdef".repeat(4); // what `openssl rand -hex 32` prints

@@ -1,34 +1,14 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Spawned, spawnProject, TcpClient, WsClient, within } from "./helpers.js";
+import { TcpClient, WsClient, within } from "./helpers.js";
+import { killAll, type Spawned, serverPorts, spawnProject } from "./processes.js";
 
 const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
+afterEach(() => killAll(children));
 
 function start(command: string, args: string[]): Spawned {
   return spawnProject(children, command, args);
-}
-
-/** Waits for both "listening" lines and returns the two ports. */
-async function ports(output: () => string, ms: number): Promise<{ ws: number; tcp: number }> {
-  const pattern = /WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)[\s\S]*TCP broadcast listening on tcp:\/\/127\.0\.0\.1:(\d+)/;
-  const match = await within(
-    new Promise<RegExpMatchArray>((resolve) => {
-      const poll = setInterval(() => {
-        const found = pattern.exec(output());
-        if (found) {
-          clearInterval(poll);
-          resolve(found);
-        }
-      }, 10);
-    }),
-    "the server's two listening lines",
-    ms,
-  );
-  return { ws: Number(match[1]), tcp: Number(match[2]) };
 }
 
 async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClient; tcp: TcpClient[] }> {
@@ -51,8 +31,9 @@ async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClie
 
 describe("the ws-channels CLI", () => {
   it("serves WebSocket and TCP clients, and SIGTERM closes them with 1001 and exits 0", async () => {
-    const { child, output } = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0"]);
-    const { ws, tcp } = await exercise(await ports(output, 5000));
+    const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0"]);
+    const { child } = started;
+    const { ws, tcp } = await exercise(await serverPorts(started));
     const exited = once(child, "exit");
     child.kill("SIGTERM");
     child.kill("SIGTERM"); // a second signal during shutdown changes nothing
@@ -62,8 +43,9 @@ describe("the ws-channels CLI", () => {
   });
 
   it("npm start builds, runs the server under npm's signals and exits 0 on SIGINT", async () => {
-    const { child, output } = start("npm", ["start", "--", "--port", "0", "--tcp-port", "0"]);
-    const { ws, tcp } = await exercise(await ports(output, 60_000));
+    const started = start("npm", ["start", "--", "--port", "0", "--tcp-port", "0"]);
+    const { child } = started;
+    const { ws, tcp } = await exercise(await serverPorts(started, 60_000));
     const exited = once(child, "exit");
     child.kill("SIGINT");
     expect(await ws.closedBy()).toEqual({ code: 1001, reason: "server shutting down" });
@@ -117,7 +99,7 @@ describe("the ws-channels CLI", () => {
 
   it("a port already in use exits 1 with the reason", async () => {
     const first = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0"]);
-    const { ws } = await ports(first.output, 5000);
+    const { ws } = await serverPorts(first);
     const second = start(process.execPath, ["dist/server/cli.js", "--port", String(ws), "--tcp-port", "0"]);
     expect((await within(once(second.child, "exit"), "the second server to exit"))[0]).toBe(1);
     expect(second.output()).toMatch(/cannot start: .*EADDRINUSE/);

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import WebSocket, { type ClientOptions, type ServerOptions, WebSocketServer } from "ws";
@@ -195,25 +194,11 @@ export async function upgrade(url: string, options: ClientOptions = {}): Promise
   );
 }
 
-/** A child process and everything it has written so far, stdout and stderr together. */
-export interface Spawned {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/**
- * Starts `command` in the project folder, with `env` added to this process's environment, and
- * adds it to `children` (for the test file to kill afterwards).
- */
-export function spawnProject(children: ChildProcess[], command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(command, args, {
-    cwd: new URL("..", import.meta.url),
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
+/** Waits until the async `predicate()` holds, polling every 5 ms, at most `ms`. */
+export async function until(predicate: () => Promise<boolean>, what: string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

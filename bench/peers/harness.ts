@@ -14,6 +14,8 @@ import { performance } from "node:perf_hooks";
 export interface Listening {
   port: number;
   members(): number;
+  /** CPU time (µs) used so far by the system's other processes (workers, redis-server), if it has any. */
+  otherCpuUs?(): number;
 }
 
 /** Messages the orchestrator sends to a peer. */
@@ -48,6 +50,7 @@ export function runPeer(start: () => Promise<Listening>): void {
   };
   process.on("disconnect", () => process.exit());
   let cpu = process.cpuUsage();
+  let otherCpu = 0;
   let probe: NodeJS.Timeout | undefined;
   let maxGap = 0;
 
@@ -58,6 +61,7 @@ export function runPeer(start: () => Promise<Listening>): void {
         if (message.type === "begin") {
           const rss = settledRss();
           cpu = process.cpuUsage();
+          otherCpu = server.otherCpuUs?.() ?? 0;
           // A 1 ms timer: any gap between two ticks beyond 1 ms is time the event loop was blocked.
           let last = performance.now();
           maxGap = 0;
@@ -71,7 +75,13 @@ export function runPeer(start: () => Promise<Listening>): void {
         if (message.type === "end") {
           clearInterval(probe);
           const used = process.cpuUsage(cpu);
-          send({ type: "ended", cpuUs: used.user + used.system, maxBlockMs: Math.max(0, maxGap - 1), rss: process.memoryUsage.rss() });
+          const others = (server.otherCpuUs?.() ?? 0) - otherCpu;
+          send({
+            type: "ended",
+            cpuUs: used.user + used.system + others,
+            maxBlockMs: Math.max(0, maxGap - 1),
+            rss: process.memoryUsage.rss(),
+          });
         }
       });
       send({ type: "ready", port: server.port, rss: settledRss() });

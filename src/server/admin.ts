@@ -1,5 +1,4 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
-import type { Registry } from "prom-client";
 import { type Bound, listen } from "./address.js";
 
 /** Whether the server is ready for traffic, and what it waits for when it is not. */
@@ -17,7 +16,11 @@ export interface Readiness {
 export class AdminServer {
   readonly #http: Server;
 
-  constructor(registry: Registry, readiness: () => Readiness) {
+  /**
+   * @param registry what `/metrics` serves: a prom-client `Registry`, or anything that renders
+   *   the text format (the cluster primary's aggregation of its workers).
+   */
+  constructor(registry: { metrics(): Promise<string>; readonly contentType: string }, readiness: () => Readiness) {
     this.#http = createServer((request, response) => {
       const path = (request.url ?? "").split("?")[0];
       if (request.method !== "GET" && request.method !== "HEAD") return send(response, 405, "text/plain", "Method Not Allowed\n");

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
+import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
-import type { SlowConsumerPolicy } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
+import { report, runPrimary } from "./primary.js";
 import { DEFAULTS, type ServerOptions, startServer } from "./server.js";
 import { parseOrigins } from "./upgrade.js";
 
@@ -16,6 +19,12 @@ function integer(min: number, max: number) {
     }
     return number;
   };
+}
+
+function redisUrl(value: string): string {
+  if (!/^(rediss?:\/\/|\/)\S+$/.test(value))
+    throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
+  return value;
 }
 
 function originList(value: string): readonly string[] | "*" {
@@ -31,6 +40,12 @@ const count = integer(1, 2 ** 31 - 1);
 const options = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
   .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
+  .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
+  .option(
+    "--redis <url>",
+    "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",
+    redisUrl,
+  )
   .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
   .option(
     "--tcp-port <port>",
@@ -97,10 +112,14 @@ const options = new Command("ws-channels")
     adminHost: string;
     logLevel: LevelWithSilent;
     logFormat?: LogFormat;
+    workers: number;
+    redis?: string;
   }>();
 
-const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, ...settings } = options;
-const log = createLogger(logLevel, logFormat);
+const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, redis, ...settings } = options;
+const workers = asked === 0 ? availableParallelism() : asked;
+// a worker's lines say which worker wrote them (pid is in JSON lines, not in text ones)
+const log = cluster.isWorker ? createLogger(logLevel, logFormat).child({ worker: cluster.worker?.id }) : createLogger(logLevel, logFormat);
 
 /** Reads the file a flag names; the error names the flag. */
 async function read(flag: string, path: string): Promise<Buffer> {
@@ -111,39 +130,57 @@ async function read(flag: string, path: string): Promise<Buffer> {
   }
 }
 
-try {
-  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
-  const key = await loadJwtKey({
-    secretFile: jwtSecretFile,
-    publicKeyFile: jwtPublicKeyFile,
-    envSecret: process.env.WS_CHANNELS_JWT_SECRET,
-  });
-  const server = await startServer({
-    ...settings,
-    logger: log,
-    ...(key && { authenticate: jwtAuthenticator(key) }),
-    ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
-  } satisfies ServerOptions);
-  if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return; // a second signal during shutdown changes nothing
-    stopping = true;
-    log.info(`${signal}, closing connections`);
-    server.close().then(
-      () => {
-        log.info("closed");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-} catch (error) {
-  log.fatal(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
+if (cluster.isPrimary && workers > 1) {
+  // The primary holds no client: it supervises, routes, and serves the summed metrics.
+  const admin = settings.adminPort === undefined ? undefined : { host: settings.adminHost, port: settings.adminPort };
+  runPrimary({ workers, log: (line) => log.info(line), via: redis === undefined ? "cluster" : "redis", admin });
+} else await serve();
+
+/** One server in this process: the whole server, or one worker of a cluster. */
+async function serve(): Promise<void> {
+  try {
+    if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
+    const key = await loadJwtKey({
+      secretFile: jwtSecretFile,
+      publicKeyFile: jwtPublicKeyFile,
+      envSecret: process.env.WS_CHANNELS_JWT_SECRET,
+    });
+    const spread = redis !== undefined ? { redis } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
+    // a worker's metrics go to the primary's admin listener, which sums them
+    const { adminPort, ...rest } = settings;
+    const server = await startServer({
+      ...rest,
+      ...(adminPort !== undefined && !cluster.isWorker && { adminPort }),
+      ...(spread && { spread }),
+      logger: log,
+      ...(key && { authenticate: jwtAuthenticator(key) }),
+      ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
+    } satisfies ServerOptions);
+    if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return; // a second signal during shutdown changes nothing
+      stopping = true;
+      log.info(`${why}, closing connections`);
+      server.close().then(
+        () => {
+          log.info("closed");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    // a worker whose primary is gone has nobody to route for it and nobody to stop it
+    if (cluster.isWorker) process.on("disconnect", () => stop("primary gone"));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (cluster.isWorker) report({ wsChannelsServer: "failed", reason });
+    log.fatal(`cannot start: ${reason}`);
+    process.exit(1);
+  }
 }

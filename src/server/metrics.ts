@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { ChannelsStats } from "../channels.js";
+import type { ChannelsStats } from "../options.js";
 
 /**
  * Every reason the server refuses a client something: the `reason` label of
@@ -26,8 +26,10 @@ export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export interface MetricsSource {
   /** Open connections now, per transport. */
   connections(): { ws: number; tcp: number };
-  /** The server's `Channels`: what its table holds and its totals. */
+  /** The server's `Channels`: what its table holds and its totals (and its broker's, if any). */
   stats(): ChannelsStats;
+  /** Whether the server has a broker: then `ws_channels_broker_up` and `ws_channels_broker_lost_total` exist. */
+  broker: boolean;
 }
 
 /**
@@ -65,6 +67,20 @@ export class ServerMetrics {
       registers,
     );
     total("ws_channels_dropped_total", "Broadcast messages a slow consumer did not get", () => source.stats().dropped, registers);
+    if (source.broker) {
+      gauge(
+        "ws_channels_broker_up",
+        "1 while the broker carries broadcasts between nodes, else 0",
+        () => (source.stats().broker?.connected ? 1 : 0),
+        registers,
+      );
+      total(
+        "ws_channels_broker_lost_total",
+        "Broadcasts between nodes that were lost: not published while the broker was down, or gaps in what arrived",
+        () => (source.stats().broker?.lost ?? 0) + (source.stats().broker?.unpublished ?? 0),
+        registers,
+      );
+    }
     this.#refused = new Counter({
       name: "ws_channels_refused_total",
       help: "Refusals, per reason (a token, an origin, a limit, a bad message, ...)",

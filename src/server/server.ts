@@ -1,13 +1,16 @@
 import type { Logger } from "pino";
 import { pino } from "pino";
-import type { Registry } from "prom-client";
-import { Channels, type SlowConsumerPolicy } from "../channels.js";
+import { AggregatorRegistry, type Registry } from "prom-client";
+import { Channels } from "../channels.js";
+import type { SlowConsumerPolicy } from "../options.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { Authenticate } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
+import { nodes, type Spread } from "./nodes.js";
+import { report } from "./primary.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
 import { WsProtocolServer } from "./ws-server.js";
@@ -16,6 +19,8 @@ export type { Authenticate, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export type { TlsFiles } from "./listener.js";
+export type { Spread } from "./nodes.js";
+export { type PrimaryOptions, runPrimary } from "./primary.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
 export interface ServerOptions {
@@ -70,6 +75,13 @@ export interface ServerOptions {
    * `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
    */
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
+  /**
+   * The other nodes this server serves with, as one service: `{ redis: url }` for every server
+   * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
+   * primary is `runPrimary` (what `--workers` starts). Says, joins, targeted messages, `?id=`
+   * claims and the TCP port then span every node. Default: none, this server alone.
+   */
+  spread?: Spread;
 }
 
 export const DEFAULTS = {
@@ -123,7 +135,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   const log = options.logger ?? pino({ enabled: false });
   const allowedOrigins = settings.allowedOrigins === undefined || settings.allowedOrigins === "*" ? "*" : origins(settings.allowedOrigins);
+  const { broker, registry, remote } = await nodes(options.spread);
   const channels = new Channels<ClientMeta>({
+    ...(broker && { broker }),
     highWaterMark: settings.highWaterMark,
     slowConsumer: settings.slowConsumer,
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
@@ -132,15 +146,33 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpServer = tcpPort === false ? undefined : new TcpBroadcastServer(channels, settings.pingInterval);
   // What /readyz waits for: each listener there is (the broker, when there is one, belongs here too).
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
+  if (broker) {
+    up.broker = false;
+    broker.on("down", (reason) => {
+      up.broker = false;
+      log.info({ reason: reason?.message }, "broker down: serving this node's clients only");
+    });
+    broker.on("up", (subscriptions) => {
+      up.broker = true;
+      log.info({ subscriptions }, "broker up: serving with every node");
+    });
+  }
   // Counted and logged in this one place, whichever listener refused.
   const refused = (reason: RefusalReason, address: string, detail?: string): void => {
     metrics.refused(reason);
     log.warn({ reason, address, ...(detail !== undefined && { detail }) }, "refused");
   };
-  const wsServer = new WsProtocolServer(channels, { ...settings, admission: { allowedOrigins, authenticate }, log, refused });
+  const wsServer = new WsProtocolServer(channels, {
+    ...settings,
+    admission: { allowedOrigins, authenticate },
+    ids: { registry, remote },
+    log,
+    refused,
+  });
   const metrics = new ServerMetrics({
     connections: () => ({ ws: wsServer.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),
+    broker: broker !== undefined,
   });
   const admin =
     adminPort === undefined
@@ -153,6 +185,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await channels.close();
+      await registry.close();
       await Promise.all([wsServer.close(settings.graceMs), tcpServer?.close(settings.graceMs)]);
       await admin?.close();
     })());
@@ -171,6 +204,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (tcp) log.info(`TCP broadcast listening on ${url("tcp", tcp)}`);
     else log.info(`TCP broadcast port off${authenticate ? " (it cannot authenticate: give --tcp-port to open it anyway)" : ""}`);
     if (adminBound) log.info(`admin (/metrics, /healthz, /readyz) listening on ${url("http", adminBound)}`);
+    if (options.spread !== undefined && "cluster" in options.spread) {
+      // the primary sums its workers' metrics, and logs this worker as started
+      new AggregatorRegistry(); // in a worker, making one is what answers the primary's requests
+      AggregatorRegistry.setRegistries([metrics.registry]);
+      report({ wsChannelsServer: "listening" });
+    }
     return { channels, ws, tcp, admin: adminBound, registry: metrics.registry, connections: () => wsServer.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);

@@ -7,11 +7,13 @@ import { type Bound, listen } from "./address.js";
 import { type Identity, mayJoin, query } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import { Heartbeat } from "./heartbeat.js";
-import { Ids } from "./ids.js";
+import { HeldIds } from "./ids/held.js";
+import type { IdRegistry } from "./ids/registry.js";
 import { createListener, type TlsFiles } from "./listener.js";
 import type { RefusalReason } from "./metrics.js";
 import { type Command, parseCommand } from "./protocol.js";
 import { serial } from "./serial.js";
+import { Targets } from "./targets.js";
 import { type Admission, admit, refuse } from "./upgrade.js";
 
 /** Close codes and reasons the server sends (4000-4999 would be private; 3000 is the protocol's own). */
@@ -51,6 +53,8 @@ export interface WsProtocolServerOptions {
   /** PEM certificate and key: serve `wss://` (Node's `https`). */
   tls?: TlsFiles | undefined;
   log: Logger;
+  /** Where ids are claimed and found across nodes; `remote`: whether there are other nodes at all. */
+  ids: { registry: IdRegistry; remote: boolean };
   /** Told of every refusal, to count and log it. */
   refused: (reason: RefusalReason, address: string, detail?: string) => void;
 }
@@ -76,7 +80,8 @@ interface Client {
 export class WsProtocolServer {
   readonly #channels: Channels<ClientMeta>;
   readonly #options: WsProtocolServerOptions;
-  readonly #ids = new Ids();
+  readonly #ids: HeldIds;
+  readonly #targets: Targets;
   readonly #perAddress = new Map<string, number>();
   readonly #http: Server;
   readonly #wss: WebSocketServer;
@@ -93,10 +98,15 @@ export class WsProtocolServer {
     this.#http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false });
     this.#heartbeat = new Heartbeat(options.pingInterval, options.pingTimeout);
+    const { registry } = options.ids;
+    this.#ids = new HeldIds(registry, (ws) => this.#close(ws, "", "id_in_use", CLOSE.idInUse));
+    this.#targets = new Targets(channels, this.#ids, registry, options.admission.authenticate !== undefined);
   }
 
   /** Starts listening. @returns the bound address (port 0 gives a free port). */
-  listen(): Promise<Bound> {
+  async listen(): Promise<Bound> {
+    // other nodes' targeted messages must find this node before its clients can be targeted
+    if (this.#options.ids.remote) await this.#targets.listen();
     return listen(this.#http, this.#options.host, this.#options.port);
   }
 
@@ -156,7 +166,8 @@ export class WsProtocolServer {
     if (open > this.#options.maxConnectionsPerIp) return this.#close(ws, address, "too_many_connections", CLOSE.tooManyConnections);
     // With authentication the id is the verified one, and `?id=` is ignored.
     const id = identity === undefined ? query(request).get("id") || undefined : identity.id;
-    if (id !== undefined && !this.#ids.claim(id, ws, identity !== undefined)) return this.#close(ws, address, "id_in_use", CLOSE.idInUse);
+    // A claim across nodes takes a round trip: the connection's messages wait behind it.
+    const claimed = id === undefined ? undefined : this.#ids.claim(id, ws, identity !== undefined);
     this.#heartbeat.watch(ws, () => this.#options.log.debug({ address }, "terminated a silent connection"));
     const client: Client = {
       ws,
@@ -168,6 +179,13 @@ export class WsProtocolServer {
       limited: false,
     };
     const inOrder = serial(() => ws.close(CLOSE.internalError.code, CLOSE.internalError.reason));
+    if (claimed !== undefined) {
+      inOrder(() =>
+        claimed.then((granted) => {
+          if (!granted) this.#close(ws, address, "id_in_use", CLOSE.idInUse);
+        }),
+      );
+    }
     if (identity?.expiresAt !== undefined) this.#expireAt(client, identity.expiresAt, inOrder);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (client.limited) return;
@@ -272,17 +290,9 @@ export class WsProtocolServer {
     return this.#channels.send(ws, JSON.stringify(reply)).then(() => undefined);
   }
 
-  /** Sends `text` to every connection of each listed id, once per id. */
-  #sendTo(sender: WebSocket, targets: readonly (string | number)[], text: string): Promise<void> | void {
-    const seen = new Set<string>();
-    const unknown: (string | number)[] = [];
-    for (const target of targets) {
-      const id = String(target);
-      const holders = this.#ids.get(id);
-      if (holders === undefined) unknown.push(target);
-      else if (!seen.has(id)) for (const ws of holders) void this.#channels.send(ws, text);
-      seen.add(id);
-    }
+  /** Sends `text` to every connection of each listed id, on any node; reports the ids connected nowhere. */
+  async #sendTo(sender: WebSocket, targets: readonly (string | number)[], text: string): Promise<void> {
+    const unknown = await this.#targets.send(targets, text);
     if (unknown.length > 0) return this.#reply(sender, { error: "unknown targets", targets: unknown });
   }
 }

@@ -1,0 +1,114 @@
+import cluster, { type ClusterSettings, type Worker } from "node:cluster";
+import type { ChannelId } from "../table.js";
+import { isBrokerMessage, type ToPrimary, type ToWorker } from "./cluster-protocol.js";
+
+/** What the primary's routing holds and has done. */
+export interface ClusterPrimaryStats {
+  /** Workers that said hello and have not exited. */
+  workers: number;
+  /** Channels at least one worker is subscribed to. */
+  channels: number;
+  /** Envelopes received from workers. */
+  routed: number;
+  /** Envelope copies written to workers' IPC channels. */
+  forwarded: number;
+  /** Envelope copies not sent: the worker's IPC channel was closed or closing. */
+  dropped: number;
+}
+
+/** The primary's side of `ClusterBroker`, as `setupPrimary()` returns it. */
+export interface ClusterPrimary {
+  /** How many workers are subscribed to `channel` now. */
+  subscribers(channel: ChannelId): number;
+  stats(): ClusterPrimaryStats;
+  /** Stops routing: the primary forgets every subscription and stops listening to workers. */
+  close(): void;
+}
+
+/**
+ * Makes this process (a node:cluster primary) the hub of `ClusterBroker`: it sets
+ * `serialization: "advanced"` (plus `settings`) with `cluster.setupPrimary`, so call it before
+ * `cluster.fork()`. Then it keeps which worker is subscribed to which channel, acknowledges each
+ * subscription, and forwards every broadcast to the other workers subscribed to its channel, in
+ * the order each worker sent them. A worker that exits is forgotten. Messages without the broker's
+ * tag are the application's and are left alone.
+ *
+ * @param settings more `cluster.setupPrimary` settings (`exec`, `args`...); `serialization` is always "advanced".
+ * @throws {Error} in a worker.
+ */
+export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
+  if (!cluster.isPrimary) throw new Error("setupPrimary() runs in the cluster primary, not in a worker");
+  cluster.setupPrimary({ ...settings, serialization: "advanced" });
+  const routes = new Map<ChannelId, Set<Worker>>();
+  const subscriptions = new Map<Worker, Set<ChannelId>>();
+  const counts = { routed: 0, forwarded: 0, dropped: 0 };
+
+  const unsubscribe = (worker: Worker, channel: ChannelId): void => {
+    const workers = routes.get(channel);
+    if (workers === undefined) return;
+    workers.delete(worker);
+    if (workers.size === 0) routes.delete(channel);
+  };
+
+  // With a callback, a worker's channel closing under a send is counted instead of an 'error' event.
+  const forwarded = (error: Error | null): void => {
+    if (error === null) counts.forwarded++;
+    else counts.dropped++;
+  };
+  const ignore = (): void => undefined; // an answer to a worker that is going: its exit cleans up
+  const send = (worker: Worker, message: ToWorker): void => {
+    if (worker.isConnected()) worker.send(message, forwarded);
+    else counts.dropped++;
+  };
+  const answer = (worker: Worker, message: ToWorker): void => {
+    if (worker.isConnected()) worker.send(message, ignore);
+  };
+
+  const onMessage = (worker: Worker, message: unknown): void => {
+    if (!isBrokerMessage<ToPrimary>(message)) return;
+    switch (message.wsChannels) {
+      case "pub": {
+        counts.routed++;
+        for (const other of routes.get(message.channel) ?? []) {
+          if (other !== worker) send(other, { wsChannels: "msg", envelope: message.envelope });
+        }
+        return;
+      }
+      case "sub": {
+        const workers = routes.get(message.channel);
+        if (workers === undefined) routes.set(message.channel, new Set([worker]));
+        else workers.add(worker);
+        subscriptions.get(worker)?.add(message.channel);
+        answer(worker, { wsChannels: "ack", id: message.id });
+        return;
+      }
+      case "unsub":
+        unsubscribe(worker, message.channel);
+        subscriptions.get(worker)?.delete(message.channel);
+        return;
+      case "hello":
+        if (!subscriptions.has(worker)) subscriptions.set(worker, new Set());
+        answer(worker, { wsChannels: "welcome", probe: new Uint8Array([1]) });
+    }
+  };
+
+  const onExit = (worker: Worker): void => {
+    for (const channel of subscriptions.get(worker) ?? []) unsubscribe(worker, channel);
+    subscriptions.delete(worker);
+  };
+
+  cluster.on("message", onMessage);
+  cluster.on("exit", onExit);
+  cluster.on("disconnect", onExit);
+  return {
+    subscribers: (channel) => routes.get(channel)?.size ?? 0,
+    stats: () => ({ workers: subscriptions.size, channels: routes.size, ...counts }),
+    close: () => {
+      cluster.off("message", onMessage);
+      cluster.off("exit", onExit);
+      cluster.off("disconnect", onExit);
+      routes.clear();
+      subscriptions.clear();
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import { EventEmitter } from "node:events";
+import type { ChannelId } from "../table.js";
+import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
+import { asBuffer, isBrokerMessage, type ToPrimary, type ToWorker } from "./cluster-protocol.js";
+
+/** Options of `new ClusterBroker()`. */
+export interface ClusterBrokerOptions {
+  /**
+   * The most publishes handed to IPC and not yet written to it; past it a broadcast is not
+   * published (counted in `unpublished`). Default: 65,536.
+   */
+  maxPending?: number;
+}
+
+/** What a worker's IPC channel needs to offer: `process` in a cluster worker. */
+interface Ipc {
+  readonly connected: boolean;
+  send?(message: ToPrimary, callback?: (error: Error | null) => void): boolean;
+  on(event: "message", listener: (message: unknown) => void): unknown;
+  on(event: "disconnect", listener: () => void): unknown;
+  off(event: "message", listener: (message: unknown) => void): unknown;
+  off(event: "disconnect", listener: () => void): unknown;
+}
+
+/**
+ * A broker for the workers of one node:cluster primary (the cores of one machine). Each worker
+ * sends its subscriptions and broadcasts to the primary over its IPC channel; the primary
+ * (`setupPrimary()`) keeps which worker is in which channel and forwards each broadcast only to
+ * the other workers subscribed to it. The primary must call `setupPrimary()` before forking, so
+ * that Buffers cross IPC as bytes (`serialization: "advanced"`).
+ *
+ * The broker is up once the primary has answered its first message, and down once the IPC channel
+ * is gone (the primary exited). A worker forked before `setupPrimary()` never comes up: it emits
+ * `down` with an error saying so, and counts its broadcasts as unpublished.
+ *
+ * @example
+ * // worker
+ * const channels = new Channels({ broker: new ClusterBroker() });
+ */
+export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker {
+  readonly #ipc: Ipc;
+  readonly #maxPending: number;
+  readonly #live = new Set<ChannelId>();
+  readonly #acks = new Map<number, (acknowledged: boolean) => void>();
+  readonly #counts = { published: 0, unpublished: 0 };
+  #nextId = 0;
+  #pending = 0;
+  #connected = false;
+  #closed = false;
+  /** The primary answered, but over JSON IPC: it forked this worker before `setupPrimary()`. */
+  #misconfigured = false;
+  #receive: ((envelope: Buffer) => void) | undefined;
+
+  /**
+   * @throws {Error} outside a cluster worker (a process without an IPC channel).
+   * @throws {RangeError} if `maxPending` is not an integer >= 1.
+   */
+  constructor(options: ClusterBrokerOptions = {}) {
+    super();
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    const { maxPending = 65_536 } = options;
+    if (!Number.isInteger(maxPending) || maxPending < 1)
+      throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
+    if (typeof process.send !== "function")
+      throw new Error("ClusterBroker runs in a node:cluster worker (this process has no IPC channel)");
+    this.#ipc = process as unknown as Ipc;
+    this.#maxPending = maxPending;
+  }
+
+  /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time. */
+  start(receive: (envelope: Buffer) => void): void {
+    if (this.#receive !== undefined) throw new Error("this ClusterBroker already serves a Channels");
+    this.#receive = receive;
+    this.#ipc.on("message", this.#onMessage);
+    this.#ipc.on("disconnect", this.#onDisconnect);
+    this.#send({ wsChannels: "hello" });
+  }
+
+  subscribe(channel: ChannelId): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    this.#live.add(channel);
+    const id = this.#nextId++;
+    if (!this.#send({ wsChannels: "sub", channel, id })) return Promise.resolve(false);
+    return new Promise((resolve) => this.#acks.set(id, resolve));
+  }
+
+  unsubscribe(channel: ChannelId): void {
+    if (this.#live.delete(channel)) this.#send({ wsChannels: "unsub", channel });
+  }
+
+  publish(channel: ChannelId, envelope: Buffer): void {
+    if (!this.#ipc.connected || this.#pending >= this.#maxPending || this.#closed || this.#misconfigured) {
+      this.#counts.unpublished++;
+      return;
+    }
+    this.#pending++;
+    this.#ipc.send?.({ wsChannels: "pub", channel, envelope }, this.#sent);
+  }
+
+  stats(): BrokerStats {
+    return { connected: this.#connected, ...this.#counts, subscriptions: this.#live.size };
+  }
+
+  /** Unsubscribes from every channel and stops listening to IPC (the channel itself is the worker's). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    for (const channel of this.#live) this.#send({ wsChannels: "unsub", channel });
+    this.#live.clear();
+    this.#closed = true;
+    this.#connected = false;
+    this.#ipc.off("message", this.#onMessage);
+    this.#ipc.off("disconnect", this.#onDisconnect);
+    this.#settleAcks();
+  }
+
+  /** @returns false if the IPC channel is gone. */
+  #send(message: ToPrimary): boolean {
+    if (!this.#ipc.connected) return false;
+    this.#ipc.send?.(message, ignore); // with a callback, a channel closing under it is not an 'error' event
+    return true;
+  }
+
+  readonly #sent = (error: Error | null): void => {
+    this.#pending--;
+    if (error === null) this.#counts.published++;
+    else this.#counts.unpublished++;
+  };
+
+  readonly #onMessage = (message: unknown): void => {
+    if (!isBrokerMessage<ToWorker>(message)) return; // the application's own
+    if (message.wsChannels === "msg") this.#receive?.(asBuffer(message.envelope));
+    else if (message.wsChannels === "ack") {
+      this.#acks.get(message.id)?.(true);
+      this.#acks.delete(message.id);
+    } else if (message.wsChannels === "welcome" && !this.#connected && !this.#misconfigured) {
+      if (!(message.probe instanceof Uint8Array)) {
+        this.#misconfigured = true; // JSON turned the probe's bytes into an object: envelopes would not survive either
+        this.emit("down", new Error('the cluster primary must call setupPrimary() from "ws-channels/cluster" before cluster.fork()'));
+        return;
+      }
+      this.#connected = true;
+      this.emit("up", this.#live.size);
+    }
+  };
+
+  readonly #onDisconnect = (): void => {
+    this.#settleAcks();
+    if (!this.#connected) return;
+    this.#connected = false;
+    this.emit("down", new Error("the IPC channel to the cluster primary closed"));
+  };
+
+  /** No acknowledgement will come: the waiting subscriptions resolve false. */
+  #settleAcks(): void {
+    for (const resolve of this.#acks.values()) resolve(false);
+    this.#acks.clear();
+  }
+}
+
+/** IPC errors mean the channel is closing: the 'disconnect' event reports the broker down. */
+const ignore = (): void => undefined;

@@ -1,0 +1,82 @@
+import type { ChannelId } from "../table.js";
+
+/*
+ * The envelope: one broadcast as it travels between nodes, encoded once at the origin.
+ *
+ *   offset  size  field
+ *   0       1     version (1)
+ *   1       1     flags: bit 0 binary payload, bit 1 the channel is a number
+ *   2       6     origin: the publishing node's id, unsigned big-endian
+ *   8       4     epoch: which of the origin's sequences for this channel (uint32 BE)
+ *   12      4     seq: this broadcast's number in that sequence, from 1 (uint32 BE)
+ *   16      4     channel length in bytes, n (uint32 BE)
+ *   20      n     channel: UTF-8 for a string, float64 BE (n = 8) for a number
+ *   20+n    rest  payload: the message's bytes as given (UTF-8 for text)
+ *
+ * No JSON and no base64: the payload is copied once, into the envelope, and a receiver takes it
+ * back as a view of the envelope without copying.
+ */
+
+const VERSION = 1;
+const BINARY = 0b01;
+const NUMBER = 0b10;
+const HEADER = 20;
+/** The largest origin id: 48 bits fit a float64 exactly and Buffer's readUIntBE. */
+export const MAX_ORIGIN = 2 ** 48 - 1;
+
+/** One decoded envelope. `payload` is a view of the envelope's bytes, not a copy. */
+export interface Envelope {
+  readonly origin: number;
+  readonly epoch: number;
+  readonly seq: number;
+  readonly channel: ChannelId;
+  readonly binary: boolean;
+  readonly payload: Buffer;
+}
+
+/**
+ * Encodes one broadcast. `payload` is a string (sent as text, written as UTF-8 straight into the
+ * envelope) or bytes (binary, copied once).
+ * @param origin an integer from 0 to 2^48 - 1; `epoch` and `seq` integers from 0 to 2^32 - 1.
+ */
+export function encodeEnvelope(origin: number, epoch: number, seq: number, channel: ChannelId, payload: string | Uint8Array): Buffer {
+  const isNumber = typeof channel === "number";
+  const channelBytes = isNumber ? 8 : Buffer.byteLength(channel, "utf8");
+  const text = typeof payload === "string";
+  const payloadBytes = text ? Buffer.byteLength(payload, "utf8") : payload.byteLength;
+  const out = Buffer.allocUnsafe(HEADER + channelBytes + payloadBytes);
+  out[0] = VERSION;
+  out[1] = (text ? 0 : BINARY) | (isNumber ? NUMBER : 0);
+  out.writeUIntBE(origin, 2, 6);
+  out.writeUInt32BE(epoch, 8);
+  out.writeUInt32BE(seq, 12);
+  out.writeUInt32BE(channelBytes, 16);
+  if (isNumber) out.writeDoubleBE(channel, HEADER);
+  else out.write(channel, HEADER, "utf8");
+  const at = HEADER + channelBytes;
+  if (text) out.write(payload, at, "utf8");
+  else out.set(payload, at);
+  return out;
+}
+
+/**
+ * Decodes an envelope made by `encodeEnvelope`.
+ * @returns the envelope, or undefined for bytes that are not one (another version, truncated).
+ */
+export function decodeEnvelope(bytes: Buffer): Envelope | undefined {
+  if (bytes.length < HEADER || bytes[0] !== VERSION) return undefined;
+  const flags = bytes[1] as number;
+  const channelBytes = bytes.readUInt32BE(16);
+  const end = HEADER + channelBytes;
+  if (end > bytes.length) return undefined;
+  const isNumber = (flags & NUMBER) !== 0;
+  if (isNumber && channelBytes !== 8) return undefined;
+  return {
+    origin: bytes.readUIntBE(2, 6),
+    epoch: bytes.readUInt32BE(8),
+    seq: bytes.readUInt32BE(12),
+    channel: isNumber ? bytes.readDoubleBE(HEADER) : bytes.toString("utf8", HEADER, end),
+    binary: (flags & BINARY) !== 0,
+    payload: bytes.subarray(end),
+  };
+}

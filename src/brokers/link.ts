@@ -1,0 +1,155 @@
+import { randomBytes } from "node:crypto";
+import type { ChannelId } from "../table.js";
+import { Payload } from "../transports/payload.js";
+import type { Broker, BrokerStats } from "./broker.js";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
+
+/**
+ * The most channels whose outgoing sequence a node remembers at once. Past it, the channel
+ * broadcast to least recently starts a new sequence (a new epoch) when it is next broadcast to:
+ * memory stays bounded however many short-lived channels a node broadcasts to.
+ */
+export const MAX_SEQUENCES = 65_536;
+
+/** What a node's broker link reports in `stats().broker`: the broker's counts and the receiver's. */
+export interface BrokerLinkStats extends BrokerStats {
+  /** Envelopes from other nodes delivered to this node's members (each one counted once). */
+  received: number;
+  /** Broadcasts from other nodes that never arrived: gaps in an origin's sequence for a channel. */
+  lost: number;
+  /** Received bytes that were not an envelope (another version, truncated): dropped. */
+  invalid: number;
+  /**
+   * Envelopes for a channel with no member here: sent while this node's unsubscription was on its
+   * way. Anything else here means the broker delivers channels this node is not subscribed to.
+   */
+  stray: number;
+}
+
+/** The last envelope received from one origin on one channel. */
+interface Seen {
+  epoch: number;
+  seq: number;
+}
+
+/** The outgoing sequence of one channel at this node. */
+interface Sequence {
+  readonly epoch: number;
+  seq: number;
+}
+
+/**
+ * A `Channels`'s side of a broker: it encodes each broadcast once into an envelope, numbers it,
+ * follows the table's channel lifecycle with subscriptions, and on the way in drops this node's
+ * echo, counts gaps and hands one `Payload` per envelope to the local fan-out.
+ *
+ * Sequence numbers are per (origin, channel), so a node that is in some channels only never sees
+ * a gap made by the others. The origin keeps at most MAX_SEQUENCES of them (least recently used
+ * first out); each new one gets a fresh epoch, and a receiver that meets a new epoch from an
+ * origin counts the new sequence's missing head as lost instead of comparing numbers across
+ * sequences. A receiver keeps per live channel the last (epoch, seq) of each origin, from the
+ * channel's subscription (the baseline) until its unsubscription.
+ */
+export class BrokerLink {
+  /** This node's id in envelopes: 48 random bits, so nodes on many machines need no registry. */
+  readonly origin = randomBytes(6).readUIntBE(0, 6);
+  readonly #broker: Broker;
+  readonly #deliver: (channel: ChannelId, payload: Payload) => void;
+  readonly #sequences = new Map<ChannelId, Sequence>();
+  #epochs = 0;
+  /** Per live channel, per origin, the last envelope seen. A channel is here exactly while it has local members. */
+  readonly #seen = new Map<ChannelId, Map<number, Seen>>();
+  /** Subscriptions made and not yet acknowledged, by channel. */
+  readonly #pending = new Map<ChannelId, Promise<boolean>>();
+  readonly #counts = { received: 0, lost: 0, invalid: 0, stray: 0 };
+  #closed = false;
+
+  /**
+   * @param deliver writes a received broadcast to this node's members of `channel`.
+   * @throws {Error} if the broker is already started by another `Channels`.
+   */
+  constructor(broker: Broker, deliver: (channel: ChannelId, payload: Payload) => void) {
+    this.#broker = broker;
+    this.#deliver = deliver;
+    broker.start(this.#receive);
+  }
+
+  /** Encodes `message` for `channel` with its next sequence number and publishes it. */
+  publish(channel: ChannelId, message: string | Uint8Array): void {
+    let sequence = this.#sequences.get(channel);
+    if (sequence === undefined) {
+      if (this.#sequences.size >= MAX_SEQUENCES) this.#sequences.delete(this.#sequences.keys().next().value as ChannelId);
+      this.#epochs = (this.#epochs + 1) >>> 0;
+      sequence = { epoch: this.#epochs, seq: 0 };
+    } else {
+      this.#sequences.delete(channel); // re-inserted below: the Map's order is least recently used first
+    }
+    this.#sequences.set(channel, sequence);
+    sequence.seq = (sequence.seq + 1) >>> 0;
+    this.#broker.publish(channel, encodeEnvelope(this.origin, sequence.epoch, sequence.seq, channel, message));
+  }
+
+  /** The table created `channel` (its first local member joined): subscribe, with a fresh baseline. */
+  created(channel: ChannelId): void {
+    this.#seen.set(channel, new Map());
+    const pending = this.#broker.subscribe(channel);
+    this.#pending.set(channel, pending);
+    void pending.then(() => {
+      if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
+    });
+  }
+
+  /** The table deleted `channel` (its last local member left): unsubscribe and forget its baseline. */
+  deleted(channel: ChannelId): void {
+    this.#seen.delete(channel);
+    this.#pending.delete(channel);
+    this.#broker.unsubscribe(channel);
+  }
+
+  /** The subscription to `channel` being made, if one is waiting for its acknowledgement. */
+  pending(channel: ChannelId): Promise<boolean> | undefined {
+    return this.#pending.get(channel);
+  }
+
+  stats(): BrokerLinkStats {
+    return { ...this.#broker.stats(), ...this.#counts };
+  }
+
+  /** Stops delivering what arrives and closes the broker. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.#broker.close();
+  }
+
+  readonly #receive = (bytes: Buffer): void => {
+    if (this.#closed) return;
+    const envelope = decodeEnvelope(bytes);
+    if (envelope === undefined) {
+      this.#counts.invalid++;
+      return;
+    }
+    const { origin, epoch, seq, channel } = envelope;
+    if (origin === this.origin) return; // our own broadcast, back from the broker: delivered already
+    const origins = this.#seen.get(channel);
+    if (origins === undefined) {
+      this.#counts.stray++; // the last local member left while this was on its way
+      return;
+    }
+    const seen = origins.get(origin);
+    if (seen === undefined) {
+      origins.set(origin, { epoch, seq });
+    } else if (seen.epoch !== epoch) {
+      this.#counts.lost += seq - 1; // a new sequence: its first seq - 1 envelopes never came
+      seen.epoch = epoch;
+      seen.seq = seq;
+    } else {
+      // Modulo 2^32, so that a sequence wrapping around is not a repeat.
+      const ahead = (seq - seen.seq) >>> 0;
+      if (ahead === 0 || ahead > 0x7fffffff) return; // a repeat of an envelope already delivered
+      this.#counts.lost += ahead - 1;
+      seen.seq = seq;
+    }
+    this.#counts.received++;
+    this.#deliver(channel, Payload.fromBytes(envelope.payload, envelope.binary));
+  };
+}

@@ -1,0 +1,2 @@
+export { ClusterBroker, type ClusterBrokerOptions } from "./brokers/cluster.js";
+export { type ClusterPrimary, type ClusterPrimaryStats, setupPrimary } from "./brokers/cluster-primary.js";

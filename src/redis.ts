@@ -1,0 +1,1 @@
+export { type ConnectionOptions, RedisBroker, type RedisBrokerOptions } from "./brokers/redis.js";

@@ -1,0 +1,66 @@
+import type WebSocket from "ws";
+import type { IdRegistry } from "./registry.js";
+
+/**
+ * Which of this node's connections hold which id, for targeted messages, with the registry told
+ * as an id arrives on this node and leaves it. An id verified by `authenticate` is a user: it may
+ * hold several connections (tabs, devices, a reconnect while the old one is being reaped), here
+ * and on other nodes, and a message to it reaches each. An unverified `?id=` claim is exclusive,
+ * here and on every node: a second claimer would receive someone else's messages.
+ */
+export class HeldIds {
+  readonly #connections = new Map<string, Set<WebSocket>>();
+  readonly #registry: IdRegistry;
+
+  /**
+   * @param lost called with each connection whose exclusive id another node took while the
+   *   registry could not tell (see `IdRegistry.onLost`): it must be closed.
+   */
+  constructor(registry: IdRegistry, lost: (ws: WebSocket) => void) {
+    this.#registry = registry;
+    registry.onLost((id) => {
+      for (const ws of this.#connections.get(id) ?? []) lost(ws);
+    });
+  }
+
+  /**
+   * Gives `id` to `ws` until it closes. A local duplicate of an exclusive id is refused at once;
+   * the first connection of an id on this node also waits for the registry's answer.
+   * @param shared true for a verified id, which other connections may hold too.
+   * @returns false, and `ws` holds nothing, if the claim is exclusive and the id is held here or
+   *   on another node.
+   */
+  claim(id: string, ws: WebSocket, shared: boolean): Promise<boolean> {
+    const holders = this.#connections.get(id);
+    if (holders !== undefined && !shared) return Promise.resolve(false);
+    if (holders !== undefined) {
+      holders.add(ws);
+      ws.once("close", () => this.#drop(id, ws));
+      return Promise.resolve(true);
+    }
+    // Held here from now on, so that a local duplicate is refused while the registry answers.
+    this.#connections.set(id, new Set([ws]));
+    ws.once("close", () => this.#drop(id, ws));
+    return this.#registry.claim(id, !shared).then((granted) => {
+      if (!granted) this.#drop(id, ws);
+      return granted;
+    });
+  }
+
+  /** The connections of this node holding `id` now, if any. */
+  get(id: string): ReadonlySet<WebSocket> | undefined {
+    return this.#connections.get(id);
+  }
+
+  /** Ids held on this node now. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  #drop(id: string, ws: WebSocket): void {
+    const holders = this.#connections.get(id);
+    if (holders === undefined || !holders.delete(ws) || holders.size > 0) return;
+    this.#connections.delete(id);
+    this.#registry.release(id);
+  }
+}

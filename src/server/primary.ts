@@ -1,0 +1,128 @@
+import cluster, { type Worker } from "node:cluster";
+import { AggregatorRegistry } from "prom-client";
+import { setupPrimary } from "../brokers/cluster-primary.js";
+import { type Bound, url } from "./address.js";
+import { AdminServer } from "./admin.js";
+import { serveIds } from "./ids/cluster.js";
+
+/** How many worker deaths within DEATH_WINDOW_MS stop the whole server. */
+export const MAX_DEATHS = 5;
+/** The window over which worker deaths are counted, in ms. */
+export const DEATH_WINDOW_MS = 10_000;
+
+/** What a worker tells the primary over IPC; tagged, since the IPC channel is shared with brokers. */
+export type WorkerReport = { readonly wsChannelsServer: "listening" } | { readonly wsChannelsServer: "failed"; readonly reason: string };
+
+/** Options of `runPrimary`. */
+export interface PrimaryOptions {
+  /** How many workers to keep running (integer >= 1). */
+  workers: number;
+  /** Where a line about the cluster goes: one per listener, worker start and exit, and shutdown. */
+  log: (line: string) => void;
+  /**
+   * How the workers reach each other: "cluster" (the primary routes broadcasts and keeps the id
+   * table) or "redis" (each worker talks to Redis; the primary only supervises).
+   */
+  via: "cluster" | "redis";
+  /** Where the admin listener serves every worker's metrics, summed, and the cluster's health. Default: none. */
+  admin?: { host: string; port: number } | undefined;
+}
+
+function isReport(message: unknown): message is WorkerReport {
+  return typeof message === "object" && message !== null && "wsChannelsServer" in message;
+}
+
+/**
+ * Runs this process as the primary of a node:cluster: forks `workers` copies of the current script
+ * (each a whole server on the shared ports, started with `startServer({ spread: { cluster: true } })`,
+ * or `{ redis }` with `via: "redis"`), holds no client itself, replaces a worker that dies, and
+ * stops everything with exit status 1 when more than MAX_DEATHS die within DEATH_WINDOW_MS or a
+ * worker cannot start. SIGTERM or SIGINT stops every worker (each closes its clients with 1001),
+ * replaces none meanwhile, and exits 0 once they are gone; a second signal changes nothing.
+ *
+ * @example
+ * if (cluster.isPrimary) runPrimary({ workers: 4, via: "cluster", log: console.log });
+ * else await startServer({ port: 4545, spread: { cluster: true } });
+ * @returns nothing: the process exits by itself.
+ */
+export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
+  if (via === "cluster") {
+    setupPrimary(); // also makes Buffers cross IPC as bytes
+    serveIds();
+  }
+  const deaths: number[] = [];
+  const listening = new Set<Worker>();
+  let stopping = false;
+  if (admin !== undefined) {
+    void serveAdmin(admin, () => ({
+      ready: !stopping && listening.size === workers,
+      closing: stopping,
+      workers: listening.size === workers,
+    }))
+      .then((bound) => log(`admin (/metrics, /healthz, /readyz) listening on ${url("http", bound)}`))
+      .catch((error: unknown) => stop(1, `cannot start: admin listener: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  const fork = (): void => {
+    const worker = cluster.fork();
+    worker.on("message", (message: unknown) => {
+      if (!isReport(message)) return;
+      if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
+      listening.add(worker);
+      log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
+    });
+  };
+
+  let status = 0;
+  const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+  const stop = (exitStatus: number, why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    status = exitStatus;
+    log(why);
+    const workers = alive();
+    if (workers.length === 0) process.exit(status);
+    for (const worker of workers) worker.process.kill("SIGTERM");
+  };
+
+  cluster.on("exit", (worker, code, signal) => {
+    listening.delete(worker);
+    const how = signal === null ? `code ${code}` : `signal ${signal}`;
+    if (stopping) {
+      log(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}`);
+      if (alive().length === 0) process.exit(status);
+      return;
+    }
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths.length > 0 && (deaths[0] as number) <= now - DEATH_WINDOW_MS) deaths.shift();
+    if (deaths.length > MAX_DEATHS) {
+      return stop(
+        1,
+        `worker ${worker.id} (pid ${worker.process.pid}) died with ${how}: ${deaths.length} deaths within ${DEATH_WINDOW_MS / 1000} s, stopping`,
+      );
+    }
+    log(`worker ${worker.id} (pid ${worker.process.pid}) died with ${how}, replacing it`);
+    fork();
+  });
+
+  const onSignal = (signal: NodeJS.Signals): void => stop(0, `${signal}, closing connections`);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  for (let i = 0; i < workers; i++) fork();
+}
+
+/** In a worker: tells the primary where this worker listens, or why it could not start. */
+export function report(message: WorkerReport): void {
+  process.send?.(message);
+}
+
+/** The primary's admin listener: one scrape sums every worker's metrics (prom-client's cluster aggregation). */
+function serveAdmin(
+  { host, port }: { host: string; port: number },
+  readiness: () => { ready: boolean; [part: string]: boolean },
+): Promise<Bound> {
+  const aggregator = new AggregatorRegistry();
+  const server = new AdminServer({ metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType }, readiness);
+  return server.listen(host, port);
+}

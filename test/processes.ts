@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { eventually, within } from "./helpers.js";
+
+/** A child process and everything it has written so far, stdout and stderr together. */
+export interface Spawned {
+  child: ChildProcess;
+  output: () => string;
+}
+
+/**
+ * Starts `command` in the project folder, with `env` added to this process's environment, and
+ * adds it to `children` (for the test file to kill afterwards).
+ */
+export function spawnProject(children: ChildProcess[], command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(command, args, {
+    cwd: new URL("..", import.meta.url),
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  children.push(child);
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output };
+}
+
+/** Kills what `spawnProject` started into `children` that is still running (for afterEach). */
+export function killAll(children: ChildProcess[]): void {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
+/** Waits until the output matches `pattern`; @returns the match. */
+export async function waitFor(started: Spawned, pattern: RegExp, what: string, ms = 5000): Promise<RegExpMatchArray> {
+  await eventually(() => pattern.test(started.output()), `${what} in:\n${started.output()}`, ms);
+  return pattern.exec(started.output()) as RegExpMatchArray;
+}
+
+/** Waits for the server's two "listening" lines. @returns the WebSocket and TCP ports. */
+export async function serverPorts(started: Spawned, ms = 5000): Promise<{ ws: number; tcp: number }> {
+  const pattern = /WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)[\s\S]*TCP broadcast listening on tcp:\/\/127\.0\.0\.1:(\d+)/;
+  const match = await waitFor(started, pattern, "the server's two listening lines", ms);
+  return { ws: Number(match[1]), tcp: Number(match[2]) };
+}
+
+/** Waits for `child` to exit. @returns its exit code and signal. */
+export async function exited(child: ChildProcess, ms = 10_000): Promise<[number | null, NodeJS.Signals | null]> {
+  if (child.exitCode !== null || child.signalCode !== null) return [child.exitCode, child.signalCode];
+  return within(
+    new Promise((resolve) => child.once("exit", (code, signal) => resolve([code, signal]))),
+    `process ${child.pid} to exit`,
+    ms,
+  );
+}
+
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Which of `pids` holds the server side of each TCP connection from 127.0.0.1:`clientPort` to
+ * `serverPort`, read from the kernel (/proc/net/tcp and each process's open descriptors), not
+ * from anything the server says. @returns client port -> pid (absent: nobody of `pids` holds it).
+ */
+export async function socketOwners(serverPort: number, clientPorts: number[], pids: number[]): Promise<Map<number, number>> {
+  const inodes = new Map<string, number>(); // socket inode -> client port
+  const wanted = new Set(clientPorts);
+  for (const line of (await readFile("/proc/net/tcp", "utf8")).split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 10) continue;
+    const local = Number.parseInt((fields[1] as string).split(":")[1] as string, 16);
+    const remote = Number.parseInt((fields[2] as string).split(":")[1] as string, 16);
+    if (local === serverPort && wanted.has(remote)) inodes.set(fields[9] as string, remote);
+  }
+  const owners = new Map<number, number>();
+  for (const pid of pids) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      const port = inode === undefined ? undefined : inodes.get(inode);
+      if (port !== undefined) owners.set(port, pid);
+    }
+  }
+  return owners;
+}
