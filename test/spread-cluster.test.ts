@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, TcpClient, WsClient } from "./helpers.js";
 import { alive, killAll, type Spawned, serverPorts, socketOwners, spawnProject, waitFor } from "./processes.js";
-import { join, openWhenFree, spreadsOverNodes, type TwoNodes } from "./spread.js";
+import { join, openWhenFree, settled, spreadsOverNodes, type TwoNodes } from "./spread.js";
 
 const children: ChildProcess[] = [];
 let server: Spawned;
@@ -49,6 +49,7 @@ const nodes: TwoNodes = {
       (c) => (c.ws as unknown as { _socket: Socket })._socket,
       (c) => c.close(),
     ),
+  race: (_node, path) => WsClient.open(`ws://127.0.0.1:${ports.ws}${path}`), // the primary deals them round robin
   tcp: (node) =>
     onWorker(
       node,
@@ -72,9 +73,9 @@ spreadsOverNodes("--workers 2", () => nodes);
 describe("--workers 2: a worker that dies", () => {
   it("is replaced; its clients' ids are free at once and its memberships gone, the other worker keeps serving", async () => {
     const [victim] = liveWorkers() as [number, number];
-    const doomed = await nodes.ws(0, "/?id=dora");
+    const doomed = await settled(await nodes.ws(0, "/?id=dora"));
     await join(doomed, "room");
-    const other = await nodes.ws(1, "/?id=otto");
+    const other = await settled(await nodes.ws(1, "/?id=otto"));
     await join(other, "room");
     process.kill(victim, "SIGKILL");
     await waitFor(server, new RegExp(`pid ${victim}\\) died with signal SIGKILL, replacing it`), "the death line");

@@ -10,6 +10,27 @@ export interface TwoNodes {
   ws(node: 0 | 1, path?: string): Promise<WsClient>;
   /** A TCP client connected to node `node`'s broadcast port. */
   tcp(node: 0 | 1): Promise<TcpClient>;
+  /** A WebSocket client connected at `path` to whichever node takes it (no retries, for races). */
+  race(node: 0 | 1, path: string): Promise<WsClient>;
+}
+
+/**
+ * Waits until the server has settled `client`'s id claim (a connection's messages wait behind
+ * it, so the answer to a join means it is settled), and checks it was let in.
+ */
+export async function settled(client: WsClient): Promise<WsClient> {
+  expect(await fate(client)).toBe("in");
+  return client;
+}
+
+/** Whether the server let `client` in: it answers a join, or closes it. */
+async function fate(client: WsClient): Promise<"in" | "out"> {
+  client.send({ join: "probe" });
+  const answered = client.next().then(
+    () => "in" as const,
+    () => "out" as const, // no answer: the close won
+  );
+  return Promise.race([answered, client.closed.then(() => "out" as const)]);
 }
 
 /** Joins `channel` and waits for `{"joined": channel}`. */
@@ -23,9 +44,7 @@ export async function openWhenFree(nodes: TwoNodes, node: 0 | 1, path: string, m
   const deadline = Date.now() + ms;
   for (;;) {
     const client = await nodes.ws(node, path);
-    client.send({ join: "probe" });
-    const first = await Promise.race([client.next(), client.closed]);
-    if (JSON.stringify(first) === JSON.stringify({ joined: "probe" })) return client;
+    if ((await fate(client)) === "in") return client;
     if (Date.now() > deadline) throw new Error(`${path} still in use after ${ms} ms`);
     await client.close();
   }
@@ -69,8 +88,8 @@ export function spreadsOverNodes(name: string, setup: () => TwoNodes): void {
 
     it("targets reach an id on the other node; unknown targets lists only ids connected nowhere", async () => {
       const nodes = setup();
-      const alice = await nodes.ws(0, "/?id=alice");
-      const bob = await nodes.ws(1, "/?id=bob");
+      const alice = await settled(await nodes.ws(0, "/?id=alice"));
+      const bob = await settled(await nodes.ws(1, "/?id=bob"));
       alice.send({ targets: ["bob", "nobody", "bob", 7], payload: { n: 1 } });
       expect(await bob.next()).toEqual({ n: 1 });
       expect(await alice.next()).toEqual({ error: "unknown targets", targets: ["nobody", 7] });
@@ -82,7 +101,7 @@ export function spreadsOverNodes(name: string, setup: () => TwoNodes): void {
 
     it("an id in use on one node is refused on the other with 1008, and is free again once its connection closes", async () => {
       const nodes = setup();
-      const first = await nodes.ws(0, "/?id=carol");
+      const first = await settled(await nodes.ws(0, "/?id=carol"));
       const second = await nodes.ws(1, "/?id=carol");
       expect(await second.closedBy()).toEqual({ code: 1008, reason: "id in use" });
       first.send({ join: "still" });
@@ -90,6 +109,16 @@ export function spreadsOverNodes(name: string, setup: () => TwoNodes): void {
       await first.close();
       const third = await openWhenFree(nodes, 1, "/?id=carol", 3000);
       await third.close();
+    });
+
+    it("connections claiming one id on both nodes at once: exactly one is let in", async () => {
+      const nodes = setup();
+      for (let round = 0; round < 5; round++) {
+        const claimants = await Promise.all(Array.from({ length: 6 }, (_, i) => nodes.race((i % 2) as 0 | 1, `/?id=race${round}`)));
+        const fates = await Promise.all(claimants.map(fate));
+        expect(fates.filter((f) => f === "in")).toHaveLength(1);
+        await Promise.all(claimants.map((c) => c.close()));
+      }
     });
 
     it("a chunk from a TCP client reaches every other TCP client on every node, not the sender", async () => {

@@ -26,6 +26,13 @@ export interface RedisBrokerOptions {
    * Default: 65,536.
    */
   maxPending?: number;
+  /**
+   * How long Redis may take to answer a command, in ms. A command unanswered that long (or a
+   * health-check PING, sent every `timeoutMs` while idle) means Redis is unreachable though the
+   * socket is open (a partition, a paused server): the broker reports `down`, reconnects, and
+   * subscribes again once Redis answers. Default: 2000.
+   */
+  timeoutMs?: number;
 }
 
 /** ioredis options, but the reply mapping: the broker reads replies in ioredis's default shape. */
@@ -63,6 +70,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /** The live set: every channel subscribed and not unsubscribed, with its Redis name. */
   readonly #live = new Map<ChannelId, string>();
   readonly #counts = { published: 0, unpublished: 0 };
+  readonly #health: NodeJS.Timeout;
   #pending = 0;
   #receive: ((envelope: Buffer) => void) | undefined;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
@@ -79,17 +87,19 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   constructor(options: RedisBrokerOptions = {}) {
     super();
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { url = "redis://127.0.0.1:6379", client, redis = {}, prefix = "ws-channels", maxPending = 65_536 } = options;
+    const { url = "redis://127.0.0.1:6379", client, redis = {}, prefix = "ws-channels", maxPending = 65_536, timeoutMs = 2000 } = options;
     if (typeof url !== "string") throw new TypeError("url must be a string");
     if (typeof prefix !== "string") throw new TypeError("prefix must be a string");
     if (client !== undefined && !(client instanceof Redis)) throw new TypeError("client must be an ioredis Redis client");
     if (!Number.isInteger(maxPending) || maxPending < 1)
       throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be an integer >= 1, got ${String(timeoutMs)}`);
     this.#prefix = prefix;
     this.#maxPending = maxPending;
+    const forced = { ...FORCED, commandTimeout: timeoutMs };
     this.#ownsPub = client === undefined;
-    this.#pub = client ?? new Redis(url, { ...redis, ...FORCED });
-    this.#sub = client === undefined ? new Redis(url, { ...redis, ...FORCED }) : client.duplicate(FORCED);
+    this.#pub = client ?? new Redis(url, { ...redis, ...forced });
+    this.#sub = client === undefined ? new Redis(url, { ...redis, ...forced }) : client.duplicate(forced);
     for (const connection of [this.#pub, this.#sub]) {
       connection.on("error", this.#onError);
       connection.on("close", this.#update);
@@ -98,6 +108,9 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#sub.on("ready", this.#resubscribe);
     this.#sub.on("messageBuffer", (_name: Buffer, envelope: Buffer) => this.#receive?.(envelope));
     if (this.#pub.status === "ready") queueMicrotask(this.#update); // a client given ready emits no `ready`
+    this.#health = setInterval(() => {
+      for (const connection of [this.#pub, this.#sub]) if (connection.status === "ready") connection.ping().catch(this.#unanswered);
+    }, timeoutMs).unref();
   }
 
   /** @throws {Error} when called a second time. */
@@ -113,7 +126,10 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     if (this.#sub.status !== "ready") return Promise.resolve(false);
     return this.#sub.subscribe(name).then(
       () => true,
-      () => false, // the connection dropped first: `ready` subscribes again
+      (error: unknown) => {
+        this.#unanswered(error); // the connection dropped or stalled first: `ready` subscribes again
+        return false;
+      },
     );
   }
 
@@ -145,6 +161,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   async #close(): Promise<void> {
+    clearInterval(this.#health);
     this.#live.clear();
     this.#connected = false;
     const quit = async (connection: Redis): Promise<void> => {
@@ -187,9 +204,22 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#counts.published++;
   };
 
-  readonly #unpublished = (): void => {
+  readonly #unpublished = (error: unknown): void => {
     this.#pending--;
     this.#counts.unpublished++;
+    this.#unanswered(error);
+  };
+
+  /**
+   * A command failed. If Redis left it unanswered for `timeoutMs` the socket is open but nobody
+   * answers: drop both connections (a given client is left to its owner) so that the broker is
+   * down until Redis answers again, then subscribes to the live set anew.
+   */
+  readonly #unanswered = (error: unknown): void => {
+    if (this.#closing !== undefined || !(error instanceof Error) || !/timed out/i.test(error.message)) return;
+    this.#lastError = new Error("Redis did not answer in time");
+    if (this.#ownsPub) this.#pub.disconnect(true);
+    this.#sub.disconnect(true);
   };
 
   /** The subscribing connection is (again) ready: subscribe to exactly the live set. */
@@ -203,7 +233,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
         this.#subscribed = this.#sub.status === "ready";
         this.#update();
       },
-      () => undefined, // dropped again before the replies: the next `ready` starts over
+      this.#unanswered, // dropped again before the replies: the next `ready` starts over
     );
   };
 

@@ -9,6 +9,9 @@ export type Spread =
   /** Every server sharing the Redis at `url` (`redis://host:port`, `rediss://` for TLS). */
   | { readonly redis: string };
 
+/** How long a server waits at start-up for Redis or the cluster primary before serving alone meanwhile, in ms. */
+export const START_WAIT_MS = 5_000;
+
 /** What a node needs to work with the others: a broker for `Channels`, and where ids are claimed. */
 export interface Nodes {
   /** Undefined for a server alone. */
@@ -16,18 +19,40 @@ export interface Nodes {
   readonly registry: IdRegistry;
   /** Whether there are other nodes at all. */
   readonly remote: boolean;
+  /** Whether the broker and the registry answered within START_WAIT_MS of start-up. */
+  readonly connected: boolean;
 }
 
 /**
- * Makes the broker and the id registry for `spread`. The Redis and cluster modules are loaded only
- * when asked for, so a server alone never loads ioredis.
+ * Makes the broker and the id registry for `spread`, and waits (at most START_WAIT_MS) until they
+ * are connected, so that the first clients' joins are subscribed and their ids claimed for real.
+ * The Redis and cluster modules are loaded only when asked for: a server alone never loads ioredis.
  */
 export async function nodes(spread: Spread | undefined): Promise<Nodes> {
-  if (spread === undefined) return { broker: undefined, registry: new SingleNode(), remote: false };
+  if (spread === undefined) return { broker: undefined, registry: new SingleNode(), remote: false, connected: true };
   if ("redis" in spread) {
     const [{ RedisBroker }, { RedisIds }] = await Promise.all([import("../brokers/redis.js"), import("./ids/redis.js")]);
-    return { broker: new RedisBroker({ url: spread.redis }), registry: new RedisIds({ url: spread.redis }), remote: true };
+    const broker = new RedisBroker({ url: spread.redis });
+    const registry = new RedisIds({ url: spread.redis });
+    const [up, ready] = await Promise.all([brokerUp(broker), registry.ready(START_WAIT_MS)]);
+    return { broker, registry, remote: true, connected: up && ready };
   }
   const [{ ClusterBroker }, { ClusterIds }] = await Promise.all([import("../brokers/cluster.js"), import("./ids/cluster.js")]);
-  return { broker: new ClusterBroker(), registry: new ClusterIds(), remote: true };
+  const broker = new ClusterBroker();
+  return { broker, registry: new ClusterIds(), remote: true, connected: await brokerUp(broker) };
+}
+
+/** Waits for the broker's first `up`, at most START_WAIT_MS. @returns whether it came. */
+function brokerUp(broker: Broker): Promise<boolean> {
+  if (broker.stats().connected) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (up: boolean): void => {
+      clearTimeout(timer);
+      broker.off("up", onUp);
+      resolve(up);
+    };
+    const onUp = (): void => done(true);
+    const timer = setTimeout(() => done(false), START_WAIT_MS);
+    broker.on("up", onUp);
+  });
 }

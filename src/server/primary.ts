@@ -9,6 +9,8 @@ import { serveIds } from "./ids/cluster.js";
 export const MAX_DEATHS = 5;
 /** The window over which worker deaths are counted, in ms. */
 export const DEATH_WINDOW_MS = 10_000;
+/** How long a stopping worker may take before the primary kills it, in ms (its own shutdown is bounded to less). */
+const KILL_AFTER_MS = 10_000;
 
 /** What a worker tells the primary over IPC; tagged, since the IPC channel is shared with brokers. */
 export type WorkerReport = { readonly wsChannelsServer: "listening" } | { readonly wsChannelsServer: "failed"; readonly reason: string };
@@ -65,6 +67,9 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
 
   const fork = (): void => {
     const worker = cluster.fork();
+    // A send to a worker that has just died fails with EPIPE on the worker object; its `exit`
+    // (below) is what counts.
+    worker.on("error", () => undefined);
     worker.on("message", (message: unknown) => {
       if (!isReport(message)) return;
       if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
@@ -83,6 +88,13 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
     const workers = alive();
     if (workers.length === 0) process.exit(status);
     for (const worker of workers) worker.process.kill("SIGTERM");
+    // a worker stuck in its shutdown must not keep the whole server up
+    setTimeout(() => {
+      for (const worker of alive()) {
+        log(`worker ${worker.id} (pid ${worker.process.pid}) did not stop within ${KILL_AFTER_MS / 1000} s: killing it`);
+        worker.process.kill("SIGKILL");
+      }
+    }, KILL_AFTER_MS).unref();
   };
 
   cluster.on("exit", (worker, code, signal) => {

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import type { Logger } from "pino";
 import { pino } from "pino";
 import { AggregatorRegistry, type Registry } from "prom-client";
@@ -9,7 +10,7 @@ import type { Authenticate } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
-import { nodes, type Spread } from "./nodes.js";
+import { nodes, type Spread, START_WAIT_MS } from "./nodes.js";
 import { report } from "./primary.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
@@ -135,7 +136,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   const log = options.logger ?? pino({ enabled: false });
   const allowedOrigins = settings.allowedOrigins === undefined || settings.allowedOrigins === "*" ? "*" : origins(settings.allowedOrigins);
-  const { broker, registry, remote } = await nodes(options.spread);
+  const { broker, registry, remote, connected } = await nodes(options.spread);
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
     highWaterMark: settings.highWaterMark,
@@ -144,10 +145,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   });
   let closing: Promise<void> | undefined;
   const tcpServer = tcpPort === false ? undefined : new TcpBroadcastServer(channels, settings.pingInterval);
-  // What /readyz waits for: each listener there is (the broker, when there is one, belongs here too).
+  // What /readyz waits for: each listener there is, and the broker when there is one.
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
   if (broker) {
-    up.broker = false;
+    up.broker = broker.stats().connected;
+    if (connected) log.info({ subscriptions: broker.stats().subscriptions }, "broker up: serving with every node");
+    else log.info(`broker down: not connected within ${START_WAIT_MS} ms, serving this node's clients only until it is`);
     broker.on("down", (reason) => {
       up.broker = false;
       log.info({ reason: reason?.message }, "broker down: serving this node's clients only");
@@ -184,9 +187,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         }));
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await channels.close();
-      await registry.close();
+      // Each step is bounded, so that a broker or Redis that stopped answering cannot hold the
+      // shutdown; ids are released only once their connections are closed.
+      await within(channels.close(), settings.graceMs);
       await Promise.all([wsServer.close(settings.graceMs), tcpServer?.close(settings.graceMs)]);
+      await within(registry.close(), settings.graceMs);
       await admin?.close();
     })());
   try {
@@ -204,7 +209,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     if (tcp) log.info(`TCP broadcast listening on ${url("tcp", tcp)}`);
     else log.info(`TCP broadcast port off${authenticate ? " (it cannot authenticate: give --tcp-port to open it anyway)" : ""}`);
     if (adminBound) log.info(`admin (/metrics, /healthz, /readyz) listening on ${url("http", adminBound)}`);
-    if (options.spread !== undefined && "cluster" in options.spread) {
+    if (cluster.isWorker) {
       // the primary sums its workers' metrics, and logs this worker as started
       new AggregatorRegistry(); // in a worker, making one is what answers the primary's requests
       AggregatorRegistry.setRegistries([metrics.registry]);
@@ -215,4 +220,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await close().catch(() => undefined);
     throw error;
   }
+}
+
+/** Waits for `promise`, at most `ms`; what it does after that is left to it. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -72,6 +72,7 @@ export class Targets {
       return; // not from a ws-channels server of this version: nothing to deliver
     }
     if (!Array.isArray(routed.ids) || typeof routed.text !== "string") return;
-    for (const id of routed.ids) for (const ws of this.#held.get(String(id)) ?? []) void this.#channels.send(ws, routed.text);
+    // the registry routed these ids here, so it holds this node's claims even if their answers are still on the way
+    for (const id of routed.ids) for (const ws of this.#held.all(String(id)) ?? []) void this.#channels.send(ws, routed.text);
   }
 }

@@ -12,6 +12,7 @@ import type { IdRegistry } from "./ids/registry.js";
 import { createListener, type TlsFiles } from "./listener.js";
 import type { RefusalReason } from "./metrics.js";
 import { type Command, parseCommand } from "./protocol.js";
+import { TokenBucket } from "./rate.js";
 import { serial } from "./serial.js";
 import { Targets } from "./targets.js";
 import { type Admission, admit, refuse } from "./upgrade.js";
@@ -65,8 +66,7 @@ interface Client {
   readonly id: string | undefined;
   readonly address: string;
   readonly channels: readonly string[] | undefined;
-  tokens: number;
-  refilled: number;
+  readonly rate: TokenBucket;
   /** Past the rate: its close is queued and later messages are dropped. */
   limited: boolean;
 }
@@ -174,8 +174,7 @@ export class WsProtocolServer {
       id,
       address,
       channels: identity?.channels,
-      tokens: this.#options.maxMessagesPerSecond,
-      refilled: performance.now(),
+      rate: new TokenBucket(this.#options.maxMessagesPerSecond),
       limited: false,
     };
     const inOrder = serial(() => ws.close(CLOSE.internalError.code, CLOSE.internalError.reason));
@@ -189,7 +188,7 @@ export class WsProtocolServer {
     if (identity?.expiresAt !== undefined) this.#expireAt(client, identity.expiresAt, inOrder);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       if (client.limited) return;
-      if (this.#withinRate(client)) return inOrder(() => this.#receive(client, data, isBinary));
+      if (client.rate.take()) return inOrder(() => this.#receive(client, data, isBinary));
       client.limited = true; // closed after the replies already queued, like every other close
       inOrder(() => this.#close(ws, address, "rate_limit", CLOSE.rateLimit));
     });
@@ -215,17 +214,6 @@ export class WsProtocolServer {
     if (ws.readyState !== WebSocket.OPEN) return;
     this.#options.refused(reason, address);
     ws.close(code, text);
-  }
-
-  /** A token bucket: `maxMessagesPerSecond` tokens, refilled continuously; a message takes one. */
-  #withinRate(client: Client): boolean {
-    const rate = this.#options.maxMessagesPerSecond;
-    const now = performance.now();
-    client.tokens = Math.min(rate, client.tokens + ((now - client.refilled) * rate) / 1000);
-    client.refilled = now;
-    if (client.tokens < 1) return false;
-    client.tokens--;
-    return true;
   }
 
   #receive(client: Client, data: Buffer, isBinary: boolean): Promise<void> | void {

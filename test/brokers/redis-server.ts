@@ -51,6 +51,16 @@ export class RedisServer {
     await within(exited, "redis-server to exit");
   }
 
+  /** Stops the server without closing anything (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   /** Kills the server and removes its folder. */
   async stop(): Promise<void> {
     await this.kill();

@@ -68,7 +68,8 @@ export function serveIds(): void {
 }
 
 function answer(worker: Worker, message: ToWorker): void {
-  if (worker.isConnected()) worker.send(message);
+  // the worker may die with a request in flight: a failed send is its `exit`'s business
+  if (worker.isConnected()) worker.send(message, undefined, () => undefined);
 }
 
 /** In a worker: the registry is the primary's table, asked over IPC. */

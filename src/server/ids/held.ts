@@ -10,6 +10,8 @@ import type { IdRegistry } from "./registry.js";
  */
 export class HeldIds {
   readonly #connections = new Map<string, Set<WebSocket>>();
+  /** Connections whose exclusive claim the registry has not answered yet: they hold the id here, but get nothing sent to it. */
+  readonly #pending = new Set<WebSocket>();
   readonly #registry: IdRegistry;
 
   /**
@@ -38,18 +40,33 @@ export class HeldIds {
       ws.once("close", () => this.#drop(id, ws));
       return Promise.resolve(true);
     }
-    // Held here from now on, so that a local duplicate is refused while the registry answers.
+    // Held here from now on, so that a local duplicate is refused while the registry answers;
+    // until it has, the connection is not a target: it may be an impostor of another node's id.
     this.#connections.set(id, new Set([ws]));
+    if (!shared) this.#pending.add(ws);
     ws.once("close", () => this.#drop(id, ws));
     return this.#registry.claim(id, !shared).then((granted) => {
+      this.#pending.delete(ws);
       if (!granted) this.#drop(id, ws);
       return granted;
     });
   }
 
-  /** The connections of this node holding `id` now, if any. */
-  get(id: string): ReadonlySet<WebSocket> | undefined {
+  /**
+   * Every connection of this node holding `id` now, if any, also those whose claim the registry
+   * has not answered yet. A message routed here by another node may use them (the
+   * registry routed it here, so it has recorded this node's claim); this node's own clients may not.
+   */
+  all(id: string): ReadonlySet<WebSocket> | undefined {
     return this.#connections.get(id);
+  }
+
+  /** The connections of this node holding `id` now, claim granted, if any. */
+  get(id: string): ReadonlySet<WebSocket> | undefined {
+    const holders = this.#connections.get(id);
+    if (holders === undefined || this.#pending.size === 0) return holders;
+    const granted = new Set([...holders].filter((ws) => !this.#pending.has(ws)));
+    return granted.size === 0 ? undefined : granted;
   }
 
   /** Ids held on this node now. */
@@ -58,6 +75,7 @@ export class HeldIds {
   }
 
   #drop(id: string, ws: WebSocket): void {
+    this.#pending.delete(ws);
     const holders = this.#connections.get(id);
     if (holders === undefined || !holders.delete(ws) || holders.size > 0) return;
     this.#connections.delete(id);

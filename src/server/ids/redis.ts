@@ -5,6 +5,8 @@ import { type IdRegistry, newRoute } from "./registry.js";
 export const CLAIM_TTL_MS = 10_000;
 /** How often a node refreshes its claims, in ms. */
 export const REFRESH_MS = 3_000;
+/** How long Redis may take to answer, in ms, before the registry goes on without it. */
+const COMMAND_TIMEOUT_MS = 2_000;
 /** The most ids one script call handles. */
 const BATCH = 500;
 
@@ -82,14 +84,31 @@ export class RedisIds implements IdRegistry {
     const { url = "redis://127.0.0.1:6379", prefix = "ws-channels" } = options;
     if (typeof url !== "string" || typeof prefix !== "string") throw new TypeError("url and prefix must be strings");
     this.#prefix = prefix;
-    // No offline queue: a claim made while Redis is down is granted at once, not held.
-    this.#redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }) as Redis & Scripts;
+    // No offline queue, and a bound on each command: a claim made while Redis is down, or does not
+    // answer, is granted then rather than held.
+    this.#redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS }) as Redis &
+      Scripts;
     this.#redis.defineCommand("wsClaim", { lua: CLAIM });
     this.#redis.defineCommand("wsRelease", { lua: RELEASE });
     this.#redis.defineCommand("wsLocate", { lua: LOCATE });
     this.#redis.on("error", () => undefined); // it reconnects by itself; the broker reports the outage
     this.#redis.on("ready", () => void this.#refresh());
     this.#timer = setInterval(() => void this.#refresh(), REFRESH_MS).unref();
+  }
+
+  /** Waits until Redis is connected, at most `ms`. @returns whether it is. */
+  ready(ms: number): Promise<boolean> {
+    if (this.#redis.status === "ready") return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ready: boolean): void => {
+        clearTimeout(timer);
+        this.#redis.off("ready", onReady);
+        resolve(ready);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.#redis.once("ready", onReady);
+    });
   }
 
   async claim(id: string, exclusive: boolean): Promise<boolean> {
