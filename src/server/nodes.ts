@@ -19,27 +19,29 @@ export interface Nodes {
   readonly registry: IdRegistry;
   /** Whether there are other nodes at all. */
   readonly remote: boolean;
-  /** Whether the broker and the registry answered within START_WAIT_MS of start-up. */
-  readonly connected: boolean;
+  /**
+   * Waits until the broker (once its `Channels` is made: a cluster broker says hello then) and the
+   * registry are connected, at most START_WAIT_MS. @returns whether they are.
+   */
+  connected(): Promise<boolean>;
 }
 
 /**
- * Makes the broker and the id registry for `spread`, and waits (at most START_WAIT_MS) until they
- * are connected, so that the first clients' joins are subscribed and their ids claimed for real.
- * The Redis and cluster modules are loaded only when asked for: a server alone never loads ioredis.
+ * Makes the broker and the id registry for `spread`. The Redis and cluster modules are loaded only
+ * when asked for: a server alone never loads ioredis.
  */
 export async function nodes(spread: Spread | undefined): Promise<Nodes> {
-  if (spread === undefined) return { broker: undefined, registry: new SingleNode(), remote: false, connected: true };
+  if (spread === undefined) return { broker: undefined, registry: new SingleNode(), remote: false, connected: () => Promise.resolve(true) };
   if ("redis" in spread) {
     const [{ RedisBroker }, { RedisIds }] = await Promise.all([import("../brokers/redis.js"), import("./ids/redis.js")]);
     const broker = new RedisBroker({ url: spread.redis });
     const registry = new RedisIds({ url: spread.redis });
-    const [up, ready] = await Promise.all([brokerUp(broker), registry.ready(START_WAIT_MS)]);
-    return { broker, registry, remote: true, connected: up && ready };
+    const connected = async (): Promise<boolean> => (await Promise.all([brokerUp(broker), registry.ready(START_WAIT_MS)])).every(Boolean);
+    return { broker, registry, remote: true, connected };
   }
   const [{ ClusterBroker }, { ClusterIds }] = await Promise.all([import("../brokers/cluster.js"), import("./ids/cluster.js")]);
   const broker = new ClusterBroker();
-  return { broker, registry: new ClusterIds(), remote: true, connected: await brokerUp(broker) };
+  return { broker, registry: new ClusterIds(), remote: true, connected: () => brokerUp(broker) };
 }
 
 /** Waits for the broker's first `up`, at most START_WAIT_MS. @returns whether it came. */

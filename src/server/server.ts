@@ -136,13 +136,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   const log = options.logger ?? pino({ enabled: false });
   const allowedOrigins = settings.allowedOrigins === undefined || settings.allowedOrigins === "*" ? "*" : origins(settings.allowedOrigins);
-  const { broker, registry, remote, connected } = await nodes(options.spread);
+  const { broker, registry, remote, connected: connect } = await nodes(options.spread);
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
     highWaterMark: settings.highWaterMark,
     slowConsumer: settings.slowConsumer,
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
   });
+  // so that the first clients' joins are subscribed and their ids claimed for real
+  const connected = await connect();
   let closing: Promise<void> | undefined;
   const tcpServer = tcpPort === false ? undefined : new TcpBroadcastServer(channels, settings.pingInterval);
   // What /readyz waits for: each listener there is, and the broker when there is one.
