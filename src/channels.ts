@@ -1,12 +1,7 @@
-import { type FanOut, writeShard } from "./fanout.js";
+import { Dispatcher } from "./dispatch.js";
 import { type Sharder, toShardCount } from "./sharder.js";
-import { type ChannelId, type Shard, Table } from "./table.js";
-import { closeSlow, DELIVERED, FAILED, isClosed, isMember, type Member, onClose, Payload, write } from "./transports/index.js";
-import { TurnClock } from "./turn.js";
-import { WriterPool } from "./writers.js";
-
-/** The most broadcasts written together in one walk of a shard. */
-const MAX_BATCH = 64;
+import { type ChannelId, Table } from "./table.js";
+import { closeSlow, isClosed, isMember, type Member, onClose, Payload } from "./transports/index.js";
 
 /** What to do with a member whose unsent bytes are over the high-water mark. */
 export type SlowConsumerPolicy = "skip" | "close";
@@ -95,15 +90,9 @@ type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
  */
 export class Channels<Meta = undefined> {
   readonly #table: Table<Member, Meta>;
-  readonly #pool: WriterPool;
+  readonly #dispatch: Dispatcher;
   readonly #unwatch = new Map<Member, () => void>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  /** Per shard, the batch of broadcasts queued and not yet taken by a writer. */
-  readonly #batches = new WeakMap<Shard<Member, Meta>, { jobs: FanOut[]; done: Promise<void> }>();
-  readonly #clock: TurnClock;
-  readonly #highWaterMark: number;
   readonly #slowConsumer: SlowConsumerPolicy;
-  readonly #totals = { delivered: 0, failed: 0, dropped: 0 };
   readonly #authorize: Authorize<Meta> | undefined;
   #closed = false;
 
@@ -135,10 +124,13 @@ export class Channels<Meta = undefined> {
       if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
     }
     this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
-    this.#pool = new WriterPool(writers, maxWriters);
-    this.#clock = new TurnClock(sliceMs);
-    this.#highWaterMark = highWaterMark;
     this.#slowConsumer = slowConsumer;
+    this.#dispatch = new Dispatcher({
+      writers,
+      maxWriters,
+      sliceMs,
+      rules: { highWaterMark, failed: this.#dropFailed, slow: this.#dropSlow },
+    });
   }
 
   /**
@@ -216,36 +208,23 @@ export class Channels<Meta = undefined> {
    *   channel with no members. Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
    * @throws {TypeError} for a bad `channel`, `message` or `options`.
    */
-  broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions = {}): Promise<BroadcastResult> {
+  broadcast(channel: ChannelId, message: string | Uint8Array, options?: BroadcastOptions): Promise<BroadcastResult> {
     checkChannel(channel);
     checkMessage(message);
-    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("options must be an object");
     if (this.#closed) {
       return Promise.reject(
         Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }),
       );
     }
-    const result: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
+    return this.#fanOut(channel, new Payload(message), options?.except);
+  }
+
+  /** The local fan-out of one broadcast: every member of `channel` here but `except`. */
+  #fanOut(channel: ChannelId, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
     const shards = this.#table.shards(channel);
-    if (shards === undefined) return Promise.resolve(result);
-    const job: FanOut = {
-      payload: new Payload(message),
-      except: options.except,
-      highWaterMark: this.#highWaterMark,
-      counts: result,
-      failed: this.#dropFailed,
-      slow: this.#dropSlow,
-    };
-    const done = Promise.all(shards.map((shard) => this.#enqueue(shard, job)));
-    this.#inFlight.add(done);
-    const settle = (): void => {
-      this.#inFlight.delete(done);
-      this.#totals.delivered += result.delivered;
-      this.#totals.failed += result.failed;
-      this.#totals.dropped += result.dropped;
-    };
-    done.then(settle, settle);
-    return done.then(() => result);
+    if (shards === undefined) return Promise.resolve({ delivered: 0, failed: 0, dropped: 0 });
+    return this.#dispatch.broadcast(shards, payload, except);
   }
 
   /**
@@ -262,17 +241,7 @@ export class Channels<Meta = undefined> {
   send(member: Member, message: string | Uint8Array): Promise<boolean> {
     checkMember(member);
     checkMessage(message);
-    const payload = new Payload(message);
-    const shards = this.#table.shardsOf(member);
-    for (const shard of shards) this.#batches.delete(shard); // later broadcasts queue behind this message
-    return new Promise((resolve) => {
-      this.#pool.after(shards, () => {
-        const outcome = write(member, payload, this.#highWaterMark, this.#dropFailed);
-        if (outcome === FAILED) this.#dropFailed(member);
-        else if (outcome !== DELIVERED) this.#dropSlow(member);
-        resolve(outcome === DELIVERED);
-      });
-    });
+    return this.#dispatch.send(member, this.#table.shardsOf(member), new Payload(message));
   }
 
   /**
@@ -309,14 +278,14 @@ export class Channels<Meta = undefined> {
   /** What the table holds now, the writer pool's state, and totals over every broadcast so far. */
   stats(): ChannelsStats {
     const table = this.#table;
-    const pool = this.#pool;
+    const dispatch = this.#dispatch;
     return {
       channels: table.channels,
       members: table.members,
       memberships: table.memberships,
-      inFlight: this.#inFlight.size,
-      writers: { active: pool.active, pending: pool.pending, size: pool.size },
-      ...this.#totals,
+      inFlight: dispatch.inFlight,
+      writers: dispatch.writers,
+      ...dispatch.totals,
     };
   }
 
@@ -327,7 +296,7 @@ export class Channels<Meta = undefined> {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled(this.#inFlight);
+    await this.#dispatch.drained();
   }
 
   /** A member that was closed or whose write threw (or whose `send` promise rejected later). */
@@ -340,31 +309,6 @@ export class Channels<Meta = undefined> {
     closeSlow(member);
     return false;
   };
-
-  /**
-   * Adds `job` to the shard's open batch: the broadcasts queued on a shard before its writer
-   * starts are written together, member by member. A new batch opens once the writer has taken
-   * the last one, or once `send` has put a barrier behind it.
-   * @returns a promise that settles when the batch holding `job` is written.
-   */
-  #enqueue(shard: Shard<Member, Meta>, job: FanOut): Promise<void> {
-    const open = this.#batches.get(shard);
-    if (open !== undefined) {
-      open.jobs.push(job);
-      // A batch waits while its shard is busy; past MAX_BATCH the next broadcasts start another,
-      // so one member's socket never gets more than MAX_BATCH messages from one walk of the shard.
-      if (open.jobs.length >= MAX_BATCH) this.#batches.delete(shard);
-      return open.done;
-    }
-    const jobs = [job];
-    // The task runs later (the pool starts tasks asynchronously): the batch is in the map by then.
-    const done = this.#pool.run(shard, () => {
-      if (this.#batches.get(shard)?.jobs === jobs) this.#batches.delete(shard);
-      return writeShard(shard, jobs, this.#clock);
-    });
-    this.#batches.set(shard, { jobs, done });
-    return done;
-  }
 
   /** A member joined its first channel: an event emitter leaves every channel when it closes. */
   readonly #watch = (member: Member): void => {

@@ -3,14 +3,25 @@ import { DELIVERED, FAILED, type Member, type Payload, write } from "./transport
 import type { TurnClock } from "./turn.js";
 
 /** How many writes are made between two looks at the clock. */
-const SLICE_CHECK = 256;
+export const SLICE_CHECK = 256;
 
-/** One broadcast's fan-out: what to write, to whom not, where to count, what to do on trouble. */
+/** What one broadcast did so far; the object `broadcast` resolves with. */
+export interface Counts {
+  delivered: number;
+  failed: number;
+  dropped: number;
+}
+
+/** One broadcast's part of a shard walk: what to write, to whom not, where to count. */
 export interface FanOut {
   readonly payload: Payload;
   readonly except: Member | undefined;
+  readonly counts: Counts;
+}
+
+/** What every write of one `Channels` shares: the slow-consumer mark and what to do on trouble. */
+export interface WriteRules {
   readonly highWaterMark: number;
-  readonly counts: { delivered: number; failed: number; dropped: number };
   /** A member was closed or its write threw, now or (a `send` member's promise) later. */
   readonly failed: (member: Member) => void;
   /** A member was over the high-water mark and got nothing. @returns whether it stays (skip policy). */
@@ -27,10 +38,30 @@ export interface FanOut {
  * recorded in `shard.joinedSince` and not written, so that nobody gets a message twice.
  * @returns undefined when it finished without pausing, else a promise of the rest.
  */
-export function writeShard(shard: Shard<Member, unknown>, jobs: readonly FanOut[], clock: TurnClock): Promise<void> | undefined {
-  if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock));
+export function writeShard(
+  shard: Shard<Member, unknown>,
+  jobs: readonly FanOut[],
+  clock: TurnClock,
+  rules: WriteRules,
+): Promise<void> | undefined {
+  if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock, rules));
   const members = shard.members.keys();
-  return slice(members, jobs, clock, undefined) ? writePaused(shard, members, jobs, clock) : undefined;
+  return slice(members, jobs, clock, undefined, rules) ? writePaused(shard, members, jobs, clock, rules) : undefined;
+}
+
+/**
+ * Writes one broadcast to every member of a small shard, at once, without looking at the clock:
+ * the caller has checked that nothing is queued and that the shard is at most SLICE_CHECK members.
+ * Takes the broadcast's parts as arguments, so that the common case allocates no job.
+ */
+export function writeNow(
+  members: Map<Member, unknown>,
+  payload: Payload,
+  except: Member | undefined,
+  counts: Counts,
+  rules: WriteRules,
+): void {
+  for (const member of members.keys()) writeOne(member, payload, except, counts, rules);
 }
 
 /**
@@ -43,13 +74,14 @@ async function writePaused(
   members: Iterator<Member> & Iterable<Member>,
   jobs: readonly FanOut[],
   clock: TurnClock,
+  rules: WriteRules,
 ): Promise<void> {
   const joined = new Set<Member>();
   shard.joinedSince = joined;
   try {
     do {
       await clock.nextTurn();
-    } while (slice(members, jobs, clock, joined));
+    } while (slice(members, jobs, clock, joined, rules));
   } finally {
     shard.joinedSince = undefined;
   }
@@ -60,12 +92,22 @@ async function writePaused(
  * `joined` (who joined during a pause: it and everyone after it are not owed the message).
  * @returns true if the budget ran out with members left to write.
  */
-function slice(members: Iterable<Member>, jobs: readonly FanOut[], clock: TurnClock, joined: ReadonlySet<Member> | undefined): boolean {
+function slice(
+  members: Iterable<Member>,
+  jobs: readonly FanOut[],
+  clock: TurnClock,
+  joined: ReadonlySet<Member> | undefined,
+  rules: WriteRules,
+): boolean {
+  // One broadcast per walk is the common case: its loop keeps the job's parts in registers.
+  const one = jobs.length === 1 ? (jobs[0] as FanOut) : undefined;
+  const step = one === undefined ? jobs.length : 1;
   let writes = 0;
   for (const member of members) {
     if (joined !== undefined && joined.size !== 0 && joined.has(member)) return false;
-    writeAll(member, jobs);
-    writes += jobs.length;
+    if (one !== undefined) writeOne(member, one.payload, one.except, one.counts, rules);
+    else writeAll(member, jobs, rules);
+    writes += step;
     if (writes >= SLICE_CHECK) {
       writes = 0;
       if (clock.spent()) return true;
@@ -75,23 +117,26 @@ function slice(members: Iterable<Member>, jobs: readonly FanOut[], clock: TurnCl
 }
 
 /** Every job to one member, in order; after a failure it has left, so the later jobs skip it. */
-function writeAll(member: Member, jobs: readonly FanOut[]): void {
-  for (let i = 0; i < jobs.length; i++) if (!writeOne(member, jobs[i] as FanOut)) return;
+function writeAll(member: Member, jobs: readonly FanOut[], rules: WriteRules): void {
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i] as FanOut;
+    if (!writeOne(member, job.payload, job.except, job.counts, rules)) return;
+  }
 }
 
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */
-function writeOne(member: Member, job: FanOut): boolean {
-  if (member === job.except) return true;
-  const outcome = write(member, job.payload, job.highWaterMark, job.failed);
+function writeOne(member: Member, payload: Payload, except: Member | undefined, counts: Counts, rules: WriteRules): boolean {
+  if (member === except) return true;
+  const outcome = write(member, payload, rules.highWaterMark, rules.failed);
   if (outcome === DELIVERED) {
-    job.counts.delivered++;
+    counts.delivered++;
     return true;
   }
   if (outcome === FAILED) {
-    job.counts.failed++;
-    job.failed(member);
+    counts.failed++;
+    rules.failed(member);
     return false;
   }
-  job.counts.dropped++;
-  return job.slow(member);
+  counts.dropped++;
+  return rules.slow(member);
 }

@@ -44,6 +44,12 @@ export class WriterPool {
   readonly #queues = new WeakMap<object, Queue>();
   readonly #ring: Queue[] = [];
   #ringHead = 0;
+  /** Tasks handed to a writer and not finished, the one run by `begin`/`end` included. */
+  #busy = 0;
+  /** The key whose task the caller runs itself, between `begin` and `end`. */
+  #inline: object | undefined;
+  /** Its queue, made only if something was queued or put a barrier on it meanwhile. */
+  #inlineQueue: Queue | undefined;
 
   /**
    * @param writers tasks run at once when idle (integer >= 1).
@@ -90,6 +96,36 @@ export class WriterPool {
     for (const queue of queues) this.#advance(queue);
   }
 
+  /** No task is running or waiting on any queue (so no barrier waits either). */
+  get idle(): boolean {
+    return this.#busy === 0 && this.#ringHead === this.#ring.length;
+  }
+
+  /**
+   * For a task the caller runs itself, synchronously, right now: only when the pool is idle, marks
+   * `key`'s queue as running until `end()`, so that what is called meanwhile (a barrier on that
+   * queue, any other task) waits for it exactly as it would wait for a task of the pool.
+   * @returns false, marking nothing, if the pool is not idle: then queue the task with `run`.
+   */
+  begin(key: object): boolean {
+    if (!this.idle) return false;
+    // Idle, every queue is empty: the key's queue is looked up (and marked running) only if a
+    // call made meanwhile needs it, which keeps the common case to two field writes.
+    this.#busy++;
+    this.#inline = key;
+    return true;
+  }
+
+  /** Ends the task `begin` started: what waited for it goes on. */
+  end(): void {
+    const queue = this.#inlineQueue;
+    this.#inline = undefined;
+    this.#inlineQueue = undefined;
+    if (queue === undefined) this.#busy--;
+    else this.#finished(queue);
+    this.#dispatch();
+  }
+
   /** How many tasks are running now. */
   get active(): number {
     return this.#limit.activeCount;
@@ -110,6 +146,10 @@ export class WriterPool {
     if (queue === undefined) {
       queue = { items: [], running: false, ready: false, arrived: false };
       this.#queues.set(key, queue);
+    }
+    if (key === this.#inline && this.#inlineQueue === undefined) {
+      queue.running = true; // the caller is running this queue's task right now (`begin`)
+      this.#inlineQueue = queue;
     }
     return queue;
   }
@@ -158,6 +198,7 @@ export class WriterPool {
       }
       queue.ready = false;
       queue.running = true;
+      this.#busy++;
       const task = queue.items.shift() as Task;
       void limit(task.run)
         .then(task.resolve, task.reject)
@@ -167,6 +208,7 @@ export class WriterPool {
 
   #finished(queue: Queue): void {
     queue.running = false;
+    this.#busy--;
     this.#advance(queue);
     if (this.pending === 0 && this.#limit.concurrency !== this.#writers) this.#limit.concurrency = this.#writers;
     this.#dispatch();
