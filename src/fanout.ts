@@ -1,5 +1,5 @@
 import type { Shard } from "./table.js";
-import { DELIVERED, FAILED, type Member, type Payload, write } from "./transports/index.js";
+import { DELIVERED, FAILED, Joined, type Member, type Payload, write, writeJoined } from "./transports/index.js";
 import type { TurnClock } from "./turn.js";
 
 /** How many writes are made between two looks at the clock. */
@@ -28,10 +28,22 @@ export interface WriteRules {
   readonly slow: (member: Member) => boolean;
 }
 
+/** One walk of a shard: its jobs, and for several, their messages joined for one write each. */
+interface Walk {
+  readonly jobs: readonly FanOut[];
+  /** The job, when there is only one. */
+  readonly one: FanOut | undefined;
+  /** The messages of every job, when there are several. */
+  readonly joined: Joined | undefined;
+  /** Members some job skips: they take the jobs one by one. */
+  readonly excepts: readonly Member[];
+}
+
 /**
  * Writes `jobs` (the broadcasts queued on this shard, in call order) to every member of `shard`:
  * each member gets all of them in a row, so that a burst of broadcasts reaches a socket in one
- * slice and leaves it in one `writev`. In slices: every SLICE_CHECK writes it asks `clock`
+ * slice. A socket member that every job is for gets them as one buffer of the frames (or bytes),
+ * joined once for the whole shard: one write per member per batch. In slices: every SLICE_CHECK writes it asks `clock`
  * whether the turn's budget is spent and, if so, pauses until the next turn and goes on with the
  * same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
  * a deleted entry); one who joins while the fan-out is paused, or leaves and joins again, is
@@ -45,8 +57,15 @@ export function writeShard(
   rules: WriteRules,
 ): Promise<void> | undefined {
   if (clock.spent()) return clock.nextTurn().then(() => writeShard(shard, jobs, clock, rules));
+  const several = jobs.length > 1;
+  const walk: Walk = {
+    jobs,
+    one: several ? undefined : jobs[0],
+    joined: several ? new Joined(jobs.map((job) => job.payload)) : undefined,
+    excepts: several ? jobs.flatMap((job) => (job.except === undefined ? [] : [job.except])) : [],
+  };
   const members = shard.members.keys();
-  return slice(members, jobs, clock, undefined, rules) ? writePaused(shard, members, jobs, clock, rules) : undefined;
+  return slice(members, walk, clock, undefined, rules) ? writePaused(shard, members, walk, clock, rules) : undefined;
 }
 
 /**
@@ -72,7 +91,7 @@ export function writeNow(
 async function writePaused(
   shard: Shard<Member, unknown>,
   members: Iterator<Member> & Iterable<Member>,
-  jobs: readonly FanOut[],
+  walk: Walk,
   clock: TurnClock,
   rules: WriteRules,
 ): Promise<void> {
@@ -81,7 +100,7 @@ async function writePaused(
   try {
     do {
       await clock.nextTurn();
-    } while (slice(members, jobs, clock, joined, rules));
+    } while (slice(members, walk, clock, joined, rules));
   } finally {
     shard.joinedSince = undefined;
   }
@@ -94,19 +113,19 @@ async function writePaused(
  */
 function slice(
   members: Iterable<Member>,
-  jobs: readonly FanOut[],
+  walk: Walk,
   clock: TurnClock,
   joined: ReadonlySet<Member> | undefined,
   rules: WriteRules,
 ): boolean {
+  const { one, jobs } = walk;
   // One broadcast per walk is the common case: its loop keeps the job's parts in registers.
-  const one = jobs.length === 1 ? (jobs[0] as FanOut) : undefined;
   const step = one === undefined ? jobs.length : 1;
   let writes = 0;
   for (const member of members) {
     if (joined !== undefined && joined.size !== 0 && joined.has(member)) return false;
     if (one !== undefined) writeOne(member, one.payload, one.except, one.counts, rules);
-    else writeAll(member, jobs, rules);
+    else writeBatch(member, walk, rules);
     writes += step;
     if (writes >= SLICE_CHECK) {
       writes = 0;
@@ -116,12 +135,35 @@ function slice(
   return false;
 }
 
-/** Every job to one member, in order; after a failure it has left, so the later jobs skip it. */
-function writeAll(member: Member, jobs: readonly FanOut[], rules: WriteRules): void {
-  for (let i = 0; i < jobs.length; i++) {
-    const job = jobs[i] as FanOut;
-    if (!writeOne(member, job.payload, job.except, job.counts, rules)) return;
+/**
+ * Every job of the walk to one member, in order: in one write of the joined messages if the
+ * member takes that (a socket no job skips), else one by one. The slow-consumer mark is then
+ * checked once for the batch, so a member may go over it by one batch (at most MAX_BATCH messages).
+ */
+function writeBatch(member: Member, walk: Walk, rules: WriteRules): void {
+  const { jobs, joined } = walk;
+  const outcome = joined === undefined || walk.excepts.includes(member) ? undefined : writeJoined(member, joined, rules.highWaterMark);
+  if (outcome === undefined) {
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as FanOut;
+      if (!writeOne(member, job.payload, job.except, job.counts, rules)) return; // it has left: the later jobs skip it
+    }
+    return;
   }
+  if (outcome === DELIVERED) {
+    for (let i = 0; i < jobs.length; i++) (jobs[i] as FanOut).counts.delivered++;
+    return;
+  }
+  // As written one by one: the first message finds it failed or slow; one that stays misses them all.
+  const first = (jobs[0] as FanOut).counts;
+  if (outcome === FAILED) {
+    first.failed++;
+    rules.failed(member);
+    return;
+  }
+  first.dropped++;
+  if (!rules.slow(member)) return;
+  for (let i = 1; i < jobs.length; i++) (jobs[i] as FanOut).counts.dropped++;
 }
 
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */

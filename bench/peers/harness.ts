@@ -7,13 +7,37 @@
  *   {type:"begin"}    -> {type:"begun", rss}            (after a gc; starts CPU and block probes)
  *   {type:"end"}      -> {type:"ended", cpuUs, maxBlockMs, rss}
  * The peer exits when the IPC channel closes, so it never outlives the orchestrator.
+ *
+ * Connections say by their URL how they take part (`roleOf`): by default they join room "bench",
+ * and every message a client sends is broadcast to that room; `/?room=NAME` joins room NAME
+ * instead; `/?control=1` is the many-rooms trigger: each message it sends ("SEQ T") makes the
+ * server publish one message to every room, built by `roomMessage`.
  */
 import { performance } from "node:perf_hooks";
 
-/** A peer server once it listens: its port and how many connections are in room "bench". */
+/** A peer server once it listens: its port and how many connections are in a room. */
 export interface Listening {
   port: number;
   members(): number;
+}
+
+/** How a connection takes part, from its request URL: it joins `room`, or it is the control connection. */
+export function roleOf(url: string | undefined): { room: string; control: false } | { room: undefined; control: true } {
+  const query = new URLSearchParams(url?.split("?")[1] ?? "");
+  if (query.has("control")) return { room: undefined, control: true };
+  return { room: query.get("room") ?? "bench", control: false };
+}
+
+const PAD = "x".repeat(100);
+
+/**
+ * The message a round trigger "SEQ T" from the control connection publishes to `room`: about 100
+ * bytes of JSON, with the fields the load generator checks first.
+ */
+export function roomMessage(trigger: string, room: string): string {
+  const space = trigger.indexOf(" ");
+  const head = `{"seq":${trigger.slice(0, space)},"t":${trigger.slice(space + 1)},"room":${room},"pad":"`;
+  return `${head}${PAD.slice(0, Math.max(0, 98 - head.length))}"}`;
 }
 
 /** Messages the orchestrator sends to a peer. */

@@ -1,13 +1,13 @@
 import { Socket } from "node:net";
 import WebSocket from "ws";
 import { FAILED, type Outcome } from "./outcome.js";
-import type { Payload } from "./payload.js";
+import type { Joined, Payload } from "./payload.js";
 import { type Sendable, sendableClosed, writeSendable } from "./send.js";
-import { writeSocket } from "./socket.js";
-import { writeWebSocket } from "./ws.js";
+import { writeSocket, writeSocketJoined } from "./socket.js";
+import { writeWebSocket, writeWebSocketJoined } from "./ws.js";
 
 export { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-export { Payload } from "./payload.js";
+export { Joined, Payload } from "./payload.js";
 export type { Sendable } from "./send.js";
 
 /** What can be a member: a `ws` WebSocket, a `net.Socket`, or any object with `send(data)`. */
@@ -41,6 +41,27 @@ export function write(member: Member, payload: Payload, highWaterMark: number, o
         return writeSocket(member as Socket, payload, highWaterMark);
       default:
         return writeSendable(member as Sendable, payload, highWaterMark, onLateFailure);
+    }
+  } catch {
+    return FAILED;
+  }
+}
+
+/**
+ * Writes every message of `joined` to one member in one write, unless it holds more than
+ * `highWaterMark` bytes unsent (checked once, before the batch). Never throws.
+ * @returns the outcome for the whole batch; undefined, having written nothing, for a member that
+ *   takes messages one by one (a `send` member, or a WebSocket whose frames cannot be shared now).
+ */
+export function writeJoined(member: Member, joined: Joined, highWaterMark: number): Outcome | undefined {
+  try {
+    switch (kindOf(member)) {
+      case WS:
+        return writeWebSocketJoined(member as WebSocket, joined, highWaterMark);
+      case SOCKET:
+        return writeSocketJoined(member as Socket, joined, highWaterMark);
+      default:
+        return undefined;
     }
   } catch {
     return FAILED;
