@@ -1,7 +1,7 @@
 import { Dispatcher } from "./dispatch.js";
 import { type Sharder, toShardCount } from "./sharder.js";
 import { type ChannelId, Table } from "./table.js";
-import { closeSlow, isClosed, isMember, type Member, onClose, Payload } from "./transports/index.js";
+import { CloseWatcher, closeSlow, isClosed, isMember, type Member, Payload } from "./transports/index.js";
 
 /** What to do with a member whose unsent bytes are over the high-water mark. */
 export type SlowConsumerPolicy = "skip" | "close";
@@ -91,7 +91,8 @@ type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
 export class Channels<Meta = undefined> {
   readonly #table: Table<Member, Meta>;
   readonly #dispatch: Dispatcher;
-  readonly #unwatch = new Map<Member, () => void>();
+  /** Members that are event emitters leave every channel when they emit `close`. */
+  readonly #closeWatch = new CloseWatcher<Member>((member) => this.leave(member));
   readonly #slowConsumer: SlowConsumerPolicy;
   readonly #authorize: Authorize<Meta> | undefined;
   #closed = false;
@@ -123,7 +124,10 @@ export class Channels<Meta = undefined> {
     ] as const) {
       if (typeof value !== "number" || !(value > 0)) throw new RangeError(`${name} must be a number > 0, got ${String(value)}`);
     }
-    this.#table = new Table(toShardCount(sharder), { added: this.#watch, removed: this.#unwatchMember });
+    this.#table = new Table(toShardCount(sharder), {
+      added: (member) => this.#closeWatch.watch(member),
+      removed: (member) => this.#closeWatch.unwatch(member),
+    });
     this.#slowConsumer = slowConsumer;
     this.#dispatch = new Dispatcher({
       writers,
@@ -308,20 +312,6 @@ export class Channels<Meta = undefined> {
     this.leave(member);
     closeSlow(member);
     return false;
-  };
-
-  /** A member joined its first channel: an event emitter leaves every channel when it closes. */
-  readonly #watch = (member: Member): void => {
-    const unwatch = onClose(member, () => this.leave(member));
-    if (unwatch !== undefined) this.#unwatch.set(member, unwatch);
-  };
-
-  /** A member left its last channel: stop listening to it. */
-  readonly #unwatchMember = (member: Member): void => {
-    const unwatch = this.#unwatch.get(member);
-    if (unwatch === undefined) return;
-    unwatch();
-    this.#unwatch.delete(member);
   };
 }
 

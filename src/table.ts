@@ -17,10 +17,14 @@ interface Channel<M, Meta> {
   size: number;
 }
 
-/** The reverse index entry of a member: its placement id and the channels it is in. */
+/**
+ * The reverse index entry of a member: its placement id and the channels it is in. Most members
+ * are in one channel, so that one is kept as it is; a Set (about 150 bytes) is made only for a
+ * member's second channel, and kept until it leaves them all.
+ */
 interface Placement {
   readonly id: number;
-  readonly channels: Set<ChannelId>;
+  channels: ChannelId | Set<ChannelId>;
 }
 
 /** Called when a member joins its first channel, and when it leaves its last one. */
@@ -64,8 +68,9 @@ export class Table<M, Meta> {
       this.#channels.set(channel, entry);
     }
     let placement = this.#members.get(member);
+    const first = placement === undefined;
     if (placement === undefined) {
-      placement = { id: this.#nextId++, channels: new Set() };
+      placement = { id: this.#nextId++, channels: channel };
       this.#members.set(member, placement);
     }
     const shard = shardOf(entry, placement);
@@ -74,17 +79,26 @@ export class Table<M, Meta> {
     shard.joinedSince?.add(member);
     entry.size++;
     this.#memberships++;
-    placement.channels.add(channel);
-    if (placement.channels.size === 1) this.#lifecycle.added(member);
+    if (first) this.#lifecycle.added(member);
+    else if (typeof placement.channels === "object") placement.channels.add(channel);
+    else placement.channels = new Set([placement.channels, channel]);
     return true;
   }
 
   /** Removes `member` from `channel`. Returns false if it was not a member. */
   leave(channel: ChannelId, member: M): boolean {
     const placement = this.#members.get(member);
-    if (placement === undefined || !placement.channels.delete(channel)) return false;
+    if (placement === undefined) return false;
+    const channels = placement.channels;
+    if (typeof channels !== "object") {
+      if (channels !== channel) return false;
+      this.#remove(channel, member, placement);
+      this.#forget(member);
+      return true;
+    }
+    if (!channels.delete(channel)) return false;
     this.#remove(channel, member, placement);
-    if (placement.channels.size === 0) this.#forget(member);
+    if (channels.size === 0) this.#forget(member);
     return true;
   }
 
@@ -92,14 +106,16 @@ export class Table<M, Meta> {
   leaveAll(member: M): number {
     const placement = this.#members.get(member);
     if (placement === undefined) return 0;
-    for (const channel of placement.channels) this.#remove(channel, member, placement);
+    const channels = listOf(placement);
+    for (const channel of channels) this.#remove(channel, member, placement);
     this.#forget(member);
-    return placement.channels.size;
+    return channels.length;
   }
 
   /** Whether `member` is in `channel`. */
   has(channel: ChannelId, member: M): boolean {
-    return this.#members.get(member)?.channels.has(channel) ?? false;
+    const channels = this.#members.get(member)?.channels;
+    return typeof channels === "object" ? channels.has(channel) : channels === channel;
   }
 
   /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
@@ -111,11 +127,7 @@ export class Table<M, Meta> {
   shardsOf(member: M): Shard<M, Meta>[] {
     const placement = this.#members.get(member);
     if (placement === undefined) return [];
-    const shards: Shard<M, Meta>[] = [];
-    for (const channel of placement.channels) {
-      shards.push(shardOf(this.#live(channel), placement));
-    }
-    return shards;
+    return listOf(placement).map((channel) => shardOf(this.#live(channel), placement));
   }
 
   /** How many members `channel` has. */
@@ -126,7 +138,7 @@ export class Table<M, Meta> {
   /** The channels `member` is in, in the order it joined them. */
   channelsOf(member: M): ChannelId[] {
     const placement = this.#members.get(member);
-    return placement === undefined ? [] : [...placement.channels];
+    return placement === undefined ? [] : listOf(placement);
   }
 
   /** How many channels exist (each has at least one member). */
@@ -163,6 +175,12 @@ export class Table<M, Meta> {
     this.#memberships--;
     if (--entry.size === 0) this.#channels.delete(channel);
   }
+}
+
+/** The channels of a placement, in the order the member joined them. */
+function listOf(placement: Placement): ChannelId[] {
+  const channels = placement.channels;
+  return typeof channels === "object" ? [...channels] : [channels];
 }
 
 /** The shard of `channel` that holds the member with this placement. */

@@ -31,6 +31,7 @@ export interface Measured {
   burst: Burst;
   serverCpuUs: number;
   rssPerConnectionKB: number;
+  heapPerConnectionKB: number;
   maxBlockMs: number;
 }
 
@@ -94,6 +95,7 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
       burst,
       serverCpuUs: ended.cpuUs,
       rssPerConnectionKB: (begun.rss - ready.rss) / plan.clients / 1024,
+      heapPerConnectionKB: (begun.heap - ready.heap) / plan.clients / 1024,
       maxBlockMs: ended.maxBlockMs,
     };
   };

@@ -29,6 +29,7 @@ const HEADER = [
   "load-gen CPU s",
   "burst s",
   "server RSS/conn KB",
+  "server JS heap/conn KB",
   "max loop block ms",
   "runs ok",
 ];
@@ -71,6 +72,7 @@ export function scenarioTables(scenario: Scenario, runs: ScenarioRuns): string {
         fmt(med((m) => m.burst.cpuUs / 1e6)),
         fmt(med((m) => m.burst.seconds)),
         fmt(med((m) => m.rssPerConnectionKB)),
+        fmt(med((m) => m.heapPerConnectionKB)),
         fmt(med((m) => m.maxBlockMs)),
         `${ok.length}/${list.length}`,
       ]);

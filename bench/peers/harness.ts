@@ -1,10 +1,10 @@
 /*
  * What every peer server shares, so that each peer file holds only its own server. A peer runs as
  * its own process (forked with IPC and --expose-gc) and answers the orchestrator:
- *   peer -> {type:"ready", port, rss} once listening (rss after a gc, no connections yet),
+ *   peer -> {type:"ready", port, rss, heap} once listening (after a gc, no connections yet),
  *           or {type:"skipped", reason} if the system cannot run here, or {type:"failed", reason}
  *   {type:"members"}  -> {type:"members", count}
- *   {type:"begin"}    -> {type:"begun", rss}            (after a gc; starts CPU and block probes)
+ *   {type:"begin"}    -> {type:"begun", rss, heap}      (after a gc; starts CPU and block probes)
  *   {type:"end"}      -> {type:"ended", cpuUs, maxBlockMs, rss}
  * The peer exits when the IPC channel closes, so it never outlives the orchestrator.
  *
@@ -45,21 +45,25 @@ export type ToPeer = { type: "members" } | { type: "begin" } | { type: "end" };
 
 /** Messages a peer sends to the orchestrator. */
 export type FromPeer =
-  | { type: "ready"; port: number; rss: number }
+  | { type: "ready"; port: number; rss: number; heap: number }
   | { type: "skipped"; reason: string }
   | { type: "failed"; reason: string }
   | { type: "members"; count: number }
-  | { type: "begun"; rss: number }
+  | { type: "begun"; rss: number; heap: number }
   | { type: "ended"; cpuUs: number; maxBlockMs: number; rss: number };
 
 /** Thrown by a peer's start function when the system cannot run here (the row is skipped). */
 export class Skip extends Error {}
 
-/** The resident set size after a full gc (gc is there because peers run with --expose-gc). */
-function settledRss(): number {
+/**
+ * The resident set size and the JavaScript heap in use after a full gc (gc is there because peers
+ * run with --expose-gc). RSS also holds memory outside the heap (a native server's own), and the
+ * heap's young generation, whose size V8 adapts to the allocation rate: several MB either way.
+ */
+function settled(): { rss: number; heap: number } {
   globalThis.gc?.();
   globalThis.gc?.();
-  return process.memoryUsage.rss();
+  return { rss: process.memoryUsage.rss(), heap: process.memoryUsage().heapUsed };
 }
 
 /**
@@ -80,7 +84,7 @@ export function runPeer(start: () => Promise<Listening>): void {
       process.on("message", (message: ToPeer) => {
         if (message.type === "members") send({ type: "members", count: server.members() });
         if (message.type === "begin") {
-          const rss = settledRss();
+          const memory = settled();
           cpu = process.cpuUsage();
           // A 1 ms timer: any gap between two ticks beyond 1 ms is time the event loop was blocked.
           let last = performance.now();
@@ -90,7 +94,7 @@ export function runPeer(start: () => Promise<Listening>): void {
             maxGap = Math.max(maxGap, now - last);
             last = now;
           }, 1);
-          send({ type: "begun", rss });
+          send({ type: "begun", ...memory });
         }
         if (message.type === "end") {
           clearInterval(probe);
@@ -98,7 +102,7 @@ export function runPeer(start: () => Promise<Listening>): void {
           send({ type: "ended", cpuUs: used.user + used.system, maxBlockMs: Math.max(0, maxGap - 1), rss: process.memoryUsage.rss() });
         }
       });
-      send({ type: "ready", port: server.port, rss: settledRss() });
+      send({ type: "ready", port: server.port, ...settled() });
     },
     (error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);

@@ -6,6 +6,7 @@ import { type Sendable, sendableClosed, writeSendable } from "./send.js";
 import { writeSocket, writeSocketJoined } from "./socket.js";
 import { writeWebSocket, writeWebSocketJoined } from "./ws.js";
 
+export { CloseWatcher } from "./close.js";
 export { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
 export { Joined, Payload } from "./payload.js";
 export type { Sendable } from "./send.js";
@@ -100,22 +101,4 @@ export function closeSlow(member: Member): void {
   } catch {
     // it is leaving every channel either way
   }
-}
-
-interface Closable {
-  once(event: "close", listener: () => void): unknown;
-  off(event: "close", listener: () => void): unknown;
-}
-
-/**
- * Calls `listener` once when `member` emits `close`, for members that are event emitters (a `ws`
- * WebSocket, a `net.Socket`, any `EventEmitter`).
- * @returns a function that removes the listener, or undefined for a member that emits nothing.
- */
-export function onClose(member: Member, listener: () => void): (() => void) | undefined {
-  const emitter = member as Partial<Closable>;
-  const { once, off } = emitter;
-  if (typeof once !== "function" || typeof off !== "function") return undefined;
-  once.call(emitter, "close", listener);
-  return () => off.call(emitter, "close", listener);
 }
