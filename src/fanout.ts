@@ -137,33 +137,26 @@ function slice(
 
 /**
  * Every job of the walk to one member, in order: in one write of the joined messages if the
- * member takes that (a socket no job skips), else one by one. The slow-consumer mark is then
- * checked once for the batch, so a member may go over it by one batch (at most MAX_BATCH messages).
+ * member takes that (a socket no job skips, with room under the mark for the whole batch), else
+ * one by one, each checked against the mark as ever.
  */
 function writeBatch(member: Member, walk: Walk, rules: WriteRules): void {
   const { jobs, joined } = walk;
   const outcome = joined === undefined || walk.excepts.includes(member) ? undefined : writeJoined(member, joined, rules.highWaterMark);
-  if (outcome === undefined) {
-    for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i] as FanOut;
-      if (!writeOne(member, job.payload, job.except, job.counts, rules)) return; // it has left: the later jobs skip it
-    }
-    return;
-  }
   if (outcome === DELIVERED) {
     for (let i = 0; i < jobs.length; i++) (jobs[i] as FanOut).counts.delivered++;
     return;
   }
-  // As written one by one: the first message finds it failed or slow; one that stays misses them all.
-  const first = (jobs[0] as FanOut).counts;
   if (outcome === FAILED) {
-    first.failed++;
+    // As written one by one: the first message finds it failed, and it leaves before the others.
+    (jobs[0] as FanOut).counts.failed++;
     rules.failed(member);
     return;
   }
-  first.dropped++;
-  if (!rules.slow(member)) return;
-  for (let i = 1; i < jobs.length; i++) (jobs[i] as FanOut).counts.dropped++;
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i] as FanOut;
+    if (!writeOne(member, job.payload, job.except, job.counts, rules)) return; // it has left: the later jobs skip it
+  }
 }
 
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */

@@ -49,10 +49,11 @@ export function write(member: Member, payload: Payload, highWaterMark: number, o
 }
 
 /**
- * Writes every message of `joined` to one member in one write, unless it holds more than
- * `highWaterMark` bytes unsent (checked once, before the batch). Never throws.
- * @returns the outcome for the whole batch; undefined, having written nothing, for a member that
- *   takes messages one by one (a `send` member, or a WebSocket whose frames cannot be shared now).
+ * Writes every message of `joined` to one member in one write, if the whole batch keeps it within
+ * `highWaterMark` bytes unsent. Never throws.
+ * @returns DELIVERED or FAILED for the whole batch; undefined, having written nothing, for a member
+ *   that takes the messages one by one: a `send` member, a WebSocket whose frames cannot be shared
+ *   now, or one the batch would take over the mark (message by message, it gets what fits).
  */
 export function writeJoined(member: Member, joined: Joined, highWaterMark: number): Outcome | undefined {
   try {

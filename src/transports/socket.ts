@@ -15,11 +15,15 @@ export function writeSocket(socket: Socket, payload: Payload, highWaterMark: num
   return DELIVERED;
 }
 
-/** Writes every message of `joined` to a byte stream as one buffer, checking the mark once. */
-export function writeSocketJoined(socket: Socket, joined: Joined, highWaterMark: number): Outcome {
+/**
+ * Writes every message of `joined` to a byte stream as one buffer, if the whole buffer keeps it
+ * within `highWaterMark` bytes unsent. @returns undefined, having written nothing, if it would not.
+ */
+export function writeSocketJoined(socket: Socket, joined: Joined, highWaterMark: number): Outcome | undefined {
   if (socket.destroyed || !socket.writable) return FAILED;
-  if (socket.writableLength > highWaterMark) return SLOW;
+  const bytes = joined.bytes;
+  if (socket.writableLength + bytes.length > highWaterMark) return undefined;
   corkUntilFlush(socket);
-  socket.write(joined.bytes);
+  socket.write(bytes);
   return DELIVERED;
 }

@@ -69,17 +69,19 @@ export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: n
 }
 
 /**
- * Writes every message of `joined` to an open WebSocket as one buffer of frames, checking the
- * high-water mark once, before the whole batch.
- * @returns undefined, having written nothing, when frames cannot go straight to the socket (a
- *   client-side socket, or a busy sender): then write the messages one by one.
+ * Writes every message of `joined` to an open WebSocket as one buffer of frames, if the whole
+ * buffer keeps it within `highWaterMark` bytes unsent.
+ * @returns undefined, having written nothing, when the batch would take it over the mark (so that
+ *   the mark is checked message by message, as ever), or when frames cannot go straight to the
+ *   socket (a client-side socket, a busy sender): then write the messages one by one.
  */
 export function writeWebSocketJoined(ws: WebSocket, joined: Joined, highWaterMark: number): Outcome | undefined {
   if (ws.readyState !== WebSocket.OPEN) return FAILED;
-  if (ws.bufferedAmount > highWaterMark) return SLOW;
+  const frames = joined.frames(buildFrame);
+  if (ws.bufferedAmount + frames.length > highWaterMark) return undefined;
   const socket = idleSocket(ws);
   if (socket === undefined) return undefined;
-  socket.write(joined.frames(buildFrame));
+  socket.write(frames);
   return DELIVERED;
 }
 
