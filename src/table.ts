@@ -106,10 +106,11 @@ export class Table<M, Meta> {
   leaveAll(member: M): number {
     const placement = this.#members.get(member);
     if (placement === undefined) return 0;
-    const channels = listOf(placement);
-    for (const channel of channels) this.#remove(channel, member, placement);
+    const channels = placement.channels;
+    if (typeof channels !== "object") this.#remove(channels, member, placement);
+    else for (const channel of channels) this.#remove(channel, member, placement);
     this.#forget(member);
-    return channels.length;
+    return typeof channels === "object" ? channels.size : 1;
   }
 
   /** Whether `member` is in `channel`. */
