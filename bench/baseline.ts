@@ -58,3 +58,36 @@ export class CountingMember {
     CountingMember.sent++;
   }
 }
+
+/**
+ * A member whose `send` does a little work of its own, in the member, that no compiler can drop:
+ * it counts the bytes it was handed, as a socket counts what it buffers. Fan-out baselines call
+ * it through the same `Map` iteration a broadcast does, so they measure the same work.
+ */
+export class TallyMember {
+  bytes = 0;
+  send(data: string | Uint8Array): void {
+    this.bytes += data.length;
+  }
+}
+
+/** Broadcasts the way a user without the library would: a `Set` per channel and a loop. */
+export class BareRooms {
+  readonly rooms = new Map<string, Set<{ send(data: string): void }>>();
+
+  join(channel: string, member: { send(data: string): void }): void {
+    let room = this.rooms.get(channel);
+    if (room === undefined) {
+      room = new Set();
+      this.rooms.set(channel, room);
+    }
+    room.add(member);
+  }
+
+  broadcast(channel: string, message: string): number {
+    const room = this.rooms.get(channel);
+    if (room === undefined) return 0;
+    for (const member of room) member.send(message);
+    return room.size;
+  }
+}

@@ -6,11 +6,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
 import { Channels } from "ws-channels";
-import { BareTable, CountingMember } from "./baseline.js";
+import { BareRooms, BareTable, CountingMember, TallyMember } from "./baseline.js";
 import { fmt, machine, table, writeSection } from "./report.js";
 
-const { values: flags } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+const { values: flags } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+});
 const quick = flags.quick;
+/** --only small-rooms,fan-out: run just those suites (printed only, RESULTS.md is left alone). */
+const only = flags.only?.split(",").map((s) => s.trim());
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with node --expose-gc (npm run bench does)");
 
@@ -127,15 +131,28 @@ async function membership(): Promise<string> {
   return table(["operation", "members", "ws-channels ns/op", "bare Map ns/op", "ratio"], rows);
 }
 
+/**
+ * One broadcast to one large channel, against two baselines over the same members: a `for` loop
+ * over an array (which V8 can compile down to almost nothing) and a loop over a `Map` of the
+ * members, as the channel's shard holds them. Every member counts the bytes it is handed.
+ */
 async function fanOut(): Promise<string> {
   const rows: (string | number)[][] = [];
   const message = JSON.stringify({ to: "room", say: "x".repeat(64) });
   for (const size of quick ? [1000] : [1000, 10_000, 100_000]) {
-    const list = members(size);
-    progress(`fan-out, bare loop, ${size} members`);
-    const loop = await perOp("loop", () => {
-      for (const m of list) m.send(message);
-    });
+    const list = Array.from({ length: size }, () => new TallyMember());
+    const map = new Map(list.map((m) => [m, undefined]));
+    progress(`fan-out, bare loops, ${size} members`);
+    const loop =
+      (await perOp("array loop", () => {
+        for (const m of list) m.send(message);
+      })) *
+      (BATCH / size);
+    const mapLoop =
+      (await perOp("Map loop", () => {
+        for (const m of map.keys()) m.send(message);
+      })) *
+      (BATCH / size);
     for (const shards of quick ? [1, 16] : [1, 4, 16]) {
       progress(`fan-out, ws-channels, ${size} members, ${shards} shards`);
       const channels = new Channels({ sharder: () => shards });
@@ -146,14 +163,69 @@ async function fanOut(): Promise<string> {
       const result = bench.tasks[0]!.result;
       if (result.state !== "completed") throw new Error(`broadcast: ${result.state}`);
       const ns = (result.latency.mean * 1e6) / size;
-      const loopNs = (loop * BATCH) / size;
-      rows.push([fmt(size), shards, fmt(1e9 / ns), fmt(1e9 / loopNs), fmt(ns), fmt(loopNs), `${fmt(ns / loopNs)}x`]);
+      rows.push([fmt(size), shards, fmt(1e9 / ns), fmt(ns), fmt(mapLoop), `${fmt(ns / mapLoop)}x`, fmt(loop), `${fmt(ns / loop)}x`]);
     }
   }
   return table(
-    ["members", "shards", "ws-channels deliveries/s", "bare loop deliveries/s", "ws-channels ns/delivery", "loop ns/delivery", "ratio"],
+    [
+      "members",
+      "shards",
+      "ws-channels deliveries/s",
+      "ws-channels ns/delivery",
+      "Map loop ns/delivery",
+      "ratio to Map loop",
+      "array loop ns/delivery",
+      "ratio to array loop",
+    ],
     rows,
   );
+}
+
+/**
+ * Many small rooms: 10,000 channels of N no-op members, broadcasts spread over them round robin,
+ * BATCH per timed iteration and awaited together, against a bare `Map<channel, Set<member>>` and
+ * a `for...of` loop calling `send`. Here the cost per broadcast, not per delivery, dominates.
+ */
+async function smallRooms(): Promise<string> {
+  const rows: (string | number)[][] = [];
+  const ROOMS = 10_000;
+  const message = JSON.stringify({ to: "room", say: "x".repeat(64) });
+  const names = Array.from({ length: ROOMS }, (_, i) => `room${i}`);
+  for (const size of [1, 4, 10]) {
+    const channels = new Channels();
+    const bare = new BareRooms();
+    for (const name of names) {
+      for (let i = 0; i < size; i++) {
+        const member = new CountingMember();
+        channels.join(name, member);
+        bare.join(name, member);
+      }
+    }
+    gc!(); // the previous size's tables go now, not during this size's timing
+    let next = 0;
+    progress(`small rooms, bare Map+Set, ${fmt(ROOMS)} rooms of ${size}`);
+    /** The next channel, round robin over all of them. */
+    const room = (): string => {
+      next = next + 1 === ROOMS ? 0 : next + 1;
+      return names[next]!;
+    };
+    const bareNs = await perOp("bare rooms", () => {
+      for (let i = 0; i < BATCH; i++) bare.broadcast(room(), message);
+    });
+    progress(`small rooms, ws-channels, ${fmt(ROOMS)} rooms of ${size}`);
+    const pending: Promise<unknown>[] = new Array(BATCH);
+    const bench = new Bench({ time: benchTime, warmupTime: benchTime / 5 });
+    bench.add("broadcast", async () => {
+      for (let i = 0; i < BATCH; i++) pending[i] = channels.broadcast(room(), message);
+      await Promise.all(pending);
+    });
+    await bench.run();
+    const result = bench.tasks[0]!.result;
+    if (result.state !== "completed") throw new Error(`small rooms: ${result.state}`);
+    const ns = (result.latency.mean * 1e6) / BATCH;
+    rows.push([fmt(ROOMS), size, fmt(ns), fmt(ns / size), fmt(bareNs), `${fmt(ns / bareNs)}x`]);
+  }
+  return table(["channels", "members each", "ws-channels ns/broadcast", "ns/delivery", "bare Map+Set ns/broadcast", "ratio"], rows);
 }
 
 /** Heap bytes per membership once `fill` has built its table, after forced GCs. */
@@ -247,12 +319,15 @@ async function eventLoop(): Promise<string> {
   );
 }
 
-const sections = [
-  ["Membership (ns per operation, lower is better)", await membership()],
-  ["Fan-out, no I/O (`send` is a counter)", await fanOut()],
-  ["Memory (heap after forced GC)", memory()],
-  ["Event-loop stall during one broadcast", await eventLoop()],
-] as const;
+const SUITES: [id: string, title: string, run: () => string | Promise<string>][] = [
+  ["membership", "Membership (ns per operation, lower is better)", membership],
+  ["fan-out", "Fan-out, no I/O (each member counts the bytes it is handed)", fanOut],
+  ["small-rooms", "Small rooms: 10,000 channels, broadcasts spread over them (`send` is a counter)", smallRooms],
+  ["memory", "Memory (heap after forced GC)", memory],
+  ["event-loop", "Event-loop stall during one broadcast", eventLoop],
+];
+const sections: [string, string][] = [];
+for (const [id, title, run] of SUITES) if (only === undefined || only.includes(id)) sections.push([title, await run()]);
 
 const markdown = [
   `## Library (\`npm run bench${quick ? " -- --quick" : ""}\`)`,
@@ -261,4 +336,4 @@ const markdown = [
   ...sections.flatMap(([title, body]) => ["", `### ${title}`, "", body]),
 ].join("\n");
 console.log(markdown);
-if (!quick) writeSection("library", markdown);
+if (!quick && only === undefined) writeSection("library", markdown);

@@ -1,5 +1,5 @@
 import { BrokerLink } from "./brokers/link.js";
-import { Delivery } from "./delivery.js";
+import { Dispatcher } from "./dispatch.js";
 import {
   type BroadcastOptions,
   type BroadcastResult,
@@ -12,7 +12,7 @@ import {
   settings,
 } from "./options.js";
 import { type ChannelId, Table } from "./table.js";
-import { isClosed, type Member, onClose, Payload } from "./transports/index.js";
+import { CloseWatcher, closeSlow, isClosed, type Member, Payload } from "./transports/index.js";
 
 /** One member of a channel and its meta, as `reduce` sees it. */
 export interface Membership<Meta> {
@@ -31,8 +31,10 @@ type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
  */
 export class Channels<Meta = undefined> {
   readonly #table: Table<Member, Meta>;
-  readonly #delivery: Delivery;
-  readonly #unwatch = new Map<Member, () => void>();
+  readonly #dispatch: Dispatcher;
+  /** Members that are event emitters leave every channel when they emit `close`. */
+  readonly #closeWatch = new CloseWatcher<Member>((member) => this.leave(member));
+  readonly #slowConsumer: ChannelsOptions<Meta>["slowConsumer"];
   readonly #authorize: ChannelsOptions<Meta>["authorize"];
   readonly #link: BrokerLink | undefined;
   #closed = false;
@@ -45,18 +47,27 @@ export class Channels<Meta = undefined> {
    *   `highWaterMark` or `sliceMs` is not a number > 0.
    */
   constructor(options: ChannelsOptions<Meta> = {}) {
-    const { authorize, shardCount, broker, ...delivery } = settings(options);
+    const { authorize, shardCount, broker, writers, maxWriters, sliceMs, highWaterMark, slowConsumer } = settings(options);
     this.#authorize = authorize;
-    this.#delivery = new Delivery({ ...delivery, leave: (member) => void this.leave(member) });
+    this.#slowConsumer = slowConsumer;
+    this.#dispatch = new Dispatcher({
+      writers,
+      maxWriters,
+      sliceMs,
+      rules: { highWaterMark, failed: this.#dropFailed, slow: this.#dropSlow },
+    });
+    const watch = {
+      added: (member: Member) => this.#closeWatch.watch(member),
+      removed: (member: Member) => this.#closeWatch.unwatch(member),
+    };
     if (broker === undefined) {
-      this.#table = new Table(shardCount, { added: this.#watch, removed: this.#unwatchMember });
+      this.#table = new Table(shardCount, watch);
       return;
     }
     const link = new BrokerLink(broker, this.#deliverReceived);
     this.#link = link;
     this.#table = new Table(shardCount, {
-      added: this.#watch,
-      removed: this.#unwatchMember,
+      ...watch,
       created: (channel) => link.created(channel),
       deleted: (channel) => link.deleted(channel),
     });
@@ -179,7 +190,9 @@ export class Channels<Meta = undefined> {
 
   /** Writes `payload` to this node's members of `channel` but `except`: the local part of every broadcast. */
   #fanOut(channel: ChannelId, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
-    return this.#delivery.fanOut(this.#table.shards(channel), payload, except);
+    const shards = this.#table.shards(channel);
+    if (shards === undefined) return Promise.resolve({ delivered: 0, failed: 0, dropped: 0 });
+    return this.#dispatch.broadcast(shards, payload, except);
   }
 
   /** A broadcast from another node, decoded once: fanned out here like a local one. */
@@ -201,7 +214,7 @@ export class Channels<Meta = undefined> {
   send(member: Member, message: string | Uint8Array): Promise<boolean> {
     checkMember(member);
     checkMessage(message);
-    return this.#delivery.send(member, this.#table.shardsOf(member), new Payload(message));
+    return this.#dispatch.send(member, this.#table.shardsOf(member), new Payload(message));
   }
 
   /**
@@ -238,15 +251,15 @@ export class Channels<Meta = undefined> {
   /** What the table holds now, the writer pool's state, and totals over every broadcast so far. */
   stats(): ChannelsStats {
     const table = this.#table;
-    const { pool, inFlight, totals } = this.#delivery;
+    const dispatch = this.#dispatch;
     return {
       channels: table.channels,
       members: table.members,
       memberships: table.memberships,
-      inFlight: inFlight.size,
-      writers: { active: pool.active, pending: pool.pending, size: pool.size },
+      inFlight: dispatch.inFlight,
+      writers: dispatch.writers,
       broadcasts: this.#broadcasts,
-      ...totals,
+      ...dispatch.totals,
       ...(this.#link === undefined ? {} : { broker: this.#link.stats() }),
     };
   }
@@ -261,21 +274,18 @@ export class Channels<Meta = undefined> {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled(this.#delivery.inFlight);
+    await this.#dispatch.drained();
     await this.#link?.close();
   }
 
-  /** A member joined its first channel: an event emitter leaves every channel when it closes. */
-  readonly #watch = (member: Member): void => {
-    const unwatch = onClose(member, () => this.leave(member));
-    if (unwatch !== undefined) this.#unwatch.set(member, unwatch);
-  };
+  /** A member that was closed or whose write threw (or whose `send` promise rejected later). */
+  readonly #dropFailed = (member: Member): void => void this.leave(member);
 
-  /** A member left its last channel: stop listening to it. */
-  readonly #unwatchMember = (member: Member): void => {
-    const unwatch = this.#unwatch.get(member);
-    if (unwatch === undefined) return;
-    unwatch();
-    this.#unwatch.delete(member);
+  /** A slow consumer: under the "close" policy it leaves and is closed. @returns whether it stays. */
+  readonly #dropSlow = (member: Member): boolean => {
+    if (this.#slowConsumer !== "close") return true;
+    this.leave(member);
+    closeSlow(member);
+    return false;
   };
 }

@@ -17,10 +17,14 @@ interface Channel<M, Meta> {
   size: number;
 }
 
-/** The reverse index entry of a member: its placement id and the channels it is in. */
+/**
+ * The reverse index entry of a member: its placement id and the channels it is in. Most members
+ * are in one channel, so that one is kept as it is; a Set (about 150 bytes) is made only for a
+ * member's second channel, and kept until it leaves them all.
+ */
 interface Placement {
   readonly id: number;
-  readonly channels: Set<ChannelId>;
+  channels: ChannelId | Set<ChannelId>;
 }
 
 /**
@@ -65,15 +69,16 @@ export class Table<M, Meta> {
   /** Adds `member` to `channel` with `meta`. Returns false, keeping the first meta, if already in. */
   join(channel: ChannelId, member: M, meta: Meta): boolean {
     let entry = this.#channels.get(channel);
+    const created = entry === undefined;
     if (entry === undefined) {
       const count = this.#shardCount(channel);
       entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined })), size: 0 };
       this.#channels.set(channel, entry);
-      this.#lifecycle.created?.(channel);
     }
     let placement = this.#members.get(member);
+    const first = placement === undefined;
     if (placement === undefined) {
-      placement = { id: this.#nextId++, channels: new Set() };
+      placement = { id: this.#nextId++, channels: channel };
       this.#members.set(member, placement);
     }
     const shard = shardOf(entry, placement);
@@ -82,17 +87,28 @@ export class Table<M, Meta> {
     shard.joinedSince?.add(member);
     entry.size++;
     this.#memberships++;
-    placement.channels.add(channel);
-    if (placement.channels.size === 1) this.#lifecycle.added(member);
+    if (first) this.#lifecycle.added(member);
+    else if (typeof placement.channels === "object") placement.channels.add(channel);
+    else placement.channels = new Set([placement.channels, channel]);
+    // told last, once the table is whole: a listener that throws leaves no empty channel behind
+    if (created) this.#lifecycle.created?.(channel);
     return true;
   }
 
   /** Removes `member` from `channel`. Returns false if it was not a member. */
   leave(channel: ChannelId, member: M): boolean {
     const placement = this.#members.get(member);
-    if (placement === undefined || !placement.channels.delete(channel)) return false;
+    if (placement === undefined) return false;
+    const channels = placement.channels;
+    if (typeof channels !== "object") {
+      if (channels !== channel) return false;
+      this.#remove(channel, member, placement);
+      this.#forget(member);
+      return true;
+    }
+    if (!channels.delete(channel)) return false;
     this.#remove(channel, member, placement);
-    if (placement.channels.size === 0) this.#forget(member);
+    if (channels.size === 0) this.#forget(member);
     return true;
   }
 
@@ -100,14 +116,17 @@ export class Table<M, Meta> {
   leaveAll(member: M): number {
     const placement = this.#members.get(member);
     if (placement === undefined) return 0;
-    for (const channel of placement.channels) this.#remove(channel, member, placement);
+    const channels = placement.channels;
+    if (typeof channels !== "object") this.#remove(channels, member, placement);
+    else for (const channel of channels) this.#remove(channel, member, placement);
     this.#forget(member);
-    return placement.channels.size;
+    return typeof channels === "object" ? channels.size : 1;
   }
 
   /** Whether `member` is in `channel`. */
   has(channel: ChannelId, member: M): boolean {
-    return this.#members.get(member)?.channels.has(channel) ?? false;
+    const channels = this.#members.get(member)?.channels;
+    return typeof channels === "object" ? channels.has(channel) : channels === channel;
   }
 
   /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
@@ -119,11 +138,7 @@ export class Table<M, Meta> {
   shardsOf(member: M): Shard<M, Meta>[] {
     const placement = this.#members.get(member);
     if (placement === undefined) return [];
-    const shards: Shard<M, Meta>[] = [];
-    for (const channel of placement.channels) {
-      shards.push(shardOf(this.#live(channel), placement));
-    }
-    return shards;
+    return listOf(placement).map((channel) => shardOf(this.#live(channel), placement));
   }
 
   /** How many members `channel` has. */
@@ -134,7 +149,7 @@ export class Table<M, Meta> {
   /** The channels `member` is in, in the order it joined them. */
   channelsOf(member: M): ChannelId[] {
     const placement = this.#members.get(member);
-    return placement === undefined ? [] : [...placement.channels];
+    return placement === undefined ? [] : listOf(placement);
   }
 
   /** How many channels exist (each has at least one member). */
@@ -174,6 +189,12 @@ export class Table<M, Meta> {
       this.#lifecycle.deleted?.(channel);
     }
   }
+}
+
+/** The channels of a placement, in the order the member joined them. */
+function listOf(placement: Placement): ChannelId[] {
+  const channels = placement.channels;
+  return typeof channels === "object" ? [...channels] : [channels];
 }
 
 /** The shard of `channel` that holds the member with this placement. */

@@ -1,4 +1,5 @@
-import pLimit, { type LimitFunction } from "p-limit";
+/** Settled once: a task starts in a microtask after it is handed to a writer. */
+const STARTED = Promise.resolve();
 
 /** A unit of work on one queue: resolves or rejects its own promise, never the pool. */
 interface Task {
@@ -30,20 +31,30 @@ const isBarrier = (item: Task | Barrier): item is Barrier => "fire" in item;
 /**
  * The writer pool. Every shard is a FIFO queue; queues whose next task may run wait in a ring,
  * and a free writer takes the next queue of the ring (round robin), so a small channel's
- * broadcast never waits behind the whole of a large one. At most `size` tasks run at once
- * (p-limit is the gate); `size` grows by one per waiting queue up to `maxWriters` and falls back
- * to `writers` once nothing waits. Tasks of one queue run one at a time, in call order, which is
+ * broadcast never waits behind the whole of a large one. At most `size` tasks run at once;
+ * `size` grows by one per waiting queue up to `maxWriters` and falls back to `writers` once
+ * nothing waits. A task never starts inside the call that queued it, but in a later microtask, so
+ * that what is queued in the same turn can join it first. Tasks of one queue run one at a time, in call order, which is
  * what keeps each member's order. A barrier (`after`) runs a function once every queue it names
  * has finished the tasks queued before it, and holds back their later tasks until then: a
  * barrier over a small and a large shard holds the small one until the large one gets there.
  */
 export class WriterPool {
-  readonly #limit: LimitFunction;
   readonly #writers: number;
+  /** How many tasks may run at once now. */
+  #size: number;
+  /** Tasks handed to a writer and not finished. */
+  #running = 0;
   readonly #maxWriters: number;
   readonly #queues = new WeakMap<object, Queue>();
   readonly #ring: Queue[] = [];
   #ringHead = 0;
+  /** Tasks handed to a writer and not finished, the one run by `begin`/`end` included. */
+  #busy = 0;
+  /** The key whose task the caller runs itself, between `begin` and `end`. */
+  #inline: object | undefined;
+  /** Its queue, made only if something was queued or put a barrier on it meanwhile. */
+  #inlineQueue: Queue | undefined;
 
   /**
    * @param writers tasks run at once when idle (integer >= 1).
@@ -59,7 +70,7 @@ export class WriterPool {
     }
     this.#writers = writers;
     this.#maxWriters = maxWriters;
-    this.#limit = pLimit(writers);
+    this.#size = writers;
   }
 
   /**
@@ -90,9 +101,39 @@ export class WriterPool {
     for (const queue of queues) this.#advance(queue);
   }
 
+  /** No task is running or waiting on any queue (so no barrier waits either). */
+  get idle(): boolean {
+    return this.#busy === 0 && this.#ringHead === this.#ring.length;
+  }
+
+  /**
+   * For a task the caller runs itself, synchronously, right now: only when the pool is idle, marks
+   * `key`'s queue as running until `end()`, so that what is called meanwhile (a barrier on that
+   * queue, any other task) waits for it exactly as it would wait for a task of the pool.
+   * @returns false, marking nothing, if the pool is not idle: then queue the task with `run`.
+   */
+  begin(key: object): boolean {
+    if (!this.idle) return false;
+    // Idle, every queue is empty: the key's queue is looked up (and marked running) only if a
+    // call made meanwhile needs it, which keeps the common case to two field writes.
+    this.#busy++;
+    this.#inline = key;
+    return true;
+  }
+
+  /** Ends the task `begin` started: what waited for it goes on. */
+  end(): void {
+    const queue = this.#inlineQueue;
+    this.#inline = undefined;
+    this.#inlineQueue = undefined;
+    if (queue === undefined) this.#busy--;
+    else this.#finished(queue);
+    this.#dispatch();
+  }
+
   /** How many tasks are running now. */
   get active(): number {
-    return this.#limit.activeCount;
+    return this.#running;
   }
 
   /** How many queues have a task ready to run and wait for a writer. */
@@ -102,7 +143,7 @@ export class WriterPool {
 
   /** How many tasks may run at once now: between `writers` and `maxWriters`. */
   get size(): number {
-    return this.#limit.concurrency;
+    return this.#size;
   }
 
   #queue(key: object): Queue {
@@ -110,6 +151,10 @@ export class WriterPool {
     if (queue === undefined) {
       queue = { items: [], running: false, ready: false, arrived: false };
       this.#queues.set(key, queue);
+    }
+    if (key === this.#inline && this.#inlineQueue === undefined) {
+      queue.running = true; // the caller is running this queue's task right now (`begin`)
+      this.#inlineQueue = queue;
     }
     return queue;
   }
@@ -143,10 +188,9 @@ export class WriterPool {
   /** Hands ready queues to free writers, growing the pool while queues still wait. */
   #dispatch(): void {
     while (this.pending > 0) {
-      const limit = this.#limit;
-      if (limit.activeCount + limit.pendingCount >= limit.concurrency) {
-        if (limit.concurrency >= this.#maxWriters) return;
-        limit.concurrency++;
+      if (this.#running >= this.#size) {
+        if (this.#size >= this.#maxWriters) return;
+        this.#size++;
       }
       const queue = this.#ring[this.#ringHead++] as Queue;
       if (this.#ringHead === this.#ring.length) {
@@ -158,17 +202,23 @@ export class WriterPool {
       }
       queue.ready = false;
       queue.running = true;
+      this.#busy++;
+      this.#running++;
       const task = queue.items.shift() as Task;
-      void limit(task.run)
+      void STARTED.then(task.run)
         .then(task.resolve, task.reject)
-        .finally(() => this.#finished(queue));
+        .then(() => {
+          this.#running--;
+          this.#finished(queue);
+        });
     }
   }
 
   #finished(queue: Queue): void {
     queue.running = false;
+    this.#busy--;
     this.#advance(queue);
-    if (this.pending === 0 && this.#limit.concurrency !== this.#writers) this.#limit.concurrency = this.#writers;
+    if (this.pending === 0) this.#size = this.#writers;
     this.#dispatch();
   }
 }

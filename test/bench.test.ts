@@ -24,8 +24,11 @@ describe("benchmarks, --quick", () => {
   it("npm run bench -- --quick prints every suite's table", async () => {
     const { code, out } = await npm(["run", "bench", "--", "--quick"], 120_000);
     expect(code, out).toBe(0);
-    for (const suite of ["### Membership", "### Fan-out", "### Memory", "### Event-loop stall"]) expect(out).toContain(suite);
+    for (const suite of ["### Membership", "### Fan-out", "### Small rooms", "### Memory", "### Event-loop stall"])
+      expect(out).toContain(suite);
     expect(out).toMatch(/\| join \| 1,000 \| [\d.,]+ \| [\d.,]+ \| [\d.]+x \|/);
+    for (const size of [1, 4, 10])
+      expect(out).toMatch(new RegExp(`\\| 10,000 \\| ${size} \\| [\\d.,]+ \\| [\\d.,]+ \\| [\\d.,]+ \\| [\\d.]+x \\|`));
   }, 130_000);
 
   it("npm run bench:brokers -- --quick measures RedisBroker against redis-benchmark on a real redis-server", async () => {
@@ -35,12 +38,23 @@ describe("benchmarks, --quick", () => {
     expect(out).toMatch(/\| 1,000 \| [\d,]+ \| [\d,]+ \| [\d.]+x \|/);
   }, 130_000);
 
-  it("npm run bench:e2e -- --quick runs every system against a real server and load generator", async () => {
-    const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 360_000);
+  it("npm run bench:e2e -- --quick runs every scenario and system against a real server and load generator", async () => {
+    const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 480_000);
     expect(code, out).toBe(0);
-    for (const system of ["ws-channels", "naive ws", "socket.io", "uWebSockets.js", "ws-channels 2 workers", "ws-channels 2 Redis nodes"]) {
-      expect(out).toMatch(new RegExp(`\\| ${system} \\| 1,000 \\|`));
+    const sections = out.split(/^### /m).slice(1);
+    const expected: [string, string[]][] = [
+      ["Steady", ["ws-channels", "naive ws", "socket.io", "uWebSockets.js", "floor", "ws-channels 2 workers", "ws-channels 2 Redis nodes"]],
+      ["Bursty", ["ws-channels", "naive ws", "socket.io", "uWebSockets.js", "floor", "ws-channels 2 workers", "ws-channels 2 Redis nodes"]],
+      ["Rooms-4", ["ws-channels", "naive ws", "uWebSockets.js", "floor"]],
+      ["Rooms-10", ["ws-channels", "naive ws", "uWebSockets.js", "floor"]],
+      ["Latency", ["ws-channels", "naive ws", "uWebSockets.js", "floor"]],
+    ];
+    expect(sections.map((section) => section.split(":")[0])).toEqual(expected.map(([name]) => name));
+    for (const [i, [, systems]] of expected.entries()) {
+      // Each system's row: measured (a number of deliveries/s), with 0 lost and 0 out of order.
+      for (const system of systems)
+        expect(sections[i]).toMatch(new RegExp(`\\| ${system} \\| 1,000 \\| [\\d,]+ \\| [\\d,.]+ \\|(?: [\\d.,]+ \\|){3} 0 \\| 0 \\|`));
     }
     expect(out).not.toMatch(/\| (failed|timed out)/);
-  }, 370_000);
+  }, 490_000);
 });

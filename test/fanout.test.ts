@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type WebSocket from "ws";
+import * as wsModule from "ws";
 import { Channels } from "../src/index.js";
 import { type RunningServer, startServer } from "../src/server/server.js";
 import { type Cleanups, eventually, WsClient, within, wsPairs } from "./helpers.js";
+
+const Sender = (wsModule as unknown as { Sender: { frame: (...args: unknown[]) => unknown } }).Sender;
 
 const cleanups: Cleanups = [];
 afterEach(async () => {
@@ -36,12 +39,56 @@ describe("batching: one write per socket per turn", () => {
     }
     await Promise.all(sent);
     await new Promise((resolve) => setImmediate(resolve)); // the turn ends: uncorked
-    for (const spy of writev) expect(spy).toHaveBeenCalledTimes(1);
-    for (const spy of write) expect(spy).not.toHaveBeenCalled();
+    // One write each: a writev of several buffers, or one buffer when a whole batch was joined.
+    for (let i = 0; i < sockets.length; i++) expect(writev[i]!.mock.calls.length + write[i]!.mock.calls.length).toBe(1);
+    expect(writev[0]).toHaveBeenCalledTimes(1); // batch, the direct send, batch
     const expected = ["b0", "b1", "b2", "b3", "direct", "b4", "b5", "b6", "b7"];
     const got = [];
     for (let i = 0; i < expected.length; i++) got.push(String((await clients[0]!.nextRaw()).data));
     expect(got).toEqual(expected);
+  });
+});
+
+describe("a batch written as one buffer", () => {
+  it("frames each message once and writes a member the whole batch in one write; a member some broadcast skips gets its messages one by one", async () => {
+    const { server, clients } = await wsPairs(3, cleanups);
+    const channels = new Channels({ sharder: () => 2 }); // two shards: queued, so the turn's broadcasts form one batch per shard
+    for (const ws of server) channels.join("room", ws);
+    const writes = server.map((ws) => vi.spyOn((ws as unknown as { _socket: { write: () => boolean } })._socket, "write"));
+    const frame = vi.spyOn(Sender, "frame");
+    const sent: Promise<unknown>[] = [];
+    for (let i = 0; i < 6; i++) sent.push(channels.broadcast("room", `m${i}`, i === 2 ? { except: server[1]! } : {}));
+    const results = await Promise.all(sent);
+    expect(results.map((r) => (r as { delivered: number }).delivered)).toEqual([3, 3, 2, 3, 3, 3]);
+    expect(frame).toHaveBeenCalledTimes(6);
+    expect(writes.map((spy) => spy.mock.calls.length)).toEqual([1, 5, 1]);
+    const expected = ["m0", "m1", "m2", "m3", "m4", "m5"];
+    for (const [i, client] of clients.entries()) {
+      const want = i === 1 ? expected.filter((m) => m !== "m2") : expected;
+      const got = [];
+      for (let k = 0; k < want.length; k++) got.push(String((await client.nextRaw()).data));
+      expect(got).toEqual(want);
+    }
+  });
+
+  it("a member the batch would take over the high-water mark gets it message by message, as each fits", async () => {
+    const { server, clients } = await wsPairs(3, cleanups);
+    const channels = new Channels({ sharder: () => 2, highWaterMark: 1000 });
+    for (const ws of server) channels.join("room", ws);
+    const unsent = [0, 998, 5000]; // a reader, one just under the mark, one that stopped reading
+    for (const [i, bytes] of unsent.entries()) Object.defineProperty(server[i]!, "bufferedAmount", { get: () => bytes });
+    const writes = server.map((ws) => vi.spyOn((ws as unknown as { _socket: { write: () => boolean } })._socket, "write"));
+    const results = await Promise.all([channels.broadcast("room", "a"), channels.broadcast("room", "b")]);
+    expect(results).toEqual([
+      { delivered: 2, failed: 0, dropped: 1 },
+      { delivered: 2, failed: 0, dropped: 1 },
+    ]);
+    expect(writes.map((spy) => spy.mock.calls.length)).toEqual([1, 2, 0]);
+    expect(channels.channelsOf(server[2]!)).toEqual(["room"]); // skip: it stays
+    for (const client of clients.slice(0, 2)) {
+      expect(String((await client.nextRaw()).data)).toBe("a");
+      expect(String((await client.nextRaw()).data)).toBe("b");
+    }
   });
 });
 

@@ -1,8 +1,11 @@
 /*
  * The load generator, a process of its own (forked by bench/e2e.ts, never the server's process):
  * opens C raw WebSocket clients, then client 0 publishes M messages of about 100 bytes of JSON
- * through the server, at most W ahead of the slowest client, and every client times what it gets.
- * For socket.io the same text travels inside engine.io/socket.io packets: 42["m","<text>"].
+ * through the server, at most W ahead of the slowest client (or at a fixed rate), and every client
+ * times what it gets. For socket.io the same text travels inside engine.io/socket.io packets:
+ * 42["m","<text>"]. With many rooms, client i is in room floor(i / roomSize) and an extra control
+ * client triggers each round ("SEQ T"): the server then publishes round SEQ to every room, and
+ * each client checks that what it gets is its own room's.
  */
 import { createHistogram, performance } from "node:perf_hooks";
 import { RawClient } from "./client.js";
@@ -17,12 +20,14 @@ process.on("disconnect", () => process.exit());
 const CHAR_0 = 0x30;
 const CHAR_2 = 0x32;
 const CHAR_4 = 0x34;
-// The seq and send time of a message, plain or JSON-escaped inside a socket.io event.
-const FIELDS = /seq\\?":(\d+),\\?"t\\?":([\d.]+)/;
+// The seq, send time and room (many rooms) of a message, plain or JSON-escaped inside a socket.io event.
+const FIELDS = /seq\\?":(\d+),\\?"t\\?":([\d.]+)(?:,"room":(\d+))?/;
 
 let clients: RawClient[] = [];
+let control: RawClient | undefined; // many rooms: the connection that triggers rounds
+let roomSize = 0;
 let socketIo = false;
-let burst: ((client: RawClient, seq: number, sentAt: number) => void) | undefined;
+let burst: ((client: RawClient, seq: number, sentAt: number, room: number) => void) | undefined;
 let closedDuringBurst = 0;
 const namespaceJoined = new Map<number, () => void>(); // socket.io: clients still waiting for "40"
 
@@ -38,18 +43,20 @@ function onMessage(client: RawClient, buffer: Buffer, start: number, end: number
   }
   // The fields sit at the front, so a short latin1 prefix is all that needs decoding.
   const match = FIELDS.exec(buffer.toString("latin1", start, Math.min(end, start + 80)));
-  if (match) burst?.(client, Number(match[1]), Number(match[2]));
+  if (match) burst?.(client, Number(match[1]), Number(match[2]), match[3] === undefined ? -1 : Number(match[3]));
 }
 
 /** Opens `count` clients, at most `concurrency` handshakes at a time. */
 async function connectAll(message: Extract<ToLoadgen, { type: "connect" }>): Promise<void> {
   socketIo = message.socketIo;
-  const path = socketIo ? "/socket.io/?EIO=4&transport=websocket" : "/";
+  roomSize = message.roomSize ?? 0;
+  const pathOf = (i: number): string =>
+    socketIo ? "/socket.io/?EIO=4&transport=websocket" : roomSize > 0 ? `/?room=${Math.floor(i / roomSize)}` : "/";
   clients = Array.from({ length: message.clients }, (_, i) => new RawClient(i, onMessage, () => void closedDuringBurst++));
   let next = 0;
   const openOne = async (client: RawClient): Promise<void> => {
     const joined = socketIo ? new Promise<void>((resolve) => namespaceJoined.set(client.index, resolve)) : undefined;
-    await client.open(message.port, path);
+    await client.open(message.port, pathOf(client.index));
     await joined;
     namespaceJoined.delete(client.index);
   };
@@ -62,6 +69,14 @@ async function connectAll(message: Extract<ToLoadgen, { type: "connect" }>): Pro
   });
   try {
     await Promise.race([Promise.all(Array.from({ length: Math.min(message.concurrency, clients.length) }, worker)), timeout]);
+    if (roomSize > 0) {
+      control = new RawClient(
+        -1,
+        () => undefined,
+        () => undefined,
+      );
+      await Promise.race([control.open(message.port, "/?control=1"), timeout]);
+    }
   } finally {
     clearTimeout(timer);
   }
@@ -71,7 +86,7 @@ async function connectAll(message: Extract<ToLoadgen, { type: "connect" }>): Pro
 function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   const C = clients.length;
   const M = message.messages;
-  const publisher = clients[0]!;
+  const publisher = control ?? clients[0]!;
   const seen = new Uint8Array(C * M); // (client, seq) already received: duplicates are not deliveries
   const highest = new Int32Array(C).fill(-1);
   const receivedBy = new Uint32Array(M); // how many clients have message seq
@@ -81,6 +96,7 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   let delivered = 0;
   let outOfOrder = 0;
   let duplicates = 0;
+  let misrouted = 0;
   let firstSend = 0;
   let lastDelivery = 0;
   let lastProgress = performance.now();
@@ -88,13 +104,28 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   const cpu = process.cpuUsage();
 
   const one = (): void => {
-    const head = `{"seq":${sent},"t":${performance.now().toFixed(3)},"pad":"`;
-    const text = `${head}${"x".repeat(Math.max(0, 98 - head.length))}"}`;
-    publisher.sendText(socketIo ? `42${JSON.stringify(["m", text])}` : text);
+    if (control !== undefined) {
+      publisher.sendText(`${sent} ${performance.now().toFixed(3)}`); // the server builds each room's message
+    } else {
+      const head = `{"seq":${sent},"t":${performance.now().toFixed(3)},"pad":"`;
+      const text = `${head}${"x".repeat(Math.max(0, 98 - head.length))}"}`;
+      publisher.sendText(socketIo ? `42${JSON.stringify(["m", text])}` : text);
+    }
     if (sent++ === 0) firstSend = performance.now();
   };
   const window = Math.max(message.window, message.burst);
+  const rate = message.rate;
+  let paced: NodeJS.Timeout | undefined;
+  /** Fixed rate: sends every message due by now, then sleeps until the next one is due. */
+  const pace = (): void => {
+    const interval = 1000 / rate!;
+    const start = firstSend || performance.now();
+    const due = Math.min(M, Math.floor((performance.now() - start) / interval) + 1);
+    while (sent < due) one();
+    if (sent < M) paced = setTimeout(pace, Math.max(0, start + sent * interval - performance.now()));
+  };
   const publish = (): void => {
+    if (rate !== undefined) return;
     // Messages go out in groups of `burst`, a group in one turn and one write; message i goes out
     // only once every client has message i - W.
     for (
@@ -111,6 +142,7 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
   return new Promise((resolve) => {
     const finish = (stalled: boolean): void => {
       clearInterval(watchdog);
+      clearTimeout(paced);
       burst = undefined;
       const used = process.cpuUsage(cpu);
       const seconds = (lastDelivery - firstSend) / 1000;
@@ -125,12 +157,15 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
         perSecond: seconds > 0 ? delivered / seconds : 0,
         p50Ms: delivered ? latency.percentile(50) / 1000 : NaN,
         p99Ms: delivered ? latency.percentile(99) / 1000 : NaN,
+        p999Ms: delivered ? latency.percentile(99.9) / 1000 : NaN,
+        misrouted,
         cpuUs: used.user + used.system,
         stalled,
       });
     };
-    burst = (client, seq, sentAt) => {
+    burst = (client, seq, sentAt, room) => {
       if (seq >= M) return;
+      if (roomSize > 0 && room !== Math.floor(client.index / roomSize)) return void misrouted++;
       const key = client.index * M + seq;
       if (seen[key]) return void duplicates++;
       seen[key] = 1;
@@ -151,7 +186,8 @@ function run(message: Extract<ToLoadgen, { type: "run" }>): Promise<Burst> {
       const now = performance.now();
       if (now - lastProgress > message.stallMs || now - started > message.maxMs) finish(true);
     }, 100);
-    publish();
+    if (rate === undefined) publish();
+    else pace();
   });
 }
 
@@ -164,6 +200,8 @@ process.on("message", (message: ToLoadgen) => {
   if (message.type === "run") run(message).then((result) => send({ type: "done", burst: result }), fail);
   if (message.type === "close") {
     for (const client of clients) client.reset();
+    control?.reset();
+    control = undefined;
     send({ type: "closed" });
   }
 });

@@ -20,6 +20,8 @@ export interface RunPlan {
   messages: number;
   window: number;
   burst: number; // messages the publisher sends together, in one turn and one write
+  roomSize: number | undefined; // many rooms of this size, published to by the server on a control client's trigger
+  rate: number | undefined; // fixed rate, messages per second, instead of the window
   timeoutMs: number; // the whole run, connect phase included
   fileLimit: number | undefined; // start the children with this soft limit on open files
 }
@@ -29,6 +31,7 @@ export interface Measured {
   burst: Burst;
   serverCpuUs: number;
   rssPerConnectionKB: number;
+  heapPerConnectionKB: number;
   maxBlockMs: number;
 }
 
@@ -59,6 +62,7 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
       socketIo: system.socketIo,
       concurrency: 200,
       timeoutMs: 60_000,
+      ...(plan.roomSize === undefined ? {} : { roomSize: plan.roomSize }),
     });
     await loadgen.next("connected", left());
     // A client may see its handshake done a moment before the server has it in the room.
@@ -71,7 +75,15 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
     }
     server.send({ type: "begin" });
     const begun = await server.next("begun", left());
-    loadgen.send({ type: "run", messages: plan.messages, window: plan.window, burst: plan.burst, stallMs: 5_000, maxMs: left() });
+    loadgen.send({
+      type: "run",
+      messages: plan.messages,
+      window: plan.window,
+      burst: plan.burst,
+      stallMs: 5_000,
+      maxMs: left(),
+      ...(plan.rate === undefined ? {} : { rate: plan.rate }),
+    });
     const { burst } = await loadgen.next("done", left());
     server.send({ type: "end" });
     const ended = await server.next("ended", left());
@@ -83,6 +95,7 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
       burst,
       serverCpuUs: ended.cpuUs,
       rssPerConnectionKB: (begun.rss - ready.rss) / plan.clients / 1024,
+      heapPerConnectionKB: (begun.heap - ready.heap) / plan.clients / 1024,
       maxBlockMs: ended.maxBlockMs,
     };
   };

@@ -1,13 +1,14 @@
 import { Socket } from "node:net";
 import WebSocket from "ws";
 import { FAILED, type Outcome } from "./outcome.js";
-import type { Payload } from "./payload.js";
+import type { Joined, Payload } from "./payload.js";
 import { type Sendable, sendableClosed, writeSendable } from "./send.js";
-import { writeSocket } from "./socket.js";
-import { writeWebSocket } from "./ws.js";
+import { writeSocket, writeSocketJoined } from "./socket.js";
+import { writeWebSocket, writeWebSocketJoined } from "./ws.js";
 
+export { CloseWatcher } from "./close.js";
 export { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-export { Payload } from "./payload.js";
+export { Joined, Payload } from "./payload.js";
 export type { Sendable } from "./send.js";
 
 /** What can be a member: a `ws` WebSocket, a `net.Socket`, or any object with `send(data)`. */
@@ -47,6 +48,28 @@ export function write(member: Member, payload: Payload, highWaterMark: number, o
   }
 }
 
+/**
+ * Writes every message of `joined` to one member in one write, if the whole batch keeps it within
+ * `highWaterMark` bytes unsent. Never throws.
+ * @returns DELIVERED or FAILED for the whole batch; undefined, having written nothing, for a member
+ *   that takes the messages one by one: a `send` member, a WebSocket whose frames cannot be shared
+ *   now, or one the batch would take over the mark (message by message, it gets what fits).
+ */
+export function writeJoined(member: Member, joined: Joined, highWaterMark: number): Outcome | undefined {
+  try {
+    switch (kindOf(member)) {
+      case WS:
+        return writeWebSocketJoined(member as WebSocket, joined, highWaterMark);
+      case SOCKET:
+        return writeSocketJoined(member as Socket, joined, highWaterMark);
+      default:
+        return undefined;
+    }
+  } catch {
+    return FAILED;
+  }
+}
+
 const WS = 1;
 const SOCKET = 2;
 const SENDABLE = 3;
@@ -79,22 +102,4 @@ export function closeSlow(member: Member): void {
   } catch {
     // it is leaving every channel either way
   }
-}
-
-interface Closable {
-  once(event: "close", listener: () => void): unknown;
-  off(event: "close", listener: () => void): unknown;
-}
-
-/**
- * Calls `listener` once when `member` emits `close`, for members that are event emitters (a `ws`
- * WebSocket, a `net.Socket`, any `EventEmitter`).
- * @returns a function that removes the listener, or undefined for a member that emits nothing.
- */
-export function onClose(member: Member, listener: () => void): (() => void) | undefined {
-  const emitter = member as Partial<Closable>;
-  const { once, off } = emitter;
-  if (typeof once !== "function" || typeof off !== "function") return undefined;
-  once.call(emitter, "close", listener);
-  return () => off.call(emitter, "close", listener);
 }

@@ -48,3 +48,37 @@ export class Payload {
     return this.#bytes;
   }
 }
+
+/**
+ * The messages of one batch, in order, for members that get every one of them: their WebSocket
+ * frames, and their bytes for byte streams, are each joined into one buffer on first use, so a
+ * member takes the whole batch in one write instead of one per message.
+ */
+export class Joined {
+  readonly payloads: readonly Payload[];
+  #frames: Buffer | undefined;
+  #bytes: Buffer | undefined;
+
+  constructor(payloads: readonly Payload[]) {
+    this.payloads = payloads;
+  }
+
+  /** Every message's frame, back to back; `frameOf` builds the frames a payload lacks. */
+  frames(frameOf: (payload: Payload) => Buffer): Buffer {
+    if (this.#frames === undefined) {
+      const frames: Buffer[] = [];
+      for (const payload of this.payloads) {
+        payload.frame ??= frameOf(payload);
+        frames.push(payload.frame);
+      }
+      this.#frames = Buffer.concat(frames);
+    }
+    return this.#frames;
+  }
+
+  /** Every message's bytes, back to back. */
+  get bytes(): Buffer {
+    this.#bytes ??= Buffer.concat(this.payloads.map((payload) => payload.bytes));
+    return this.#bytes;
+  }
+}

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-import type { Payload } from "./payload.js";
+import type { Joined, Payload } from "./payload.js";
 
 /**
  * Writes the message's bytes to a byte stream, unless it is closed or holds more than
@@ -12,5 +12,18 @@ export function writeSocket(socket: Socket, payload: Payload, highWaterMark: num
   if (socket.writableLength > highWaterMark) return SLOW;
   corkUntilFlush(socket);
   socket.write(payload.bytes);
+  return DELIVERED;
+}
+
+/**
+ * Writes every message of `joined` to a byte stream as one buffer, if the whole buffer keeps it
+ * within `highWaterMark` bytes unsent. @returns undefined, having written nothing, if it would not.
+ */
+export function writeSocketJoined(socket: Socket, joined: Joined, highWaterMark: number): Outcome | undefined {
+  if (socket.destroyed || !socket.writable) return FAILED;
+  const bytes = joined.bytes;
+  if (socket.writableLength + bytes.length > highWaterMark) return undefined;
+  corkUntilFlush(socket);
+  socket.write(bytes);
   return DELIVERED;
 }

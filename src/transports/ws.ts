@@ -2,7 +2,7 @@ import type { Socket } from "node:net";
 import WebSocket, * as wsModule from "ws";
 import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-import type { Payload } from "./payload.js";
+import type { Joined, Payload } from "./payload.js";
 
 /*
  * Frame once, write the same bytes to every socket. This leans on three `ws` internals, checked on
@@ -57,21 +57,47 @@ export function buildFrame(payload: Payload): Buffer {
  */
 export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: number): Outcome {
   if (ws.readyState !== WebSocket.OPEN) return FAILED;
-  const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
   if (ws.bufferedAmount > highWaterMark) return SLOW;
-  if (_socket) corkUntilFlush(_socket);
-  if (
-    canFrame &&
-    _isServer === true &&
-    _socket &&
-    _sender?._state === SENDER_IDLE &&
-    _sender._queue?.length === 0 &&
-    _sender._firstFragment === true
-  ) {
+  const socket = idleSocket(ws);
+  if (socket !== undefined) {
     payload.frame ??= buildFrame(payload);
-    _socket.write(payload.frame);
+    socket.write(payload.frame);
   } else {
     ws.send(payload.bytes, { binary: payload.binary });
   }
   return DELIVERED;
+}
+
+/**
+ * Writes every message of `joined` to an open WebSocket as one buffer of frames, if the whole
+ * buffer keeps it within `highWaterMark` bytes unsent.
+ * @returns undefined, having written nothing, when the batch would take it over the mark (so that
+ *   the mark is checked message by message, as ever), or when frames cannot go straight to the
+ *   socket (a client-side socket, a busy sender): then write the messages one by one.
+ */
+export function writeWebSocketJoined(ws: WebSocket, joined: Joined, highWaterMark: number): Outcome | undefined {
+  if (ws.readyState !== WebSocket.OPEN) return FAILED;
+  const frames = joined.frames(buildFrame);
+  if (ws.bufferedAmount + frames.length > highWaterMark) return undefined;
+  const socket = idleSocket(ws);
+  if (socket === undefined) return undefined;
+  socket.write(frames);
+  return DELIVERED;
+}
+
+/**
+ * The server-side socket under `ws`, corked until the end of the tick, if a prebuilt frame may go
+ * straight to it now (see above); else undefined, after corking it all the same.
+ */
+function idleSocket(ws: WebSocket): Socket | undefined {
+  const { _isServer, _socket, _sender } = ws as unknown as WsInternals;
+  if (!_socket) return undefined;
+  corkUntilFlush(_socket);
+  return canFrame &&
+    _isServer === true &&
+    _sender?._state === SENDER_IDLE &&
+    _sender._queue?.length === 0 &&
+    _sender._firstFragment === true
+    ? _socket
+    : undefined;
 }
