@@ -162,6 +162,9 @@ export class Channels<Meta = undefined> {
    * frame is built and the same bytes go to every socket; for the broker, one envelope. Each shard
    * is one task on the writer pool; every member gets a channel's broadcasts from one node in the
    * order `broadcast` was called there (there is no order between broadcasts of two nodes).
+   * A one-shard channel of at most 256 members here is written inside the call when no writer is
+   * busy and nothing is queued (the returned promise is then already settled), which is what the
+   * pool would have written next.
    * A large fan-out writes in slices of at most `sliceMs` and yields the event loop between them.
    * A member that is closed or whose write throws is counted in `failed` and leaves every channel;
    * a slow consumer (over `highWaterMark`) is counted in `dropped` and skipped or closed.

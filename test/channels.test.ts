@@ -203,6 +203,26 @@ describe("broadcast", () => {
     expect(channels.count("room")).toBe(1);
   });
 
+  it("a member that is an emitter of its own (once/off, not a Node EventEmitter) leaves when it emits close, and is unwatched when it leaves", () => {
+    const channels = new Channels();
+    const listeners = new Set<() => void>();
+    const member = {
+      send: (): void => undefined,
+      once: (event: string, listener: () => void): void => void (event === "close" && listeners.add(listener)),
+      off: (event: string, listener: () => void): void => void (event === "close" && listeners.delete(listener)),
+    };
+    channels.join("a", member);
+    channels.join("b", member);
+    expect(listeners.size).toBe(1);
+    for (const listener of [...listeners]) listener();
+    expect(channels.channelsOf(member)).toEqual([]);
+    expect(listeners.size).toBe(0);
+    channels.join("a", member);
+    expect(listeners.size).toBe(1);
+    channels.leave("a", member);
+    expect(listeners.size).toBe(0);
+  });
+
   it("joining a member that is already closed does nothing", () => {
     const channels = new Channels();
     const closed = Object.assign(new Recorder(), { readyState: 3 });
