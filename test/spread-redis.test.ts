@@ -8,14 +8,26 @@ import { join, openWhenFree, settled, spreadsOverNodes, type TwoNodes } from "./
 
 const redis = new RedisServer();
 const children: ChildProcess[] = [];
-const servers: { spawned: Spawned; ports: { ws: number; tcp: number } }[] = [];
+interface Server {
+  spawned: Spawned;
+  ports: { ws: number; tcp: number };
+  /** The admin listener's port. */
+  admin: number;
+}
+const servers: Server[] = [];
 
 /** A server on the shared Redis, its lines as JSON; resolves once it serves with every node. */
-async function server(): Promise<{ spawned: Spawned; ports: { ws: number; tcp: number } }> {
-  const spawned = spawnProject(children, process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path]);
+async function server(): Promise<Server> {
+  const args = ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path, "--admin-port", "0"];
+  const spawned = spawnProject(children, process.execPath, args);
   const ports = await serverPorts(spawned, 10_000);
+  const [, admin] = await waitFor(
+    spawned,
+    /admin \(\/metrics, \/healthz, \/readyz\) listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    "the admin line",
+  );
   await waitFor(spawned, /broker up/, "the broker to come up");
-  return { spawned, ports };
+  return { spawned, ports, admin: Number(admin) };
 }
 
 const nodes: TwoNodes = {
@@ -36,6 +48,13 @@ afterAll(async () => {
 
 spreadsOverNodes("two servers with --redis", () => nodes);
 
+/** One series of node `node`'s /metrics. */
+async function metric(node: 0 | 1, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${servers[node]?.admin}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(" ")[1]);
+}
+
 const said = (client: WsClient, channel: string): boolean =>
   client.received.some((m) => typeof m === "object" && m !== null && (m as { to?: unknown }).to === channel);
 
@@ -48,9 +67,13 @@ describe("two servers with --redis: faults", () => {
     for (const { spawned } of servers) await waitFor(spawned, /broker down/, "the broker down line");
     // each node serves its own: join answered, say among local members, targets between local ids
     await join(a, "joined-in-outage");
+    expect(await metric(0, "ws_channels_broker_up")).toBe(0);
+    const lostBefore = await metric(0, "ws_channels_broker_lost_total");
     a.send({ say: "local", to: "outage" });
     expect(await a.next()).toEqual({ to: "outage", say: "local" });
     expect(await a2.next()).toEqual({ to: "outage", say: "local" });
+    // the say could not reach node 1: counted, never silent
+    expect(await metric(0, "ws_channels_broker_lost_total")).toBeGreaterThan(lostBefore);
     a.send({ targets: ["amy"], payload: "still local" });
     expect(await a2.next()).toBe("still local");
     await redis.start();
@@ -88,6 +111,7 @@ describe("two servers with --redis: faults", () => {
       5000,
     );
     for (const { spawned } of servers) await waitFor(spawned, /broker down[\s\S]*broker up/, "the broker up line after the down line");
+    expect(await metric(0, "ws_channels_broker_up")).toBe(1);
     b.send({ say: "back", to: "outage" });
     const backHere = (client: WsClient): boolean => client.received.some((m) => JSON.stringify(m) === '{"to":"outage","say":"back"}');
     for (const client of [a, a2]) await eventually(() => backHere(client), "the say from node 1 on node 0");
