@@ -77,7 +77,10 @@ export class ServerMetrics {
       total(
         "ws_channels_broker_lost_total",
         "Broadcasts between nodes that were lost: not published while the broker was down, or gaps in what arrived",
-        () => (source.stats().broker?.lost ?? 0) + (source.stats().broker?.unpublished ?? 0),
+        () => {
+          const broker = source.stats().broker;
+          return (broker?.lost ?? 0) + (broker?.unpublished ?? 0);
+        },
         registers,
       );
     }

@@ -1,6 +1,7 @@
 import type { Broker } from "../brokers/broker.js";
 import type { IdRegistry } from "./ids/registry.js";
 import { SingleNode } from "./ids/registry.js";
+import { emitted } from "./wait.js";
 
 /** Which other nodes a server works with as one service. */
 export type Spread =
@@ -46,15 +47,5 @@ export async function nodes(spread: Spread | undefined): Promise<Nodes> {
 
 /** Waits for the broker's first `up`, at most START_WAIT_MS. @returns whether it came. */
 function brokerUp(broker: Broker): Promise<boolean> {
-  if (broker.stats().connected) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (up: boolean): void => {
-      clearTimeout(timer);
-      broker.off("up", onUp);
-      resolve(up);
-    };
-    const onUp = (): void => done(true);
-    const timer = setTimeout(() => done(false), START_WAIT_MS);
-    broker.on("up", onUp);
-  });
+  return broker.stats().connected ? Promise.resolve(true) : emitted(broker, "up", START_WAIT_MS);
 }

@@ -14,6 +14,7 @@ import { nodes, type Spread, START_WAIT_MS } from "./nodes.js";
 import { report } from "./primary.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
+import { settledWithin } from "./wait.js";
 import { WsProtocolServer } from "./ws-server.js";
 
 export type { Authenticate, Identity } from "./auth.js";
@@ -191,9 +192,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     (closing ??= (async () => {
       // Each step is bounded, so that a broker or Redis that stopped answering cannot hold the
       // shutdown; ids are released only once their connections are closed.
-      await within(channels.close(), settings.graceMs);
+      await settledWithin(channels.close(), settings.graceMs);
       await Promise.all([wsServer.close(settings.graceMs), tcpServer?.close(settings.graceMs)]);
-      await within(registry.close(), settings.graceMs);
+      await settledWithin(registry.close(), settings.graceMs);
       await admin?.close();
     })());
   try {
@@ -222,11 +223,4 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await close().catch(() => undefined);
     throw error;
   }
-}
-
-/** Waits for `promise`, at most `ms`; what it does after that is left to it. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }

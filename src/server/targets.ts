@@ -56,7 +56,13 @@ export class Targets {
     if (ask.length === 0) return [];
     const found = await this.#registry.locate(ask);
     const perRoute = new Map<number, string[]>();
-    for (const [id, routes] of found) for (const route of routes) perRoute.set(route, [...(perRoute.get(route) ?? []), id]);
+    for (const [id, routes] of found) {
+      for (const route of routes) {
+        const ids = perRoute.get(route);
+        if (ids === undefined) perRoute.set(route, [id]);
+        else ids.push(id);
+      }
+    }
     for (const [route, ids] of perRoute) {
       const routed: Routed = { ids, text };
       this.#channels.broadcast(route, JSON.stringify(routed)).catch(() => undefined); // rejects only during shutdown

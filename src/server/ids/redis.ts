@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { emitted } from "../wait.js";
 import { type IdRegistry, newRoute } from "./registry.js";
 
 /** How long a claim lives in Redis unless its node refreshes it, in ms. */
@@ -98,17 +99,7 @@ export class RedisIds implements IdRegistry {
 
   /** Waits until Redis is connected, at most `ms`. @returns whether it is. */
   ready(ms: number): Promise<boolean> {
-    if (this.#redis.status === "ready") return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ready: boolean): void => {
-        clearTimeout(timer);
-        this.#redis.off("ready", onReady);
-        resolve(ready);
-      };
-      const onReady = (): void => done(true);
-      const timer = setTimeout(() => done(false), ms);
-      this.#redis.once("ready", onReady);
-    });
+    return this.#redis.status === "ready" ? Promise.resolve(true) : emitted(this.#redis, "ready", ms);
   }
 
   async claim(id: string, exclusive: boolean): Promise<boolean> {
