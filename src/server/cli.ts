@@ -8,8 +8,10 @@ import type { SlowConsumerPolicy } from "../options.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
 import { report, runPrimary } from "./primary.js";
-import { DEFAULTS, type ServerOptions, startServer } from "./server.js";
-import { parseOrigins } from "./upgrade.js";
+import { startServer } from "./server.js";
+import { DEFAULTS, type ServerOptions } from "./settings.js";
+import { joinPrimary } from "./worker.js";
+import { parseOrigins } from "./ws/upgrade.js";
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -156,6 +158,8 @@ async function serve(): Promise<void> {
       ...(key && { authenticate: jwtAuthenticator(key) }),
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
     } satisfies ServerOptions);
+    // the primary sums its workers' metrics, and logs this worker as started
+    if (cluster.isWorker) joinPrimary(server);
     if (key) log.info(`JWT connection tokens required (${key.algorithm})`);
     let stopping = false;
     const stop = (why: string): void => {

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { type Authenticate, type Identity, identify } from "./auth.js";
+import { type Authenticate, type Identity, identify } from "../auth.js";
 
 /** Who may open a WebSocket: which browser origins, and how a client proves who it is. */
-export interface Admission {
+export interface Gate {
   /** Origins a browser's upgrade may come from, or `"*"` for any. */
   allowedOrigins: readonly string[] | "*";
   /** Verifies the client at the upgrade; absent: anyone, known by its `?id=` if it gives one. */
@@ -19,7 +19,7 @@ export type Verdict =
  * Checks the `Origin` of a browser's upgrade (a request without one is not a browser's, and is
  * allowed), then asks `authenticate`, if any.
  */
-export async function admit(request: IncomingMessage, { allowedOrigins, authenticate }: Admission): Promise<Verdict> {
+export async function admit(request: IncomingMessage, { allowedOrigins, authenticate }: Gate): Promise<Verdict> {
   const origin = request.headers.origin;
   if (origin !== undefined && allowedOrigins !== "*" && !allowedOrigins.includes(origin.toLowerCase())) {
     return { admitted: false, status: 403, reason: "origin", detail: `origin ${origin} not allowed` };

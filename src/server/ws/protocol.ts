@@ -1,4 +1,4 @@
-/** A client's message, once checked against the protocol table (shared/DESIGN.md). */
+/** A client's message, once checked against the protocol (the table in the README's "WebSocket protocol"). */
 export type Command =
   | { readonly kind: "join"; readonly channel: string }
   | { readonly kind: "leave"; readonly channel: string }

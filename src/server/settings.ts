@@ -1,0 +1,153 @@
+import type { Logger } from "pino";
+import { pino } from "pino";
+import type { SlowConsumerPolicy } from "../options.js";
+import type { Authenticate } from "./auth.js";
+import type { Spread } from "./nodes.js";
+import type { AdmissionSettings } from "./ws/admission.js";
+import type { TlsFiles } from "./ws/listener.js";
+import type { SessionLimits } from "./ws/session.js";
+import { origins } from "./ws/upgrade.js";
+
+/** Options of `startServer`; every one has the default the CLI shows in `--help`. */
+export interface ServerOptions {
+  /** Address the WebSocket and TCP listeners bind to. Default: 127.0.0.1. */
+  host?: string;
+  /** WebSocket port; 0 picks a free one. Default: 4545. */
+  port?: number;
+  /**
+   * TCP broadcast port; 0 picks a free one; false: no TCP listener. Default: 1234, or false when
+   * `authenticate` is set (the TCP port cannot authenticate).
+   */
+  tcpPort?: number | false;
+  /** Largest message a WebSocket client may send, in bytes. Default: 65536 (64 KiB). */
+  maxFrameSize?: number;
+  /** Longest channel name, in characters. Default: 128. */
+  maxChannelLength?: number;
+  /** How long shutdown waits for connections to close before cutting them, in ms. Default: 2000. */
+  graceMs?: number;
+  /** Unsent bytes over which a client is a slow consumer. Default: 1048576 (1 MiB). */
+  highWaterMark?: number;
+  /** What happens to a slow consumer: "skip" the message, or "close" it with 1013. Default: "skip". */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Channels one WebSocket connection may be in. Default: 100. */
+  maxChannelsPerConnection?: number;
+  /** Open WebSocket connections from one IP address. Default: 1000. */
+  maxConnectionsPerIp?: number;
+  /** Messages one WebSocket connection may send per second, and in one burst. Default: 100. */
+  maxMessagesPerSecond?: number;
+  /** How often every WebSocket connection is pinged, in ms; also the TCP keep-alive delay. Default: 25000. */
+  pingInterval?: number;
+  /** A connection silent (no pong, no message) for `pingInterval + pingTimeout` ms is terminated. Default: 20000. */
+  pingTimeout?: number;
+  /**
+   * Verifies each client at the HTTP upgrade (see `Authenticate`); a refusal is HTTP 401. Its
+   * `id` replaces `?id=`, and a verified id may hold several connections. `jwtAuthenticator` makes
+   * one for JWT connection tokens. Default: none, every client is let in.
+   */
+  authenticate?: Authenticate;
+  /** Origins a browser's upgrade may come from (others: HTTP 403), or "*". Default: "*". */
+  allowedOrigins?: readonly string[] | "*";
+  /** PEM certificate (chain) and private key: the WebSocket listener serves `wss://`. Default: none. */
+  tls?: TlsFiles;
+  /** Port of the admin listener (`/metrics`, `/healthz`, `/readyz`); 0 picks a free one. Default: none. */
+  adminPort?: number;
+  /** Address the admin listener binds to. Default: 127.0.0.1 (never `host`, so it is not public by accident). */
+  adminHost?: string;
+  /** Where the server logs (listeners, refusals at warn). Default: nothing is logged. */
+  logger?: Logger;
+  /**
+   * Decides whether a WebSocket client may join a channel: `(channel, id)` with the connection's
+   * id (or undefined), sync or async; false, a throw or a rejection refuses with
+   * `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
+   */
+  authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
+  /**
+   * The other nodes this server serves with, as one service: `{ redis: url }` for every server
+   * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
+   * primary is `runPrimary` (what `--workers` starts; see `joinPrimary`). Says, joins, targeted messages, `?id=`
+   * claims and the TCP port then span every node. Default: none, this server alone.
+   */
+  spread?: Spread;
+}
+
+/** The default of every option that has one (the CLI shows them in `--help`). */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 4545,
+  tcpPort: 1234,
+  maxFrameSize: 64 * 1024,
+  maxChannelLength: 128,
+  graceMs: 2000,
+  highWaterMark: 1024 * 1024,
+  slowConsumer: "skip",
+  maxChannelsPerConnection: 100,
+  maxConnectionsPerIp: 1000,
+  maxMessagesPerSecond: 100,
+  pingInterval: 25_000,
+  pingTimeout: 20_000,
+  adminHost: "127.0.0.1",
+} as const;
+
+/** `ServerOptions` with every default filled in and every value checked, in the parts each listener takes. */
+export interface Settings {
+  /** What the server's `Channels` is made with. */
+  readonly channels: {
+    readonly highWaterMark: number;
+    readonly slowConsumer: SlowConsumerPolicy;
+    readonly authorize: ServerOptions["authorize"];
+  };
+  /** The WebSocket listener and its upgrade checks. */
+  readonly admission: AdmissionSettings;
+  /** What each WebSocket connection may do. */
+  readonly session: SessionLimits;
+  /** The TCP broadcast listener (its keep-alive delay in ms); undefined when it is off. */
+  readonly tcp: { readonly host: string; readonly port: number; readonly keepAliveMs: number } | undefined;
+  /** The admin listener; undefined when it is off. */
+  readonly admin: { readonly host: string; readonly port: number } | undefined;
+  /** How long each shutdown step may take, in ms. */
+  readonly graceMs: number;
+  readonly log: Logger;
+  readonly spread: Spread | undefined;
+}
+
+/**
+ * Fills in the defaults of `options` and checks what the types cannot.
+ * @throws {RangeError} for a `pingInterval` or `pingTimeout` that is not an integer of ms from 1
+ *   to 2^31 - 1 (what `setTimeout` takes).
+ * @throws {TypeError} naming an `allowedOrigins` entry that is not an origin, or for an empty list.
+ */
+export function resolveSettings(options: ServerOptions): Settings {
+  const given = { ...DEFAULTS, ...options };
+  for (const name of ["pingInterval", "pingTimeout"] as const) {
+    const value = given[name];
+    if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1)
+      throw new RangeError(`${name} must be an integer of ms >= 1, got ${value}`);
+  }
+  const { host, pingInterval, authenticate } = given;
+  // the TCP port cannot authenticate: with `authenticate` it is off unless asked for
+  const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
+  return {
+    channels: { highWaterMark: given.highWaterMark, slowConsumer: given.slowConsumer, authorize: given.authorize },
+    admission: {
+      host,
+      port: given.port,
+      tls: given.tls,
+      maxFrameSize: given.maxFrameSize,
+      maxConnectionsPerIp: given.maxConnectionsPerIp,
+      pingInterval,
+      pingTimeout: given.pingTimeout,
+      allowedOrigins: given.allowedOrigins === undefined || given.allowedOrigins === "*" ? "*" : origins(given.allowedOrigins),
+      authenticate,
+    },
+    session: {
+      maxChannelLength: given.maxChannelLength,
+      maxChannelsPerConnection: given.maxChannelsPerConnection,
+      maxMessagesPerSecond: given.maxMessagesPerSecond,
+    },
+    tcp: tcpPort === false ? undefined : { host, port: tcpPort, keepAliveMs: pingInterval },
+    admin: given.adminPort === undefined ? undefined : { host: given.adminHost, port: given.adminPort },
+    graceMs: given.graceMs,
+    log: given.logger ?? pino({ enabled: false }),
+    spread: given.spread,
+  };
+}
