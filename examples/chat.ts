@@ -1,8 +1,10 @@
+import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { Channels } from "ws-channels";
 
 const channels = new Channels<{ user: string }>();
 const wss = new WebSocketServer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8080) });
+wss.on("listening", () => console.log(`chat on ws://127.0.0.1:${(wss.address() as AddressInfo).port}/?user=ann`));
 
 wss.on("connection", (ws, request) => {
   const user = new URLSearchParams(request.url?.split("?")[1]).get("user") ?? "anonymous";

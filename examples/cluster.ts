@@ -1,6 +1,7 @@
 // One chat server on every core: node:cluster workers share the port, and ClusterBroker carries
 // each broadcast through the primary to the workers that have members in the room.
 import cluster from "node:cluster";
+import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
 import { WebSocketServer } from "ws";
 import { Channels } from "ws-channels";
@@ -12,6 +13,7 @@ if (cluster.isPrimary) {
 } else {
   const channels = new Channels({ broker: new ClusterBroker() });
   const wss = new WebSocketServer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8080) });
+  wss.on("listening", () => console.log(`worker ${process.pid}: chat on ws://127.0.0.1:${(wss.address() as AddressInfo).port}`));
   wss.on("connection", (ws) => {
     ws.on("message", async (data) => {
       let message: { op?: unknown; room?: unknown; text?: unknown } = {};

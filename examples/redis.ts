@@ -1,5 +1,6 @@
 // The same chat on many machines: every server process talks to one Redis, and RedisBroker
 // subscribes each process to the rooms it has members in. Start several with different PORTs.
+import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { Channels } from "ws-channels";
 import { RedisBroker } from "ws-channels/redis";
@@ -9,6 +10,7 @@ broker.on("down", (reason) => console.error("redis down, rooms stay local meanwh
 broker.on("up", (rooms) => console.error(`redis up, ${rooms} rooms subscribed`));
 const channels = new Channels({ broker });
 const wss = new WebSocketServer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 8080) });
+wss.on("listening", () => console.log(`chat on ws://127.0.0.1:${(wss.address() as AddressInfo).port}, rooms shared through Redis`));
 
 wss.on("connection", (ws) => {
   ws.on("message", async (data) => {

@@ -10,13 +10,22 @@ export interface Spawned {
 
 /**
  * Starts `command` in the project folder, with `env` added to this process's environment, and
- * adds it to `children` (for the test file to kill afterwards).
+ * adds it to `children` (for the test file to kill afterwards). `group`: as the leader of a
+ * process group of its own, so that `stopGroups` ends it with everything it started (npm, its
+ * shell, node, cluster workers).
  */
-export function spawnProject(children: ChildProcess[], command: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+export function spawnProject(
+  children: ChildProcess[],
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  group = false,
+): Spawned {
   const child = spawn(command, args, {
     cwd: new URL("..", import.meta.url),
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
+    detached: group,
   });
   children.push(child);
   let output = "";
@@ -89,4 +98,15 @@ export async function socketOwners(serverPort: number, clientPorts: number[], pi
     }
   }
   return owners;
+}
+
+/** SIGKILLs every process group `spawnProject(..., true)` started into `groups` (for afterEach). */
+export function stopGroups(groups: ChildProcess[]): void {
+  for (const child of groups.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // the group has already exited
+    }
+  }
 }

@@ -1,8 +1,11 @@
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { afterAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Channels } from "ws-channels";
 import { RedisBroker } from "ws-channels/redis";
 import { eventually, WsClient, within } from "../helpers.js";
+import { exited, spawnProject, stopGroups, waitFor } from "../processes.js";
 import { RedisServer } from "./redis-server.js";
 
 const server = new RedisServer();
@@ -38,4 +41,23 @@ describe("the Redis example (examples/redis.ts)", () => {
     expect(JSON.parse(got[0] as string)).toEqual({ room: "lobby", text: "hi" });
     await client.close();
   });
+});
+
+const groups: ChildProcess[] = [];
+afterEach(() => stopGroups(groups));
+
+describe("npm run example:redis", () => {
+  it("starts the example as a process of its own, which hears a broadcast made on another node", async () => {
+    // the script's pre-step, without its rebuild of dist/ (which other test files are reading)
+    const tsc = spawnProject(groups, join("node_modules", ".bin", "tsc"), ["-p", "examples"]);
+    expect(await exited(tsc.child, 60_000), tsc.output()).toEqual([0, null]);
+    const started = spawnProject(groups, "npm", ["run", "example:redis", "--ignore-scripts"], { PORT: "0", REDIS_URL: server.path }, true);
+    const [, port] = await waitFor(started, /chat on ws:\/\/127\.0\.0\.1:(\d+)/, "the Redis example to listen", 10_000);
+    const client = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    client.send({ op: "join", room: "hall" });
+    expect(await client.next()).toEqual({ joined: "hall" });
+    await other.broadcast("hall", JSON.stringify({ from: "the other node" }));
+    expect(await client.next()).toEqual({ from: "the other node" });
+    await client.close();
+  }, 60_000);
 });
