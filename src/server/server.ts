@@ -4,24 +4,24 @@ import { pino } from "pino";
 import { AggregatorRegistry, type Registry } from "prom-client";
 import { Channels } from "../channels.js";
 import type { SlowConsumerPolicy } from "../options.js";
+import { createAdapter, type Spread, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { Authenticate } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import type { TlsFiles } from "./listener.js";
 import { type RefusalReason, ServerMetrics } from "./metrics.js";
-import { nodes, type Spread, START_WAIT_MS } from "./nodes.js";
 import { report } from "./primary.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
 import { origins } from "./upgrade.js";
 import { settledWithin } from "./wait.js";
 import { WsProtocolServer } from "./ws-server.js";
 
+export type { Spread } from "./adapters/index.js";
 export type { Authenticate, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export type { TlsFiles } from "./listener.js";
-export type { Spread } from "./nodes.js";
 export { type PrimaryOptions, runPrimary } from "./primary.js";
 
 /** Options of `startServer`; every one has the default the CLI shows in `--help`. */
@@ -78,8 +78,8 @@ export interface ServerOptions {
    */
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
   /**
-   * The other nodes this server serves with, as one service: `{ redis: url }` for every server
-   * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
+   * The other nodes this server serves with, as one service: `{ redis: url, prefix? }` for every
+   * server sharing that Redis (on any machine) under the same key prefix (default `ws-channels`), `{ cluster: true }` in a worker of a node:cluster whose
    * primary is `runPrimary` (what `--workers` starts). Says, joins, targeted messages, `?id=`
    * claims and the TCP port then span every node. Default: none, this server alone.
    */
@@ -137,7 +137,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   const log = options.logger ?? pino({ enabled: false });
   const allowedOrigins = settings.allowedOrigins === undefined || settings.allowedOrigins === "*" ? "*" : origins(settings.allowedOrigins);
-  const { broker, registry, remote, connected: connect } = await nodes(options.spread);
+  const adapter = await createAdapter(options.spread);
+  const { broker } = adapter;
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
     highWaterMark: settings.highWaterMark,
@@ -145,7 +146,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
   });
   // so that the first clients' joins are subscribed and their ids claimed for real
-  const connected = await connect();
+  const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
   const tcpServer = tcpPort === false ? undefined : new TcpBroadcastServer(channels, settings.pingInterval);
   // What /readyz waits for: each listener there is, and the broker when there is one.
@@ -154,11 +155,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     up.broker = broker.stats().connected;
     if (connected) log.info({ subscriptions: broker.stats().subscriptions }, "broker up: serving with every node");
     else log.info(`broker down: not connected within ${START_WAIT_MS} ms, serving this node's clients only until it is`);
-    broker.on("down", (reason) => {
+    adapter.on("down", (reason) => {
       up.broker = false;
       log.info({ reason: reason?.message }, "broker down: serving this node's clients only");
     });
-    broker.on("up", (subscriptions) => {
+    adapter.on("up", (subscriptions) => {
       up.broker = true;
       log.info({ subscriptions }, "broker up: serving with every node");
     });
@@ -171,7 +172,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const wsServer = new WsProtocolServer(channels, {
     ...settings,
     admission: { allowedOrigins, authenticate },
-    ids: { registry, remote },
+    adapter,
     log,
     refused,
   });
@@ -179,6 +180,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     connections: () => ({ ws: wsServer.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),
     broker: broker !== undefined,
+    unsent: () => adapter.stats().unsent,
   });
   const admin =
     adminPort === undefined
@@ -194,7 +196,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // shutdown; ids are released only once their connections are closed.
       await settledWithin(channels.close(), settings.graceMs);
       await Promise.all([wsServer.close(settings.graceMs), tcpServer?.close(settings.graceMs)]);
-      await settledWithin(registry.close(), settings.graceMs);
+      await settledWithin(adapter.close(), settings.graceMs);
       await admin?.close();
     })());
   try {
@@ -216,7 +218,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // the primary sums its workers' metrics, and logs this worker as started
       new AggregatorRegistry(); // in a worker, making one is what answers the primary's requests
       AggregatorRegistry.setRegistries([metrics.registry]);
-      report({ wsChannelsServer: "listening" });
+      report({ wsChannels: "listening" });
     }
     return { channels, ws, tcp, admin: adminBound, registry: metrics.registry, connections: () => wsServer.stats(), close };
   } catch (error) {

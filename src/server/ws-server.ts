@@ -3,12 +3,12 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import WebSocket, { WebSocketServer } from "ws";
 import type { Channels } from "../channels.js";
+import type { Adapter } from "./adapters/adapter.js";
 import { type Bound, listen } from "./address.js";
 import { type Identity, mayJoin, query } from "./auth.js";
 import type { ClientMeta } from "./client-meta.js";
 import { Heartbeat } from "./heartbeat.js";
 import { HeldIds } from "./ids/held.js";
-import type { IdRegistry } from "./ids/registry.js";
 import { createListener, type TlsFiles } from "./listener.js";
 import type { RefusalReason } from "./metrics.js";
 import { type Command, parseCommand } from "./protocol.js";
@@ -54,8 +54,8 @@ export interface WsProtocolServerOptions {
   /** PEM certificate and key: serve `wss://` (Node's `https`). */
   tls?: TlsFiles | undefined;
   log: Logger;
-  /** Where ids are claimed and found across nodes; `remote`: whether there are other nodes at all. */
-  ids: { registry: IdRegistry; remote: boolean };
+  /** Where ids are claimed and found across nodes, and how targeted messages reach other nodes. */
+  adapter: Adapter;
   /** Told of every refusal, to count and log it. */
   refused: (reason: RefusalReason, address: string, detail?: string) => void;
 }
@@ -98,15 +98,12 @@ export class WsProtocolServer {
     this.#http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameSize, perMessageDeflate: false });
     this.#heartbeat = new Heartbeat(options.pingInterval, options.pingTimeout);
-    const { registry } = options.ids;
-    this.#ids = new HeldIds(registry, (ws) => this.#close(ws, "", "id_in_use", CLOSE.idInUse));
-    this.#targets = new Targets(channels, this.#ids, registry, options.admission.authenticate !== undefined);
+    this.#ids = new HeldIds(options.adapter, (ws) => this.#close(ws, "", "id_in_use", CLOSE.idInUse));
+    this.#targets = new Targets(channels, this.#ids, options.adapter, options.admission.authenticate !== undefined);
   }
 
   /** Starts listening. @returns the bound address (port 0 gives a free port). */
-  async listen(): Promise<Bound> {
-    // other nodes' targeted messages must find this node before its clients can be targeted
-    if (this.#options.ids.remote) await this.#targets.listen();
+  listen(): Promise<Bound> {
     return listen(this.#http, this.#options.host, this.#options.port);
   }
 
@@ -167,7 +164,7 @@ export class WsProtocolServer {
     // With authentication the id is the verified one, and `?id=` is ignored.
     const id = identity === undefined ? query(request).get("id") || undefined : identity.id;
     // A claim across nodes takes a round trip: the connection's messages wait behind it.
-    const claimed = id === undefined ? undefined : this.#ids.claim(id, ws, identity !== undefined);
+    const claimed = id === undefined ? undefined : this.#ids.claim(id, ws, identity === undefined);
     this.#heartbeat.watch(ws, () => this.#options.log.debug({ address }, "terminated a silent connection"));
     const client: Client = {
       ws,
