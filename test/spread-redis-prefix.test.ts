@@ -79,6 +79,8 @@ describe("--redis-prefix: deployments sharing one Redis", () => {
     // carl is connected under "one" only: for "two" he is nowhere
     expect(await fromTwo.next()).toEqual({ error: "unknown targets", targets: ["carl"] });
     expect(holder.received).toEqual([{ joined: "probe" }, "for dana of one"]);
+    // the node message came on the subscriber the broker shares: the broker left it alone
+    expect(running[0]?.channels.stats().broker?.invalid).toBe(0);
     await Promise.all([holder, other, fromTwo, fromCli].map((client) => client.close()));
   });
 });

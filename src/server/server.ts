@@ -79,9 +79,10 @@ export interface ServerOptions {
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
   /**
    * The other nodes this server serves with, as one service: `{ redis: url, prefix? }` for every
-   * server sharing that Redis (on any machine) under the same key prefix (default `ws-channels`), `{ cluster: true }` in a worker of a node:cluster whose
-   * primary is `runPrimary` (what `--workers` starts). Says, joins, targeted messages, `?id=`
-   * claims and the TCP port then span every node. Default: none, this server alone.
+   * server sharing that Redis (on any machine) under the same key prefix (default `ws-channels`),
+   * `{ cluster: true }` in a worker of a node:cluster whose primary is `runPrimary` (what
+   * `--workers` starts). Says, joins, targeted messages, `?id=` claims and the TCP port then span
+   * every node. Default: none, this server alone.
    */
   spread?: Spread;
 }
