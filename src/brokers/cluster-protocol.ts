@@ -49,7 +49,11 @@ class Dispatcher<Args extends unknown[]> {
 
   register<M extends Tagged>(handlers: Handlers<M, Args>): () => void {
     const kinds = Object.keys(handlers);
-    for (const kind of kinds) if (this.#handlers.has(kind)) throw new Error(`IPC messages of kind "${kind}" already have a handler`);
+    for (const kind of kinds)
+      if (this.#handlers.has(kind))
+        throw new Error(
+          `IPC messages of kind "${kind}" already have a handler here (one ClusterBroker per worker, one setupPrimary per primary)`,
+        );
     if (this.#handlers.size === 0) this.#attach(true);
     for (const kind of kinds) this.#handlers.set(kind, handlers[kind as keyof typeof handlers] as Handler<Args>);
     return () => {

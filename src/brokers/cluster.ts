@@ -67,7 +67,7 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     this.#maxPending = maxPending;
   }
 
-  /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time. */
+  /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time, or for a second ClusterBroker in this worker. */
   start(receive: (envelope: Buffer) => void): void {
     if (this.#receive !== undefined) throw new Error("this ClusterBroker already serves a Channels");
     this.#receive = receive;
