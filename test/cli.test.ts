@@ -78,12 +78,17 @@ describe("the ws-channels CLI", () => {
       "--admin-host <address>",
       "--log-level <level>",
       "--log-format <format>",
+      "--redis <url>",
+      "--redis-prefix <prefix>",
     ]) {
       expect(help.output()).toContain(flag);
     }
     const bad = start(process.execPath, ["dist/server/cli.js", "--port", "65536"]);
     expect((await within(once(bad.child, "exit"), "the bad flag to exit"))[0]).toBe(1);
     expect(bad.output()).toMatch(/--port.*invalid/);
+    const lone = start(process.execPath, ["dist/server/cli.js", "--redis-prefix", "app"]);
+    expect((await within(once(lone.child, "exit"), "--redis-prefix without --redis to exit"))[0]).toBe(1);
+    expect(lone.output()).toContain("--redis-prefix goes with --redis");
   });
 
   it("the package exports Channels and startServer to a user's import", async () => {

@@ -1,6 +1,6 @@
 import cluster, { type ClusterSettings, type Worker } from "node:cluster";
 import type { ChannelId } from "../table.js";
-import { isBrokerMessage, type ToPrimary, type ToWorker } from "./cluster-protocol.js";
+import { type BrokerToPrimary, type BrokerToWorker, fromWorkers } from "./cluster-protocol.js";
 
 /** What the primary's routing holds and has done. */
 export interface ClusterPrimaryStats {
@@ -30,11 +30,11 @@ export interface ClusterPrimary {
  * `serialization: "advanced"` (plus `settings`) with `cluster.setupPrimary`, so call it before
  * `cluster.fork()`. Then it keeps which worker is subscribed to which channel, acknowledges each
  * subscription, and forwards every broadcast to the other workers subscribed to its channel, in
- * the order each worker sent them. A worker that exits is forgotten. Messages without the broker's
- * tag are the application's and are left alone.
+ * the order each worker sent them. A worker that exits is forgotten. Messages without the
+ * `wsChannels` tag are the application's and are left alone.
  *
  * @param settings more `cluster.setupPrimary` settings (`exec`, `args`...); `serialization` is always "advanced".
- * @throws {Error} in a worker.
+ * @throws {Error} in a worker, or if the routing is already set up (and not closed) in this process.
  */
 export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
   if (!cluster.isPrimary) throw new Error("setupPrimary() runs in the cluster primary, not in a worker");
@@ -56,55 +56,50 @@ export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
     else counts.dropped++;
   };
   const ignore = (): void => undefined; // an answer to a worker that is going: its exit cleans up
-  const send = (worker: Worker, message: ToWorker): void => {
+  const send = (worker: Worker, message: BrokerToWorker): void => {
     if (worker.isConnected()) worker.send(message, forwarded);
     else counts.dropped++;
   };
-  const answer = (worker: Worker, message: ToWorker): void => {
+  const answer = (worker: Worker, message: BrokerToWorker): void => {
     if (worker.isConnected()) worker.send(message, ignore);
   };
 
-  const onMessage = (worker: Worker, message: unknown): void => {
-    if (!isBrokerMessage<ToPrimary>(message)) return;
-    switch (message.wsChannels) {
-      case "pub": {
-        counts.routed++;
-        for (const other of routes.get(message.channel) ?? []) {
-          if (other !== worker) send(other, { wsChannels: "msg", envelope: message.envelope });
-        }
-        return;
+  const stopHandling = fromWorkers<BrokerToPrimary>({
+    pub: (message, worker) => {
+      counts.routed++;
+      for (const other of routes.get(message.channel) ?? []) {
+        if (other !== worker) send(other, { wsChannels: "msg", envelope: message.envelope });
       }
-      case "sub": {
-        const workers = routes.get(message.channel);
-        if (workers === undefined) routes.set(message.channel, new Set([worker]));
-        else workers.add(worker);
-        subscriptions.get(worker)?.add(message.channel);
-        answer(worker, { wsChannels: "ack", id: message.id });
-        return;
-      }
-      case "unsub":
-        unsubscribe(worker, message.channel);
-        subscriptions.get(worker)?.delete(message.channel);
-        return;
-      case "hello":
-        if (!subscriptions.has(worker)) subscriptions.set(worker, new Set());
-        answer(worker, { wsChannels: "welcome", probe: new Uint8Array([1]) });
-    }
-  };
+    },
+    sub: (message, worker) => {
+      const workers = routes.get(message.channel);
+      if (workers === undefined) routes.set(message.channel, new Set([worker]));
+      else workers.add(worker);
+      subscriptions.get(worker)?.add(message.channel);
+      answer(worker, { wsChannels: "ack", id: message.id });
+    },
+    unsub: (message, worker) => {
+      unsubscribe(worker, message.channel);
+      subscriptions.get(worker)?.delete(message.channel);
+    },
+    hello: (_message, worker) => {
+      if (!subscriptions.has(worker)) subscriptions.set(worker, new Set());
+      answer(worker, { wsChannels: "welcome", probe: new Uint8Array([1]) });
+    },
+  });
 
   const onExit = (worker: Worker): void => {
     for (const channel of subscriptions.get(worker) ?? []) unsubscribe(worker, channel);
     subscriptions.delete(worker);
   };
 
-  cluster.on("message", onMessage);
   cluster.on("exit", onExit);
   cluster.on("disconnect", onExit);
   return {
     subscribers: (channel) => routes.get(channel)?.size ?? 0,
     stats: () => ({ workers: subscriptions.size, channels: routes.size, ...counts }),
     close: () => {
-      cluster.off("message", onMessage);
+      stopHandling();
       cluster.off("exit", onExit);
       cluster.off("disconnect", onExit);
       routes.clear();

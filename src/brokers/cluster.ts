@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { ChannelId } from "../table.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
-import { asBuffer, isBrokerMessage, type ToPrimary, type ToWorker } from "./cluster-protocol.js";
+import { asBuffer, type BrokerToPrimary, type BrokerToWorker, fromPrimary } from "./cluster-protocol.js";
 
 /** Options of `new ClusterBroker()`. */
 export interface ClusterBrokerOptions {
@@ -15,10 +15,8 @@ export interface ClusterBrokerOptions {
 /** What a worker's IPC channel needs to offer: `process` in a cluster worker. */
 interface Ipc {
   readonly connected: boolean;
-  send?(message: ToPrimary, callback?: (error: Error | null) => void): boolean;
-  on(event: "message", listener: (message: unknown) => void): unknown;
+  send?(message: BrokerToPrimary, callback?: (error: Error | null) => void): boolean;
   on(event: "disconnect", listener: () => void): unknown;
-  off(event: "message", listener: (message: unknown) => void): unknown;
   off(event: "disconnect", listener: () => void): unknown;
 }
 
@@ -50,6 +48,8 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
   /** The primary answered, but over JSON IPC: it forked this worker before `setupPrimary()`. */
   #misconfigured = false;
   #receive: ((envelope: Buffer) => void) | undefined;
+  /** Stops handing the primary's messages to this broker. */
+  #unlisten: (() => void) | undefined;
 
   /**
    * @throws {Error} outside a cluster worker (a process without an IPC channel).
@@ -67,11 +67,11 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     this.#maxPending = maxPending;
   }
 
-  /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time. */
+  /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time, or for a second ClusterBroker in this worker. */
   start(receive: (envelope: Buffer) => void): void {
     if (this.#receive !== undefined) throw new Error("this ClusterBroker already serves a Channels");
     this.#receive = receive;
-    this.#ipc.on("message", this.#onMessage);
+    this.#unlisten = fromPrimary<BrokerToWorker>({ msg: this.#onEnvelope, ack: this.#onAck, welcome: this.#onWelcome });
     this.#ipc.on("disconnect", this.#onDisconnect);
     this.#send({ wsChannels: "hello" });
   }
@@ -108,13 +108,13 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     this.#live.clear();
     this.#closed = true;
     this.#connected = false;
-    this.#ipc.off("message", this.#onMessage);
+    this.#unlisten?.();
     this.#ipc.off("disconnect", this.#onDisconnect);
     this.#settleAcks();
   }
 
   /** @returns false if the IPC channel is gone. */
-  #send(message: ToPrimary): boolean {
+  #send(message: BrokerToPrimary): boolean {
     if (!this.#ipc.connected) return false;
     this.#ipc.send?.(message, ignore); // with a callback, a channel closing under it is not an 'error' event
     return true;
@@ -126,21 +126,22 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     else this.#counts.unpublished++;
   };
 
-  readonly #onMessage = (message: unknown): void => {
-    if (!isBrokerMessage<ToWorker>(message)) return; // the application's own
-    if (message.wsChannels === "msg") this.#receive?.(asBuffer(message.envelope));
-    else if (message.wsChannels === "ack") {
-      this.#acks.get(message.id)?.(true);
-      this.#acks.delete(message.id);
-    } else if (message.wsChannels === "welcome" && !this.#connected && !this.#misconfigured) {
-      if (!(message.probe instanceof Uint8Array)) {
-        this.#misconfigured = true; // JSON turned the probe's bytes into an object: envelopes would not survive either
-        this.emit("down", new Error('the cluster primary must call setupPrimary() from "ws-channels/cluster" before cluster.fork()'));
-        return;
-      }
-      this.#connected = true;
-      this.emit("up", this.#live.size);
+  readonly #onEnvelope = (message: { envelope: Uint8Array }): void => this.#receive?.(asBuffer(message.envelope));
+
+  readonly #onAck = (message: { id: number }): void => {
+    this.#acks.get(message.id)?.(true);
+    this.#acks.delete(message.id);
+  };
+
+  readonly #onWelcome = (message: { probe: Uint8Array }): void => {
+    if (this.#connected || this.#misconfigured) return;
+    if (!(message.probe instanceof Uint8Array)) {
+      this.#misconfigured = true; // JSON turned the probe's bytes into an object: envelopes would not survive either
+      this.emit("down", new Error('the cluster primary must call setupPrimary() from "ws-channels/cluster" before cluster.fork()'));
+      return;
     }
+    this.#connected = true;
+    this.emit("up", this.#live.size);
   };
 
   readonly #onDisconnect = (): void => {

@@ -1,60 +1,36 @@
 import { EventEmitter } from "node:events";
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis } from "ioredis";
 import type { ChannelId } from "../table.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
+import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
 
-/** Options of `new RedisBroker()`. */
-export interface RedisBrokerOptions {
-  /** Where Redis is, as ioredis reads it (`redis://`, `rediss://`, a unix socket path). Default: `redis://127.0.0.1:6379`. */
-  url?: string;
+/** Options of `new RedisBroker()`: its own connections' (see `RedisConnectionsOptions`), or shared ones. */
+export interface RedisBrokerOptions extends RedisConnectionsOptions {
   /**
-   * An ioredis client to publish with, instead of connecting to `url`: the broker subscribes on a
-   * `duplicate()` of it, and `close()` quits only that duplicate. Its offline queue is never used:
-   * the broker publishes only while it is ready.
+   * Connections to share with other users of the same Redis (a server's id claims, say) instead
+   * of a pair of the broker's own: `url`, `client`, `redis`, `prefix` and `timeoutMs` are then
+   * theirs, the broker reads only the messages of its own channel names, and `close()`
+   * unsubscribes its channels but leaves the connections to their owner.
    */
-  client?: Redis;
-  /**
-   * More ioredis options for the connections the broker makes (TLS, password, retryStrategy); the
-   * broker's own (no offline queue, no automatic resubscription) win.
-   */
-  redis?: ConnectionOptions;
-  /** What Redis channel names start with: `PREFIX:s:NAME` for a string channel, `PREFIX:n:NUMBER` for a number. Default: `ws-channels`. */
-  prefix?: string;
+  connections?: RedisConnections;
   /**
    * The most publishes sent and not yet answered by Redis; past it a broadcast is not published
    * (counted in `unpublished`), so that a slow Redis cannot make this process's memory grow.
    * Default: 65,536.
    */
   maxPending?: number;
-  /**
-   * How long Redis may take to answer a command, in ms. A command unanswered that long (or a
-   * health-check PING, sent every `timeoutMs` while idle) means Redis is unreachable though the
-   * socket is open (a partition, a paused server): the broker reports `down`, reconnects, and
-   * subscribes again once Redis answers. Default: 2000.
-   */
-  timeoutMs?: number;
 }
 
-/** ioredis options, but the reply mapping: the broker reads replies in ioredis's default shape. */
-export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
-
-/** What the broker makes its own connections with; these win over `redis` options. */
-const FORCED: ConnectionOptions = {
-  // Never queue while disconnected: a publish then is counted as unpublished instead, and the
-  // subscriptions are made again from the live set on `ready`.
-  enableOfflineQueue: false,
-  // ioredis would restore the subscriptions of the connection that dropped, which misses channels
-  // subscribed during the outage and brings back channels unsubscribed during it.
-  autoResubscribe: false,
-  autoResendUnfulfilledCommands: false,
-  // Commands in flight when the connection drops are rejected at once rather than held.
-  maxRetriesPerRequest: 0,
-};
+/** The most channels one SUBSCRIBE or UNSUBSCRIBE names. */
+const BATCH = 1000;
+/** ':' in a Redis name. */
+const COLON = 0x3a;
 
 /**
  * A broker over Redis pub/sub: one Redis channel per live channel, subscribed while this node has
- * members in it (never a pattern). One connection publishes, in call order, which keeps each
- * node's order per channel; another subscribes. While Redis is unreachable, broadcasts are still
+ * members in it (never a pattern), named `PREFIX:s:NAME` for a string channel and `PREFIX:n:NUMBER`
+ * for a number. One connection publishes, in call order, which keeps each node's order per
+ * channel; another subscribes (see `RedisConnections`). While Redis is unreachable, broadcasts are still
  * written to local members and those that could not be published are counted; when Redis is back
  * the broker subscribes to exactly the channels live at that moment, then emits `up`.
  *
@@ -62,55 +38,52 @@ const FORCED: ConnectionOptions = {
  * const channels = new Channels({ broker: new RedisBroker({ url: "redis://10.0.0.5:6379" }) });
  */
 export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
+  readonly #connections: RedisConnections;
   readonly #pub: Redis;
   readonly #sub: Redis;
-  readonly #ownsPub: boolean;
-  readonly #prefix: string;
+  /** Whether the connections are the broker's own, to close with it. */
+  readonly #owns: boolean;
+  /** Where the kind's one letter ends in the broker's Redis names: a ':' there, and the name is the broker's. */
+  readonly #kindEnd: number;
   readonly #maxPending: number;
   /** The live set: every channel subscribed and not unsubscribed, with its Redis name. */
   readonly #live = new Map<ChannelId, string>();
   readonly #counts = { published: 0, unpublished: 0 };
-  readonly #health: NodeJS.Timeout;
   #pending = 0;
   #receive: ((envelope: Buffer) => void) | undefined;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
   #subscribed = false;
   #connected = false;
-  #lastError: Error | undefined;
   #closing: Promise<void> | undefined;
   #corked = false;
 
   /**
-   * @throws {TypeError} for options of the wrong type.
-   * @throws {RangeError} if `maxPending` is not an integer >= 1.
+   * @throws {TypeError} for options of the wrong type, or `connections` with options of its own.
+   * @throws {RangeError} if `maxPending` or `timeoutMs` is not an integer >= 1.
    */
   constructor(options: RedisBrokerOptions = {}) {
     super();
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { url = "redis://127.0.0.1:6379", client, redis = {}, prefix = "ws-channels", maxPending = 65_536, timeoutMs = 2000 } = options;
-    if (typeof url !== "string") throw new TypeError("url must be a string");
-    if (typeof prefix !== "string") throw new TypeError("prefix must be a string");
-    if (client !== undefined && !(client instanceof Redis)) throw new TypeError("client must be an ioredis Redis client");
+    const { connections, maxPending = REDIS_DEFAULTS.maxPending, ...own } = options;
+    if (connections !== undefined && !(connections instanceof RedisConnections))
+      throw new TypeError("connections must be a RedisConnections");
+    if (connections !== undefined && Object.values(own).some((value) => value !== undefined))
+      throw new TypeError("connections come with their own url, client, redis, prefix and timeoutMs");
     if (!Number.isInteger(maxPending) || maxPending < 1)
       throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be an integer >= 1, got ${String(timeoutMs)}`);
-    this.#prefix = prefix;
     this.#maxPending = maxPending;
-    const forced = { ...FORCED, commandTimeout: timeoutMs };
-    this.#ownsPub = client === undefined;
-    this.#pub = client ?? new Redis(url, { ...redis, ...forced });
-    this.#sub = client === undefined ? new Redis(url, { ...redis, ...forced }) : client.duplicate(forced);
-    for (const connection of [this.#pub, this.#sub]) {
-      connection.on("error", this.#onError);
-      connection.on("close", this.#update);
-    }
+    this.#owns = connections === undefined;
+    this.#connections = connections ?? new RedisConnections(own);
+    this.#pub = this.#connections.commands;
+    this.#sub = this.#connections.subscriber;
+    this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
+    for (const connection of [this.#pub, this.#sub]) connection.on("close", this.#update);
     this.#pub.on("ready", this.#update);
     this.#sub.on("ready", this.#resubscribe);
-    this.#sub.on("messageBuffer", (_name: Buffer, envelope: Buffer) => this.#receive?.(envelope));
-    if (this.#pub.status === "ready") queueMicrotask(this.#update); // a client given ready emits no `ready`
-    this.#health = setInterval(() => {
-      for (const connection of [this.#pub, this.#sub]) if (connection.status === "ready") connection.ping().catch(this.#unanswered);
-    }, timeoutMs).unref();
+    this.#sub.on("messageBuffer", this.#onMessage);
+    // connections given ready emit no `ready`
+    if (this.#sub.status === "ready") queueMicrotask(this.#resubscribe);
+    else if (this.#pub.status === "ready") queueMicrotask(this.#update);
   }
 
   /** @throws {Error} when called a second time. */
@@ -154,30 +127,35 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     return { connected: this.#connected, ...this.#counts, subscriptions: this.#live.size };
   }
 
-  /** Unsubscribes from every channel and quits the connections it made (not a `client` it was given). */
+  /** Unsubscribes from every channel and quits the connections it made (not a `client` or `connections` it was given). */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
-    clearInterval(this.#health);
+    const names = [...this.#live.values()];
     this.#live.clear();
     this.#connected = false;
-    const quit = async (connection: Redis): Promise<void> => {
-      if (connection.status === "ready") await connection.quit().catch(() => undefined);
-      connection.disconnect(); // no reconnection, whatever state the connection was in
-    };
-    if (this.#sub.status === "ready") await this.#sub.unsubscribe().catch(() => undefined);
-    await Promise.all([quit(this.#sub), this.#ownsPub ? quit(this.#pub) : undefined]);
-    if (!this.#ownsPub) {
-      // the client stays the application's: leave it as it was given
-      this.#pub.off("error", this.#onError).off("close", this.#update).off("ready", this.#update);
+    this.#pub.off("close", this.#update).off("ready", this.#update);
+    this.#sub.off("close", this.#update).off("ready", this.#resubscribe).off("messageBuffer", this.#onMessage);
+    if (this.#sub.status === "ready") {
+      const batches = this.#owns ? [this.#sub.unsubscribe()] : this.#batches(names, (batch) => this.#sub.unsubscribe(...batch));
+      await Promise.all(batches).catch(() => undefined);
     }
+    if (this.#owns) await this.#connections.close();
   }
 
-  readonly #onError = (error: Error): void => {
-    this.#lastError = error;
+  /** Calls `command` with each slice of BATCH names. @returns its promises. */
+  #batches(names: string[], command: (batch: string[]) => Promise<unknown>): Promise<unknown>[] {
+    const batches: Promise<unknown>[] = [];
+    for (let i = 0; i < names.length; i += BATCH) batches.push(command(names.slice(i, i + BATCH)));
+    return batches;
+  }
+
+  /** A message on the subscribing connection: the broker's when its name is (other users' kinds are longer than one letter). */
+  readonly #onMessage = (name: Buffer, envelope: Buffer): void => {
+    if (name[this.#kindEnd] === COLON) this.#receive?.(envelope);
   };
 
   /**
@@ -196,7 +174,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   #nameOf(channel: ChannelId): string {
-    return `${this.#prefix}:${typeof channel === "number" ? "n" : "s"}:${channel}`;
+    return this.#connections.name(typeof channel === "number" ? "n" : "s", channel);
   }
 
   readonly #published = (): void => {
@@ -210,25 +188,12 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#unanswered(error);
   };
 
-  /**
-   * A command failed. If Redis left it unanswered for `timeoutMs` the socket is open but nobody
-   * answers: drop both connections (a given client is left to its owner) so that the broker is
-   * down until Redis answers again, then subscribes to the live set anew.
-   */
-  readonly #unanswered = (error: unknown): void => {
-    if (this.#closing !== undefined || !(error instanceof Error) || !/timed out/i.test(error.message)) return;
-    this.#lastError = new Error("Redis did not answer in time");
-    if (this.#ownsPub) this.#pub.disconnect(true);
-    this.#sub.disconnect(true);
-  };
+  readonly #unanswered = (error: unknown): void => this.#connections.unanswered(error);
 
   /** The subscribing connection is (again) ready: subscribe to exactly the live set. */
   readonly #resubscribe = (): void => {
     this.#subscribed = false;
-    const names = [...this.#live.values()];
-    const batches: Promise<unknown>[] = [];
-    for (let i = 0; i < names.length; i += 1000) batches.push(this.#sub.subscribe(...names.slice(i, i + 1000)));
-    Promise.all(batches).then(
+    Promise.all(this.#batches([...this.#live.values()], (batch) => this.#sub.subscribe(...batch))).then(
       () => {
         this.#subscribed = this.#sub.status === "ready";
         this.#update();
@@ -244,6 +209,6 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     if (connected === this.#connected) return;
     this.#connected = connected;
     if (connected) this.emit("up", this.#live.size);
-    else this.emit("down", this.#lastError);
+    else this.emit("down", this.#connections.lastError);
   };
 }

@@ -2,44 +2,19 @@
 import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import type { LevelWithSilent } from "pino";
+import { REDIS_DEFAULTS } from "../brokers/redis-connections.js";
 import type { SlowConsumerPolicy } from "../options.js";
+import { count, integer, originList, port, redisPrefix, redisUrl } from "./flags.js";
 import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
 import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
 import { report, runPrimary } from "./primary.js";
 import { startServer } from "./server.js";
 import { DEFAULTS, type ServerOptions } from "./settings.js";
 import { joinPrimary } from "./worker.js";
-import { parseOrigins } from "./ws/upgrade.js";
 
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    const number = Number(value);
-    if (!/^\d+$/.test(value) || number < min || number > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    }
-    return number;
-  };
-}
-
-function redisUrl(value: string): string {
-  if (!/^(rediss?:\/\/|\/)\S+$/.test(value))
-    throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
-  return value;
-}
-
-function originList(value: string): readonly string[] | "*" {
-  try {
-    return parseOrigins(value);
-  } catch (error) {
-    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-const port = integer(0, 65535);
-const count = integer(1, 2 ** 31 - 1);
-const options = new Command("ws-channels")
+const program = new Command("ws-channels")
   .description("WebSocket channels server with a TCP broadcast port")
   .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
   .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
@@ -47,6 +22,12 @@ const options = new Command("ws-channels")
     "--redis <url>",
     "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",
     redisUrl,
+  )
+  .option(
+    "--redis-prefix <prefix>",
+    "what every Redis name of this service starts with: servers on one Redis with another prefix never see its says, ids or targets",
+    redisPrefix,
+    REDIS_DEFAULTS.prefix,
   )
   .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
   .option(
@@ -91,34 +72,47 @@ const options = new Command("ws-channels")
   .option("--admin-host <address>", "address the admin listener binds to", DEFAULTS.adminHost)
   .addOption(new Option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
   .addOption(new Option("--log-format <format>", "log lines (default: text on a terminal, else json)").choices(["text", "json"]))
-  .parse()
-  .opts<{
-    host: string;
-    port: number;
-    tcpPort?: number;
-    maxFrameSize: number;
-    maxChannelLength: number;
-    highWaterMark: number;
-    slowConsumer: SlowConsumerPolicy;
-    maxChannelsPerConnection: number;
-    maxConnectionsPerIp: number;
-    maxMessagesPerSecond: number;
-    pingInterval: number;
-    pingTimeout: number;
-    jwtSecretFile?: string;
-    jwtPublicKeyFile?: string;
-    allowedOrigins: readonly string[] | "*";
-    tlsCert?: string;
-    tlsKey?: string;
-    adminPort?: number;
-    adminHost: string;
-    logLevel: LevelWithSilent;
-    logFormat?: LogFormat;
-    workers: number;
-    redis?: string;
-  }>();
+  .parse();
+const options = program.opts<{
+  host: string;
+  port: number;
+  tcpPort?: number;
+  maxFrameSize: number;
+  maxChannelLength: number;
+  highWaterMark: number;
+  slowConsumer: SlowConsumerPolicy;
+  maxChannelsPerConnection: number;
+  maxConnectionsPerIp: number;
+  maxMessagesPerSecond: number;
+  pingInterval: number;
+  pingTimeout: number;
+  jwtSecretFile?: string;
+  jwtPublicKeyFile?: string;
+  allowedOrigins: readonly string[] | "*";
+  tlsCert?: string;
+  tlsKey?: string;
+  adminPort?: number;
+  adminHost: string;
+  logLevel: LevelWithSilent;
+  logFormat?: LogFormat;
+  workers: number;
+  redis?: string;
+  redisPrefix: string;
+}>();
 
-const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, redis, ...settings } = options;
+const {
+  jwtSecretFile,
+  jwtPublicKeyFile,
+  tlsCert,
+  tlsKey,
+  logLevel,
+  logFormat,
+  workers: asked,
+  redis,
+  redisPrefix: prefix,
+  ...settings
+} = options;
+if (redis === undefined && program.getOptionValueSource("redisPrefix") === "cli") program.error("error: --redis-prefix goes with --redis");
 const workers = asked === 0 ? availableParallelism() : asked;
 // a worker's lines say which worker wrote them (pid is in JSON lines, not in text ones)
 const log = cluster.isWorker ? createLogger(logLevel, logFormat).child({ worker: cluster.worker?.id }) : createLogger(logLevel, logFormat);
@@ -147,7 +141,7 @@ async function serve(): Promise<void> {
       publicKeyFile: jwtPublicKeyFile,
       envSecret: process.env.WS_CHANNELS_JWT_SECRET,
     });
-    const spread = redis !== undefined ? { redis } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
+    const spread = redis !== undefined ? { redis, prefix } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
     // a worker's metrics go to the primary's admin listener, which sums them
     const { adminPort, ...rest } = settings;
     const server = await startServer({
@@ -183,7 +177,7 @@ async function serve(): Promise<void> {
     if (cluster.isWorker) process.on("disconnect", () => stop("primary gone"));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    if (cluster.isWorker) report({ wsChannelsServer: "failed", reason });
+    if (cluster.isWorker) report({ wsChannels: "failed", reason });
     log.fatal(`cannot start: ${reason}`);
     process.exit(1);
   }

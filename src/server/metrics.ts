@@ -30,6 +30,8 @@ export interface MetricsSource {
   stats(): ChannelsStats;
   /** Whether the server has a broker: then `ws_channels_broker_up` and `ws_channels_broker_lost_total` exist. */
   broker: boolean;
+  /** Node messages (targeted messages to another node) that could not be sent: also lost between nodes. */
+  unsent(): number;
 }
 
 /**
@@ -76,10 +78,10 @@ export class ServerMetrics {
       );
       total(
         "ws_channels_broker_lost_total",
-        "Broadcasts between nodes that were lost: not published while the broker was down, or gaps in what arrived",
+        "Broadcasts and targeted messages between nodes that were lost: not sent while the other nodes could not be reached, or gaps in what arrived",
         () => {
           const broker = source.stats().broker;
-          return (broker?.lost ?? 0) + (broker?.unpublished ?? 0);
+          return (broker?.lost ?? 0) + (broker?.unpublished ?? 0) + source.unsent();
         },
         registers,
       );

@@ -1,9 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import { setupPrimary } from "../brokers/cluster-primary.js";
+import { fromWorkers } from "../brokers/cluster-protocol.js";
+import { serveClusterAdapter } from "./adapters/cluster-primary.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
-import { serveIds } from "./ids/cluster.js";
 
 /** How many worker deaths within DEATH_WINDOW_MS stop the whole server. */
 export const MAX_DEATHS = 5;
@@ -12,8 +13,8 @@ export const DEATH_WINDOW_MS = 10_000;
 /** How long a stopping worker may take before the primary kills it, in ms (its own shutdown is bounded to less). */
 const KILL_AFTER_MS = 10_000;
 
-/** What a worker tells the primary over IPC; tagged, since the IPC channel is shared with brokers. */
-export type WorkerReport = { readonly wsChannelsServer: "listening" } | { readonly wsChannelsServer: "failed"; readonly reason: string };
+/** What a worker tells the primary over IPC, on the one convention of every ws-channels message there. */
+export type WorkerReport = { readonly wsChannels: "listening" } | { readonly wsChannels: "failed"; readonly reason: string };
 
 /** Options of `runPrimary`. */
 export interface PrimaryOptions {
@@ -28,10 +29,6 @@ export interface PrimaryOptions {
   via: "cluster" | "redis";
   /** Where the admin listener serves every worker's metrics, summed, and the cluster's health. Default: none. */
   admin?: { host: string; port: number } | undefined;
-}
-
-function isReport(message: unknown): message is WorkerReport {
-  return typeof message === "object" && message !== null && "wsChannelsServer" in message;
 }
 
 /**
@@ -50,7 +47,7 @@ function isReport(message: unknown): message is WorkerReport {
 export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
   if (via === "cluster") {
     setupPrimary(); // also makes Buffers cross IPC as bytes
-    serveIds();
+    serveClusterAdapter();
   }
   const deaths: number[] = [];
   const listening = new Set<Worker>();
@@ -70,13 +67,14 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
     // A send to a worker that has just died fails with EPIPE on the worker object; its `exit`
     // (below) is what counts.
     worker.on("error", () => undefined);
-    worker.on("message", (message: unknown) => {
-      if (!isReport(message)) return;
-      if (message.wsChannelsServer === "failed") return stop(1, `cannot start: ${message.reason}`);
+  };
+  fromWorkers<WorkerReport>({
+    failed: ({ reason }) => stop(1, `cannot start: ${reason}`),
+    listening: (_, worker) => {
       listening.add(worker);
       log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
-    });
-  };
+    },
+  });
 
   let status = 0;
   const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());

@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { Broker } from "../brokers/broker.js";
 import { Channels } from "../channels.js";
+import type { Adapter } from "./adapters/adapter.js";
+import { createAdapter, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { ClientMeta } from "./client-meta.js";
 import { HeldIds } from "./ids/held.js";
 import { ServerMetrics } from "./metrics.js";
-import { nodes, START_WAIT_MS } from "./nodes.js";
 import { resolveSettings, type ServerOptions } from "./settings.js";
 import { Targets } from "./targets.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
@@ -15,10 +15,10 @@ import { settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
 
+export type { Spread } from "./adapters/index.js";
 export type { Authenticate, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
-export type { Spread } from "./nodes.js";
 export { type PrimaryOptions, runPrimary } from "./primary.js";
 export { DEFAULTS, type ServerOptions } from "./settings.js";
 export { joinPrimary } from "./worker.js";
@@ -50,7 +50,8 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = resolveSettings(options);
   const { log, graceMs, tcp: tcpAt, admin: adminAt } = settings;
-  const { broker, registry, remote, connected: connect } = await nodes(settings.spread);
+  const adapter = await createAdapter(settings.spread);
+  const { broker } = adapter;
   const { highWaterMark, slowConsumer, authorize } = settings.channels;
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
@@ -59,30 +60,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
   });
   // so that the first clients' joins are subscribed and their ids claimed for real
-  const connected = await connect();
+  const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
   const tcpServer = tcpAt && new TcpBroadcastServer(channels, tcpAt.keepAliveMs);
   // What /readyz waits for: each listener there is, and the broker when there is one.
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
-  if (broker) watchBroker(broker, connected, up, log);
+  if (broker) watchBroker(adapter, broker.stats().subscriptions, connected, up, log);
   // Counted and logged in this one place, whichever listener refused.
   const refused: Refused = (reason, address, detail) => {
     metrics.refused(reason);
     log.warn({ reason, address, ...(detail !== undefined && { detail }) }, "refused");
   };
   // What spans nodes, handed to the WebSocket side here and only here: ids and targeted messages.
-  const held = new HeldIds(registry, (ws) => closeRefused(ws, "id_in_use", "", refused));
-  const targets = new Targets(channels, held, registry, settings.admission.authenticate !== undefined);
+  const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
+  const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const admission = new Admission(settings.admission, held, { channels, targets, limits: settings.session, refused }, log);
-  const wsListening = async (): Promise<Bound> => {
-    // other nodes' targeted messages must find this node before its clients can be targeted
-    if (remote) await targets.listen();
-    return admission.listen();
-  };
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),
     broker: broker !== undefined,
+    unsent: () => adapter.stats().unsent,
   });
   const admin =
     adminAt &&
@@ -97,7 +94,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // shutdown; ids are released only once their connections are closed.
       await settledWithin(channels.close(), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
-      await settledWithin(registry.close(), graceMs);
+      await settledWithin(adapter.close(), graceMs);
       await admin?.close();
     })());
   try {
@@ -107,7 +104,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return bound;
     };
     const [ws, tcp, adminBound] = await Promise.all([
-      listening("ws", wsListening()),
+      listening("ws", admission.listen()),
       tcpAt && tcpServer && listening("tcp", tcpServer.listen(tcpAt.host, tcpAt.port)),
       adminAt && admin?.listen(adminAt.host, adminAt.port),
     ]);
@@ -126,15 +123,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 }
 
 /** Keeps `up.broker` true while the broker carries broadcasts between nodes, and logs each change. */
-function watchBroker(broker: Broker, connected: boolean, up: Record<string, boolean>, log: Logger): void {
-  up.broker = broker.stats().connected;
-  if (connected) log.info({ subscriptions: broker.stats().subscriptions }, "broker up: serving with every node");
+function watchBroker(adapter: Adapter, subscriptions: number, connected: boolean, up: Record<string, boolean>, log: Logger): void {
+  up.broker = connected;
+  if (connected) log.info({ subscriptions }, "broker up: serving with every node");
   else log.info(`broker down: not connected within ${START_WAIT_MS} ms, serving this node's clients only until it is`);
-  broker.on("down", (reason) => {
+  adapter.on("down", (reason) => {
     up.broker = false;
     log.info({ reason: reason?.message }, "broker down: serving this node's clients only");
   });
-  broker.on("up", (subscriptions) => {
+  adapter.on("up", (subscriptions) => {
     up.broker = true;
     log.info({ subscriptions }, "broker up: serving with every node");
   });

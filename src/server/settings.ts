@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { pino } from "pino";
 import type { SlowConsumerPolicy } from "../options.js";
+import type { Spread } from "./adapters/index.js";
 import type { Authenticate } from "./auth.js";
-import type { Spread } from "./nodes.js";
 import type { AdmissionSettings } from "./ws/admission.js";
 import type { TlsFiles } from "./ws/listener.js";
 import type { SessionLimits } from "./ws/session.js";

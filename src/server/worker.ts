@@ -11,5 +11,5 @@ import { report } from "./primary.js";
 export function joinPrimary(server: { readonly registry: Registry }): void {
   new AggregatorRegistry(); // in a worker, making one is what answers the primary's requests
   AggregatorRegistry.setRegistries([server.registry]);
-  report({ wsChannelsServer: "listening" });
+  report({ wsChannels: "listening" });
 }

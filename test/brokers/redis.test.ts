@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Broker, Channels, type ChannelsStats } from "ws-channels";
-import { RedisBroker } from "ws-channels/redis";
+import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { until, within } from "../helpers.js";
 import { conformance, fresh, type NodeHandle, receivedAtLeast, reset, stats, texts } from "./conformance.js";
 import { createNode, type TestNode } from "./fixtures/node.mjs";
@@ -18,25 +18,32 @@ const numsub = async (channel: string | number): Promise<number> => {
   return Number(count);
 };
 
-/** A node: a Channels on its own RedisBroker (two connections of its own), with members m0 and m1. */
-async function redisNode(): Promise<{ node: TestNode; broker: Broker; handle: NodeHandle }> {
-  const broker = new RedisBroker({ url: server.path, prefix: PREFIX });
+/**
+ * A node: a Channels on its own RedisBroker, with members m0 and m1. The broker makes two
+ * connections of its own, or with `shared` takes connections it shares (as a server's id claims
+ * do), and leaves them open when it closes.
+ */
+async function redisNode(shared?: RedisConnections): Promise<{ node: TestNode; broker: Broker; handle: NodeHandle }> {
+  const broker = new RedisBroker(shared === undefined ? { url: server.path, prefix: PREFIX } : { connections: shared });
   const up = new Promise((resolve) => broker.once("up", resolve));
   const node = await createNode(new Channels({ broker }), broker, ["m0", "m1"]);
   await within(up, "the broker to come up");
   return { node, broker, handle: { call: (command) => node.handle(command) } };
 }
 
-const setup = conformance("RedisBroker, three nodes on a real redis-server", async () => {
+const setup = conformance("RedisBroker, three nodes on a real redis-server (the third on shared connections)", async () => {
   await server.start();
   admin = new Redis(server.path); // its offline queue waits out the fault test's restart
   admin.on("error", () => undefined); // it reconnects by itself after the fault test
-  const nodes = await Promise.all([redisNode(), redisNode(), redisNode()]);
+  const shared = new RedisConnections({ url: server.path, prefix: PREFIX });
+  const nodes = await Promise.all([redisNode(), redisNode(), redisNode(shared)]);
   return {
     nodes: nodes.map(({ handle }) => handle),
     subscribers: numsub,
     close: async () => {
       for (const { node } of nodes) await node.close();
+      expect(shared.commands.status).toBe("ready"); // the broker left them to their owner
+      await shared.close();
       admin.disconnect();
       await server.stop();
     },

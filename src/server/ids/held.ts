@@ -1,8 +1,8 @@
 import type WebSocket from "ws";
-import type { IdRegistry } from "./registry.js";
+import type { IdClaims } from "../adapters/adapter.js";
 
 /**
- * Which of this node's connections hold which id, for targeted messages, with the registry told
+ * Which of this node's connections hold which id, for targeted messages, with the adapter told
  * as an id arrives on this node and leaves it. An id verified by `authenticate` is a user: it may
  * hold several connections (tabs, devices, a reconnect while the old one is being reaped), here
  * and on other nodes, and a message to it reaches each. An unverified `?id=` claim is exclusive,
@@ -10,42 +10,43 @@ import type { IdRegistry } from "./registry.js";
  */
 export class HeldIds {
   readonly #connections = new Map<string, Set<WebSocket>>();
-  /** Connections whose exclusive claim the registry has not answered yet: they hold the id here, but get nothing sent to it. */
+  /** Connections whose exclusive claim the adapter has not answered yet: they hold the id here, but get nothing sent to it. */
   readonly #pending = new Set<WebSocket>();
-  readonly #registry: IdRegistry;
+  readonly #claims: IdClaims;
 
   /**
    * @param lost called with each connection whose exclusive id another node took while the
-   *   registry could not tell (see `IdRegistry.onLost`): it must be closed.
+   *   adapter could not tell (see `IdClaims.onLost`): it must be closed.
    */
-  constructor(registry: IdRegistry, lost: (ws: WebSocket) => void) {
-    this.#registry = registry;
-    registry.onLost((id) => {
+  constructor(claims: IdClaims, lost: (ws: WebSocket) => void) {
+    this.#claims = claims;
+    claims.onLost((id) => {
       for (const ws of this.#connections.get(id) ?? []) lost(ws);
     });
   }
 
   /**
    * Gives `id` to `ws` until it closes. A local duplicate of an exclusive id is refused at once;
-   * the first connection of an id on this node also waits for the registry's answer.
-   * @param shared true for a verified id, which other connections may hold too.
+   * the first connection of an id on this node also waits for the adapter's answer.
+   * @param exclusive true for an unverified `?id=`, which no other connection may hold; false for
+   *   a verified id, which other connections may hold too.
    * @returns false, and `ws` holds nothing, if the claim is exclusive and the id is held here or
    *   on another node.
    */
-  claim(id: string, ws: WebSocket, shared: boolean): Promise<boolean> {
+  claim(id: string, ws: WebSocket, exclusive: boolean): Promise<boolean> {
     const holders = this.#connections.get(id);
-    if (holders !== undefined && !shared) return Promise.resolve(false);
+    if (holders !== undefined && exclusive) return Promise.resolve(false);
     if (holders !== undefined) {
       holders.add(ws);
       ws.once("close", () => this.#drop(id, ws));
       return Promise.resolve(true);
     }
-    // Held here from now on, so that a local duplicate is refused while the registry answers;
+    // Held here from now on, so that a local duplicate is refused while the adapter answers;
     // until it has, the connection is not a target: it may be an impostor of another node's id.
     this.#connections.set(id, new Set([ws]));
-    if (!shared) this.#pending.add(ws);
+    if (exclusive) this.#pending.add(ws);
     ws.once("close", () => this.#drop(id, ws));
-    return this.#registry.claim(id, !shared).then((granted) => {
+    return this.#claims.claim(id, exclusive).then((granted) => {
       this.#pending.delete(ws);
       if (!granted) this.#drop(id, ws);
       return granted;
@@ -53,9 +54,9 @@ export class HeldIds {
   }
 
   /**
-   * Every connection of this node holding `id` now, if any, also those whose claim the registry
+   * Every connection of this node holding `id` now, if any, also those whose claim the adapter
    * has not answered yet. A message routed here by another node may use them (the
-   * registry routed it here, so it has recorded this node's claim); this node's own clients may not.
+   * adapter located it here, so it has recorded this node's claim); this node's own clients may not.
    */
   all(id: string): ReadonlySet<WebSocket> | undefined {
     return this.#connections.get(id);
@@ -79,6 +80,6 @@ export class HeldIds {
     const holders = this.#connections.get(id);
     if (holders === undefined || !holders.delete(ws) || holders.size > 0) return;
     this.#connections.delete(id);
-    this.#registry.release(id);
+    this.#claims.release(id);
   }
 }

@@ -131,7 +131,7 @@ export class Admission {
     // With authentication the id is the verified one, and `?id=` is ignored.
     const id = identity === undefined ? query(request).get("id") || undefined : identity.id;
     // A claim across nodes takes a round trip: the session's messages wait behind it.
-    const claimed = id === undefined ? undefined : this.#held.claim(id, ws, identity !== undefined);
+    const claimed = id === undefined ? undefined : this.#held.claim(id, ws, identity === undefined);
     this.#heartbeat.watch(ws, () => this.#log.debug({ address }, "terminated a silent connection"));
     new Session(ws, address, id, identity, claimed, this.#services);
   }

@@ -1,18 +1,16 @@
-import { Redis } from "ioredis";
-import { emitted } from "../wait.js";
-import { type IdRegistry, newRoute } from "./registry.js";
+import type { Redis } from "ioredis";
+import type { RedisConnections } from "../../brokers/redis-connections.js";
+import type { IdClaims, NodeAddress } from "./adapter.js";
 
 /** How long a claim lives in Redis unless its node refreshes it, in ms. */
 export const CLAIM_TTL_MS = 10_000;
 /** How often a node refreshes its claims, in ms. */
 export const REFRESH_MS = 3_000;
-/** How long Redis may take to answer, in ms, before the registry goes on without it. */
-const COMMAND_TIMEOUT_MS = 2_000;
 /** The most ids one script call handles. */
 const BATCH = 500;
 
 /*
- * Each id is a sorted set `PREFIX:id:ID` of the routes of the nodes holding it, scored by when
+ * Each id is a sorted set `PREFIX:id:ID` of the addresses of the nodes holding it, scored by when
  * the claim expires (Redis's own clock, so nodes' clocks do not matter). A node's claims expire
  * unless it refreshes them: the ids of a node that dies without a goodbye are free again within
  * CLAIM_TTL_MS. Scripts make each step atomic, so two nodes cannot both take an exclusive id.
@@ -20,7 +18,7 @@ const BATCH = 500;
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: ids; ARGV: route, ttl, then per key "1" (exclusive) or "0". @returns the indexes refused. */
+/** KEYS: ids; ARGV: node, ttl, then per key "1" (exclusive) or "0". @returns the indexes refused. */
 const CLAIM = `${NOW}
 local refused = {}
 for i, key in ipairs(KEYS) do
@@ -35,19 +33,19 @@ for i, key in ipairs(KEYS) do
 end
 return refused`;
 
-/** KEYS: ids; ARGV: route. Removes this node only, so a late release never frees another node's claim. */
+/** KEYS: ids; ARGV: node. Removes this node only, so a late release never frees another node's claim. */
 const RELEASE = `for _, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1]) end
 return 0`;
 
-/** KEYS: ids; ARGV: route. @returns per key, the routes of the other nodes holding it now. */
+/** KEYS: ids; ARGV: node. @returns per key, the addresses of the other nodes holding it now. */
 const LOCATE = `${NOW}
 local found = {}
 for i, key in ipairs(KEYS) do
-  local routes = {}
-  for _, route in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
-    if route ~= ARGV[1] then routes[#routes + 1] = route end
+  local nodes = {}
+  for _, node in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
+    if node ~= ARGV[1] then nodes[#nodes + 1] = node end
   end
-  found[i] = routes
+  found[i] = nodes
 end
 return found`;
 
@@ -57,55 +55,37 @@ interface Scripts {
   wsLocate(...args: (string | number)[]): Promise<string[][]>;
 }
 
-/** Options of `new RedisIds()`. */
-export interface RedisIdsOptions {
-  /** Where Redis is (`redis://`, `rediss://`, or a unix socket path). Default: `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** What the keys start with: `PREFIX:id:ID`. Default: `ws-channels`. */
-  prefix?: string;
-}
-
 /**
  * Ids claimed in Redis, for servers on many machines. A node whose Redis restarts empty claims
  * its ids again on reconnecting. While Redis cannot be reached, claims are granted (each node
  * still refuses a duplicate among its own connections) and made for real when it returns; an
  * exclusive id another node took meanwhile is reported to `onLost`.
  */
-export class RedisIds implements IdRegistry {
-  readonly route = newRoute();
+export class RedisIds implements IdClaims {
+  readonly #connections: RedisConnections;
   readonly #redis: Redis & Scripts;
-  readonly #prefix: string;
+  readonly #node: NodeAddress;
   /** The ids this node holds, and whether each is exclusive. */
   readonly #held = new Map<string, boolean>();
   readonly #lost: ((id: string) => void)[] = [];
   readonly #timer: NodeJS.Timeout;
 
-  /** @throws {TypeError} for options of the wrong type. */
-  constructor(options: RedisIdsOptions = {}) {
-    const { url = "redis://127.0.0.1:6379", prefix = "ws-channels" } = options;
-    if (typeof url !== "string" || typeof prefix !== "string") throw new TypeError("url and prefix must be strings");
-    this.#prefix = prefix;
-    // No offline queue, and a bound on each command: a claim made while Redis is down, or does not
-    // answer, is granted then rather than held.
-    this.#redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS }) as Redis &
-      Scripts;
+  /** Claims for node `node` on the commands connection of `connections`, under its prefix. */
+  constructor(connections: RedisConnections, node: NodeAddress) {
+    this.#connections = connections;
+    this.#node = node;
+    this.#redis = connections.commands as Redis & Scripts;
     this.#redis.defineCommand("wsClaim", { lua: CLAIM });
     this.#redis.defineCommand("wsRelease", { lua: RELEASE });
     this.#redis.defineCommand("wsLocate", { lua: LOCATE });
-    this.#redis.on("error", () => undefined); // it reconnects by itself; the broker reports the outage
-    this.#redis.on("ready", () => void this.#refresh());
-    this.#timer = setInterval(() => void this.#refresh(), REFRESH_MS).unref();
-  }
-
-  /** Waits until Redis is connected, at most `ms`. @returns whether it is. */
-  ready(ms: number): Promise<boolean> {
-    return this.#redis.status === "ready" ? Promise.resolve(true) : emitted(this.#redis, "ready", ms);
+    this.#redis.on("ready", this.#refresh);
+    this.#timer = setInterval(this.#refresh, REFRESH_MS).unref();
   }
 
   async claim(id: string, exclusive: boolean): Promise<boolean> {
     this.#held.set(id, exclusive);
     try {
-      const refused = await this.#redis.wsClaim(1, this.#key(id), this.route, CLAIM_TTL_MS, exclusive ? "1" : "0");
+      const refused = await this.#redis.wsClaim(1, this.#key(id), this.#node, CLAIM_TTL_MS, exclusive ? "1" : "0");
       if (refused.length === 0) return true;
     } catch {
       return true; // Redis unreachable: claimed for real on the first refresh after it returns
@@ -116,15 +96,15 @@ export class RedisIds implements IdRegistry {
 
   release(id: string): void {
     if (!this.#held.delete(id)) return;
-    this.#redis.wsRelease(1, this.#key(id), this.route).catch(() => undefined); // it expires by itself
+    this.#redis.wsRelease(1, this.#key(id), this.#node).catch(() => undefined); // it expires by itself
   }
 
-  async locate(ids: readonly string[]): Promise<Map<string, number[]>> {
-    const found = new Map<string, number[]>();
+  async locate(ids: readonly string[]): Promise<Map<string, NodeAddress[]>> {
+    const found = new Map<string, NodeAddress[]>();
     for (let i = 0; i < ids.length; i += BATCH) {
       const batch = ids.slice(i, i + BATCH);
-      const routes = await this.#redis.wsLocate(batch.length, ...batch.map((id) => this.#key(id)), this.route).catch(() => []);
-      for (const [j, held] of routes.entries()) if (held.length > 0) found.set(batch[j] as string, held.map(Number));
+      const nodes = await this.#redis.wsLocate(batch.length, ...batch.map((id) => this.#key(id)), this.#node).catch(() => []);
+      for (const [j, held] of nodes.entries()) if (held.length > 0) found.set(batch[j] as string, held);
     }
     return found;
   }
@@ -133,19 +113,20 @@ export class RedisIds implements IdRegistry {
     this.#lost.push(listener);
   }
 
+  /** Releases every claim of this node; the connections are their owner's. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.#redis.off("ready", this.#refresh);
     const held = [...this.#held.keys()];
     this.#held.clear();
     for (let i = 0; i < held.length; i += BATCH) {
       const keys = held.slice(i, i + BATCH).map((id) => this.#key(id));
-      await this.#redis.wsRelease(keys.length, ...keys, this.route).catch(() => undefined);
+      await this.#redis.wsRelease(keys.length, ...keys, this.#node).catch(() => undefined);
     }
-    await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
   /** Refreshes (or, after Redis lost them, makes again) every claim of this node, in batches. */
-  async #refresh(): Promise<void> {
+  readonly #refresh = async (): Promise<void> => {
     const held = [...this.#held];
     for (let i = 0; i < held.length; i += BATCH) {
       const batch = held.slice(i, i + BATCH);
@@ -153,7 +134,7 @@ export class RedisIds implements IdRegistry {
       const flags = batch.map(([, exclusive]) => (exclusive ? "1" : "0"));
       let refused: number[];
       try {
-        refused = await this.#redis.wsClaim(keys.length, ...keys, this.route, CLAIM_TTL_MS, ...flags);
+        refused = await this.#redis.wsClaim(keys.length, ...keys, this.#node, CLAIM_TTL_MS, ...flags);
       } catch {
         return; // unreachable: the next `ready` tries again
       }
@@ -163,9 +144,9 @@ export class RedisIds implements IdRegistry {
         for (const listener of this.#lost) listener(id);
       }
     }
-  }
+  };
 
   #key(id: string): string {
-    return `${this.#prefix}:id:${id}`;
+    return this.#connections.name("id", id);
   }
 }

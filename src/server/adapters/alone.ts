@@ -1,0 +1,41 @@
+import type { Adapter, AdapterStats } from "./adapter.js";
+
+/** A process alone: nobody else can hold an id, so every claim is granted, nothing is elsewhere, and there is no other node to send to. */
+export class Alone implements Adapter {
+  readonly node = "alone";
+  readonly broker = undefined;
+
+  claim(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  release(): void {}
+
+  locate(): Promise<Map<string, string[]>> {
+    return Promise.resolve(new Map());
+  }
+
+  onLost(): void {}
+
+  /** Never called: `locate` finds no other node. */
+  sendToNode(): void {}
+
+  onNodeMessage(): void {}
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  stats(): AdapterStats {
+    return { unsent: 0 };
+  }
+
+  /** Never emits: there is nothing to reach. */
+  on(): this {
+    return this;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
