@@ -67,6 +67,11 @@ describe("the ws-channels CLI", () => {
       "--max-channels-per-connection",
       "--max-connections-per-ip",
       "--max-messages-per-second",
+      "--max-connections <n>",
+      "--max-pending <n>",
+      "--max-pending-bytes <bytes>",
+      "--pending-timeout <ms>",
+      "--hook-timeout <ms>",
       "--ping-interval <ms>",
       "--ping-timeout <ms>",
       "--jwt-secret-file <path>",
@@ -84,6 +89,15 @@ describe("the ws-channels CLI", () => {
     const bad = start(process.execPath, ["dist/server/cli.js", "--port", "65536"]);
     expect((await within(once(bad.child, "exit"), "the bad flag to exit"))[0]).toBe(1);
     expect(bad.output()).toMatch(/--port.*invalid/);
+  });
+
+  it("--max-connections caps the node: past it a client is closed 1008 too many connections", async () => {
+    const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--max-connections", "1"]);
+    const { ws: port } = await serverPorts(started);
+    const first = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    const second = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    expect(await second.closedBy()).toEqual({ code: 1008, reason: "too many connections" });
+    await first.close();
   });
 
   it("the package exports Channels and startServer to a user's import", async () => {
