@@ -67,6 +67,11 @@ describe("the ws-channels CLI", () => {
       "--max-channels-per-connection",
       "--max-connections-per-ip",
       "--max-messages-per-second",
+      "--max-connections <n>",
+      "--max-pending <n>",
+      "--max-pending-bytes <bytes>",
+      "--pending-timeout <ms>",
+      "--hook-timeout <ms>",
       "--ping-interval <ms>",
       "--ping-timeout <ms>",
       "--jwt-secret-file <path>",
@@ -89,6 +94,15 @@ describe("the ws-channels CLI", () => {
     const lone = start(process.execPath, ["dist/server/cli.js", "--redis-prefix", "app"]);
     expect((await within(once(lone.child, "exit"), "--redis-prefix without --redis to exit"))[0]).toBe(1);
     expect(lone.output()).toContain("--redis-prefix goes with --redis");
+  });
+
+  it("--max-connections caps the node: past it a client is closed 1008 too many connections", async () => {
+    const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--max-connections", "1"]);
+    const { ws: port } = await serverPorts(started);
+    const first = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    const second = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    expect(await second.closedBy()).toEqual({ code: 1008, reason: "too many connections" });
+    await first.close();
   });
 
   it("the package exports Channels and startServer to a user's import", async () => {

@@ -1,6 +1,9 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
+import type { Registry } from "prom-client";
+import { afterEach } from "vitest";
 import WebSocket, { type ClientOptions, type ServerOptions, WebSocketServer } from "ws";
+import { type ServerOptions as ChannelsServerOptions, type RunningServer, startServer } from "../src/server/server.js";
 
 /** How long any single wait in a test may take before it fails, in ms. */
 export const WAIT_MS = 3000;
@@ -201,4 +204,45 @@ export async function until(predicate: () => Promise<boolean>, what: string, ms 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** The value of the series of metric `name` with `labels` in `registry`, read as a scrape would; 0 if it has none. */
+export async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const found = registry.getSingleMetric(name);
+  if (found === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await found.get();
+  const series = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
+  return series?.value ?? 0;
+}
+
+/**
+ * One server per test: `start()` starts it with `defaults` under `options`; after each test the
+ * clients handed to `closeAfter` are closed, then the server.
+ */
+export function serverPerTest(defaults: ChannelsServerOptions): {
+  start(options?: ChannelsServerOptions): Promise<RunningServer>;
+  readonly server: RunningServer;
+  closeAfter<T extends { close(): Promise<unknown> }>(client: T): T;
+} {
+  let current: RunningServer | undefined;
+  const closers: { close(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c.close()));
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    async start(options = {}) {
+      current = await startServer({ ...defaults, ...options });
+      return current;
+    },
+    get server() {
+      if (current === undefined) throw new Error("no server started");
+      return current;
+    },
+    closeAfter(client) {
+      closers.push(client);
+      return client;
+    },
+  };
 }

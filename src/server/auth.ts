@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { answered } from "./wait.js";
 
 /** Who a connection is, as `authenticate` verified it. */
 export interface Identity {
@@ -15,19 +16,23 @@ export interface Identity {
 
 /**
  * Decides at the HTTP upgrade who a client is, sync or async. An `Identity` accepts it;
- * undefined, false, a throw or a rejection refuses it with HTTP 401 (the reason, a thrown error's
- * message, goes to the log only).
+ * undefined, false, a throw, a rejection or no answer within the hook timeout refuses it with
+ * HTTP 401 (the reason, a thrown error's message, goes to the log only).
  */
 export type Authenticate = (request: IncomingMessage) => Identity | undefined | false | Promise<Identity | undefined | false>;
 
 /**
- * Asks `authenticate` about `request` and checks the shape of its answer.
+ * Asks `authenticate` about `request`, waiting at most `timeoutMs` ms, and checks the shape of its answer.
  * @returns the identity, or the reason for a refusal (for the log, never for the client).
  */
-export async function identify(authenticate: Authenticate, request: IncomingMessage): Promise<Identity | { refused: string }> {
+export async function identify(
+  authenticate: Authenticate,
+  request: IncomingMessage,
+  timeoutMs: number,
+): Promise<Identity | { refused: string }> {
   let identity: unknown;
   try {
-    identity = await authenticate(request);
+    identity = await answered(() => authenticate(request), timeoutMs, "authenticate");
   } catch (error) {
     return { refused: error instanceof Error ? error.message : String(error) };
   }

@@ -46,16 +46,21 @@ const program = new Command("ws-channels")
   .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
   .option(
     "--max-connections-per-ip <n>",
-    "open WebSocket connections from one IP address; more: close 1008",
+    "connections from one IPv4 address or IPv6 /64; more: close 1008",
     count,
     DEFAULTS.maxConnectionsPerIp,
   )
+  .option("--max-connections <n>", "connections (WebSocket, upgrades, TCP) on this node; more: close 1008", count, DEFAULTS.maxConnections)
   .option(
     "--max-messages-per-second <n>",
-    "messages one WebSocket connection may send per second (and in a burst); more: close 1008",
+    "messages one WebSocket connection may send per second (and in a burst), more: close 1008; TCP chunks, more: not read until due",
     count,
     DEFAULTS.maxMessagesPerSecond,
   )
+  .option("--max-pending <n>", "messages waiting behind a slow task, per connection; more: not read", count, DEFAULTS.maxPending)
+  .option("--max-pending-bytes <bytes>", "bytes of those waiting messages; more: not read", count, DEFAULTS.maxPendingBytes)
+  .option("--pending-timeout <ms>", "close a connection left unread this long (1008 too many pending)", count, DEFAULTS.pendingTimeout)
+  .option("--hook-timeout <ms>", "how long authenticate and authorize may take; then they refuse", count, DEFAULTS.hookTimeout)
   .addOption(
     new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013")
       .choices(["skip", "close"])
@@ -83,7 +88,12 @@ const options = program.opts<{
   slowConsumer: SlowConsumerPolicy;
   maxChannelsPerConnection: number;
   maxConnectionsPerIp: number;
+  maxConnections: number;
   maxMessagesPerSecond: number;
+  maxPending: number;
+  maxPendingBytes: number;
+  pendingTimeout: number;
+  hookTimeout: number;
   pingInterval: number;
   pingTimeout: number;
   jwtSecretFile?: string;

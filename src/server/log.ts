@@ -23,3 +23,34 @@ function readable(line: string): string {
   const rest = Object.entries(fields).map(([key, value]) => ` ${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
   return `${clock} ${LEVELS[Number(level)] ?? String(level)} ${String(msg ?? "")}${rest.join("")}\n`;
 }
+
+/**
+ * Thins out a flood of log lines of one kind: per `key`, the first line is written at once, and
+ * those that follow within `periodMs` are not; when the period ends, the last of them is written
+ * with `unlogged`, how many before it were not, and a new period starts. So at most one line per
+ * key per period, and every line is either written or counted in one that is.
+ * @returns a function taking the line's key and how to write it, given the count of lines not written.
+ */
+export function sampled(periodMs: number): (key: string, write: (unlogged: number) => void) => void {
+  const periods = new Map<string, { skipped: number; last: (unlogged: number) => void }>();
+  const open = (key: string): void => {
+    const period = { skipped: 0, last: (_: number): void => undefined };
+    periods.set(key, period);
+    setTimeout(() => {
+      periods.delete(key);
+      if (period.skipped === 0) return;
+      period.last(period.skipped - 1);
+      open(key);
+    }, periodMs).unref();
+  };
+  return (key, write) => {
+    const period = periods.get(key);
+    if (period === undefined) {
+      write(0);
+      open(key);
+      return;
+    }
+    period.skipped++;
+    period.last = write;
+  };
+}

@@ -18,9 +18,16 @@ export const REFUSAL_REASONS = [
   "not_a_member",
   "forbidden",
   "too_many_channels",
+  "too_many_pending",
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** The listener a connection came in on: the `transport` label. */
+export type Transport = "ws" | "tcp";
+
+/** Why a connection stopped being read: its backlog filled up, or (TCP) it is past its rate. */
+export type PauseReason = "backlog" | "rate";
 
 /** What the metrics read at each scrape. */
 export interface MetricsSource {
@@ -43,6 +50,8 @@ export interface MetricsSource {
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly #refused: Counter<"reason">;
+  readonly #paused: Counter<"transport" | "reason">;
+  readonly #peak: Record<Transport, number> = { ws: 0, tcp: 0 };
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -92,8 +101,40 @@ export class ServerMetrics {
       labelNames: ["reason"],
       registers,
     });
+    this.#paused = new Counter({
+      name: "ws_channels_paused_total",
+      help: "Times a connection stopped being read (backpressure), per transport and reason (backlog full, past its rate)",
+      labelNames: ["transport", "reason"],
+      registers,
+    });
+    const peak = this.#peak;
+    new Gauge({
+      name: "ws_channels_backlog_peak_bytes",
+      help: "The most bytes one connection had read and not yet handled at once, since start, per transport",
+      labelNames: ["transport"],
+      registers,
+      collect() {
+        for (const transport of ["ws", "tcp"] as const) this.set({ transport }, peak[transport]);
+      },
+    });
     // Every series exists from the start, so that rate() sees its first increment.
     for (const reason of REFUSAL_REASONS) this.#refused.inc({ reason }, 0);
+    for (const [transport, reason] of [
+      ["ws", "backlog"],
+      ["tcp", "backlog"],
+      ["tcp", "rate"],
+    ] as const)
+      this.#paused.inc({ transport, reason }, 0);
+  }
+
+  /** Counts a connection that stopped being read. */
+  paused(transport: Transport, reason: PauseReason): void {
+    this.#paused.inc({ transport, reason });
+  }
+
+  /** Notes that a connection holds `bytes` read and not yet handled. */
+  held(transport: Transport, bytes: number): void {
+    if (bytes > this.#peak[transport]) this.#peak[transport] = bytes;
   }
 
   /** Counts one refusal. */

@@ -7,11 +7,13 @@ import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { ClientMeta } from "./client-meta.js";
 import { HeldIds } from "./ids/held.js";
+import { sampled } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
 import { resolveSettings, type ServerOptions } from "./settings.js";
+import { Slots } from "./slots.js";
 import { Targets } from "./targets.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
-import { settledWithin } from "./wait.js";
+import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
 
@@ -34,8 +36,11 @@ export interface RunningServer {
   readonly admin: Bound | undefined;
   /** This server's Prometheus registry (what `/metrics` serves). */
   readonly registry: Registry;
-  /** Open WebSocket connections, ids in use, and distinct client addresses, now. */
-  connections(): { connections: number; ids: number; addresses: number };
+  /**
+   * Open WebSocket connections, ids in use, distinct clients (IPv4 addresses, IPv6 /64s) and the
+   * connection slots they hold (WebSocket, upgrades being verified, TCP), now.
+   */
+  connections(): { connections: number; ids: number; addresses: number; slots: number };
   /** Stops the listeners, closes every connection (WebSocket close 1001), finishes broadcasts. */
   close(): Promise<void>;
 }
@@ -52,29 +57,43 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const { log, graceMs, tcp: tcpAt, admin: adminAt } = settings;
   const adapter = await createAdapter(settings.spread);
   const { broker } = adapter;
-  const { highWaterMark, slowConsumer, authorize } = settings.channels;
+  const { highWaterMark, slowConsumer, authorize, hookTimeout } = settings.channels;
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
     highWaterMark,
     slowConsumer,
-    ...(authorize && { authorize: (channel, _member, meta) => authorize(String(channel), meta?.id) }),
+    ...(authorize && {
+      authorize: (channel, _member, meta) => answered(() => authorize(String(channel), meta?.id), hookTimeout, "authorize"),
+    }),
   });
   // so that the first clients' joins are subscribed and their ids claimed for real
   const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
-  const tcpServer = tcpAt && new TcpBroadcastServer(channels, tcpAt.keepAliveMs);
+  const slots = new Slots(settings.slots.maxPerIp, settings.slots.maxTotal);
+  // Counted in this one place, whichever listener refused; logged at most once a second per reason.
+  const sample = sampled(1000);
+  const refused: Refused = (reason, address, detail) => {
+    metrics.refused(reason);
+    sample(reason, (unlogged) =>
+      log.warn({ reason, address, ...(detail !== undefined && { detail }), ...(unlogged > 0 && { unlogged }) }, "refused"),
+    );
+  };
+  const tcpServer =
+    tcpAt &&
+    new TcpBroadcastServer(channels, tcpAt, slots, {
+      refused,
+      paused: (reason) => metrics.paused("tcp", reason),
+      held: (bytes) => metrics.held("tcp", bytes),
+    });
   // What /readyz waits for: each listener there is, and the broker when there is one.
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
   if (broker) watchBroker(adapter, broker.stats().subscriptions, connected, up, log);
-  // Counted and logged in this one place, whichever listener refused.
-  const refused: Refused = (reason, address, detail) => {
-    metrics.refused(reason);
-    log.warn({ reason, address, ...(detail !== undefined && { detail }) }, "refused");
-  };
   // What spans nodes, handed to the WebSocket side here and only here: ids and targeted messages.
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
-  const admission = new Admission(settings.admission, held, { channels, targets, limits: settings.session, refused }, log);
+  const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
+  const services = { channels, targets, limits: settings.session, refused, backlog };
+  const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),

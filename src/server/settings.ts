@@ -3,6 +3,7 @@ import { pino } from "pino";
 import type { SlowConsumerPolicy } from "../options.js";
 import type { Spread } from "./adapters/index.js";
 import type { Authenticate } from "./auth.js";
+import type { TcpLimits } from "./tcp-server.js";
 import type { AdmissionSettings } from "./ws/admission.js";
 import type { TlsFiles } from "./ws/listener.js";
 import type { SessionLimits } from "./ws/session.js";
@@ -31,10 +32,34 @@ export interface ServerOptions {
   slowConsumer?: SlowConsumerPolicy;
   /** Channels one WebSocket connection may be in. Default: 100. */
   maxChannelsPerConnection?: number;
-  /** Open WebSocket connections from one IP address. Default: 1000. */
+  /**
+   * Open connections (WebSocket, upgrades being verified, TCP) from one client: an IPv4 address
+   * (IPv4-mapped IPv6 ones too), or an IPv6 /64. Past it: close 1008 `too many connections`
+   * (TCP: the connection is dropped). Default: 1000.
+   */
   maxConnectionsPerIp?: number;
-  /** Messages one WebSocket connection may send per second, and in one burst. Default: 100. */
+  /** Open connections (counted as for `maxConnectionsPerIp`) on this node, refused alike. Default: 100000. */
+  maxConnections?: number;
+  /**
+   * Messages one WebSocket connection may send per second, and in one burst (past it: close 1008
+   * `rate limit`); chunks one TCP connection may send per second (past it: it is not read until
+   * the next one may go). Default: 100.
+   */
   maxMessagesPerSecond?: number;
+  /**
+   * Messages (TCP: chunks) one connection may have waiting behind a slow task (a hook, a Redis
+   * call, a broadcast); at this many it stops being read until they are handled. Default: 100.
+   */
+  maxPending?: number;
+  /** Bytes of those waiting messages; at this many the connection stops being read. Default: 1048576 (1 MiB). */
+  maxPendingBytes?: number;
+  /** How long a connection may stay unread on a full backlog before it is closed 1008 `too many pending`, in ms. Default: 10000. */
+  pendingTimeout?: number;
+  /**
+   * How long `authenticate` and `authorize` may take to answer, in ms; past it they refuse (401,
+   * `forbidden`). Default: 5000.
+   */
+  hookTimeout?: number;
   /** How often every WebSocket connection is pinged, in ms; also the TCP keep-alive delay. Default: 25000. */
   pingInterval?: number;
   /** A connection silent (no pong, no message) for `pingInterval + pingTimeout` ms is terminated. Default: 20000. */
@@ -57,8 +82,8 @@ export interface ServerOptions {
   logger?: Logger;
   /**
    * Decides whether a WebSocket client may join a channel: `(channel, id)` with the connection's
-   * id (or undefined), sync or async; false, a throw or a rejection refuses with
-   * `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
+   * id (or undefined), sync or async; false, a throw, a rejection or no answer within
+   * `hookTimeout` refuses with `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
    */
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
   /**
@@ -82,7 +107,12 @@ export const DEFAULTS = {
   slowConsumer: "skip",
   maxChannelsPerConnection: 100,
   maxConnectionsPerIp: 1000,
+  maxConnections: 100_000,
   maxMessagesPerSecond: 100,
+  maxPending: 100,
+  maxPendingBytes: 1024 * 1024,
+  pendingTimeout: 10_000,
+  hookTimeout: 5000,
   pingInterval: 25_000,
   pingTimeout: 20_000,
   adminHost: "127.0.0.1",
@@ -95,13 +125,17 @@ export interface Settings {
     readonly highWaterMark: number;
     readonly slowConsumer: SlowConsumerPolicy;
     readonly authorize: ServerOptions["authorize"];
+    /** How long `authorize` may take, in ms. */
+    readonly hookTimeout: number;
   };
+  /** The node's connection slots, shared by both listeners. */
+  readonly slots: { readonly maxPerIp: number; readonly maxTotal: number };
   /** The WebSocket listener and its upgrade checks. */
   readonly admission: AdmissionSettings;
   /** What each WebSocket connection may do. */
   readonly session: SessionLimits;
-  /** The TCP broadcast listener (its keep-alive delay in ms); undefined when it is off. */
-  readonly tcp: { readonly host: string; readonly port: number; readonly keepAliveMs: number } | undefined;
+  /** The TCP broadcast listener; undefined when it is off. */
+  readonly tcp: (TcpLimits & { readonly host: string; readonly port: number }) | undefined;
   /** The admin listener; undefined when it is off. */
   readonly admin: { readonly host: string; readonly port: number } | undefined;
   /** How long each shutdown step may take, in ms. */
@@ -112,39 +146,42 @@ export interface Settings {
 
 /**
  * Fills in the defaults of `options` and checks what the types cannot.
- * @throws {RangeError} for a `pingInterval` or `pingTimeout` that is not an integer of ms from 1
- *   to 2^31 - 1 (what `setTimeout` takes).
+ * @throws {RangeError} for a `pingInterval`, `pingTimeout`, `pendingTimeout` or `hookTimeout` that
+ *   is not an integer of ms from 1 to 2^31 - 1 (what `setTimeout` takes).
  * @throws {TypeError} naming an `allowedOrigins` entry that is not an origin, or for an empty list.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
-  for (const name of ["pingInterval", "pingTimeout"] as const) {
+  for (const name of ["pingInterval", "pingTimeout", "pendingTimeout", "hookTimeout"] as const) {
     const value = given[name];
     if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1)
       throw new RangeError(`${name} must be an integer of ms >= 1, got ${value}`);
   }
-  const { host, pingInterval, authenticate } = given;
+  const { host, pingInterval, authenticate, hookTimeout, maxMessagesPerSecond } = given;
+  const backlog = { maxPending: given.maxPending, maxPendingBytes: given.maxPendingBytes, pendingTimeout: given.pendingTimeout };
   // the TCP port cannot authenticate: with `authenticate` it is off unless asked for
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   return {
-    channels: { highWaterMark: given.highWaterMark, slowConsumer: given.slowConsumer, authorize: given.authorize },
+    channels: { highWaterMark: given.highWaterMark, slowConsumer: given.slowConsumer, authorize: given.authorize, hookTimeout },
+    slots: { maxPerIp: given.maxConnectionsPerIp, maxTotal: given.maxConnections },
     admission: {
       host,
       port: given.port,
       tls: given.tls,
       maxFrameSize: given.maxFrameSize,
-      maxConnectionsPerIp: given.maxConnectionsPerIp,
       pingInterval,
       pingTimeout: given.pingTimeout,
       allowedOrigins: given.allowedOrigins === undefined || given.allowedOrigins === "*" ? "*" : origins(given.allowedOrigins),
       authenticate,
+      hookTimeout,
     },
     session: {
       maxChannelLength: given.maxChannelLength,
       maxChannelsPerConnection: given.maxChannelsPerConnection,
-      maxMessagesPerSecond: given.maxMessagesPerSecond,
+      maxMessagesPerSecond,
+      ...backlog,
     },
-    tcp: tcpPort === false ? undefined : { host, port: tcpPort, keepAliveMs: pingInterval },
+    tcp: tcpPort === false ? undefined : { host, port: tcpPort, keepAliveMs: pingInterval, maxMessagesPerSecond, ...backlog },
     admin: given.adminPort === undefined ? undefined : { host: given.adminHost, port: given.adminPort },
     graceMs: given.graceMs,
     log: given.logger ?? pino({ enabled: false }),

@@ -27,3 +27,20 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
   await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
 }
+
+/**
+ * Calls `hook` (an operator's `authenticate`, `authorize`, `authorizeTarget`: sync or async) and
+ * waits for its answer at most `ms`, so that a hook that never answers cannot hold a connection.
+ * @param name how the timeout's error names the hook.
+ * @returns its answer; rejects with what it threw or rejected with, or with an Error
+ *   `<name> did not answer within <ms> ms` once `ms` passed first (what it does after that is left to it).
+ */
+export function answered<T>(hook: () => T | PromiseLike<T>, ms: number, name: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${name} did not answer within ${ms} ms`)), ms).unref();
+  });
+  // a synchronous throw rejects `answer` too
+  const answer = new Promise<T>((resolve) => resolve(hook()));
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}

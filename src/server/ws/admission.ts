@@ -6,6 +6,7 @@ import { WebSocketServer } from "ws";
 import { type Bound, listen } from "../address.js";
 import { type Authenticate, type Identity, query } from "../auth.js";
 import type { HeldIds } from "../ids/held.js";
+import type { Slots } from "../slots.js";
 import { closeRefused, GOING_AWAY } from "./close-codes.js";
 import { Heartbeat } from "./heartbeat.js";
 import { createListener, type TlsFiles } from "./listener.js";
@@ -21,8 +22,6 @@ export interface AdmissionSettings {
   readonly tls: TlsFiles | undefined;
   /** The largest message a client may send, in bytes; larger: close 1009 (by `ws`). */
   readonly maxFrameSize: number;
-  /** Open connections from one IP address; past it: close 1008 `too many connections`. */
-  readonly maxConnectionsPerIp: number;
   /** How often every connection is pinged, in ms. */
   readonly pingInterval: number;
   /** How much longer than `pingInterval` a connection may stay silent before it is terminated, in ms. */
@@ -31,12 +30,15 @@ export interface AdmissionSettings {
   readonly allowedOrigins: readonly string[] | "*";
   /** Verifies each client at the upgrade; undefined: anyone, known by its `?id=` if it gives one. */
   readonly authenticate: Authenticate | undefined;
+  /** How long `authenticate` may take to answer, in ms; past it: 401. */
+  readonly hookTimeout: number;
 }
 
 /**
- * The WebSocket listener (HTTP, or HTTPS with TLS) and who gets in: the origin and the token at
- * the upgrade (refused with HTTP 403 or 401 before any WebSocket opens), then the per-IP count and
- * the id claim. Each admitted connection is handed to a `Session`, and watched by the heartbeat.
+ * The WebSocket listener (HTTP, or HTTPS with TLS) and who gets in: a connection slot (per IP and
+ * per node) as the upgrade request arrives, refused with close 1008 `too many connections` after
+ * the handshake without asking `authenticate`; the origin and the token (refused with HTTP 403 or
+ * 401 before any WebSocket opens); then the id claim. Each admitted connection is handed to a `Session`, and watched by the heartbeat.
  * Call `listen()`, then `close()` to shut down.
  */
 export class Admission {
@@ -44,18 +46,22 @@ export class Admission {
   readonly #held: HeldIds;
   readonly #services: SessionServices;
   readonly #log: Logger;
-  readonly #perAddress = new Map<string, number>();
+  readonly #slots: Slots;
+  /** Upgrades being verified: shutdown destroys them, whatever `authenticate` is doing. */
+  readonly #upgrading = new Set<Duplex>();
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #heartbeat: Heartbeat;
 
   /**
+   * @param slots the node's connection slots, shared with the TCP port.
    * @param held this node's ids, where each connection's id is claimed.
    * @param services what every session shares.
    * @throws {Error} naming `tls.cert` or `tls.key` for a certificate or key that is not PEM, or that do not match.
    */
-  constructor(settings: AdmissionSettings, held: HeldIds, services: SessionServices, log: Logger) {
+  constructor(settings: AdmissionSettings, slots: Slots, held: HeldIds, services: SessionServices, log: Logger) {
     this.#settings = settings;
+    this.#slots = slots;
     this.#held = held;
     this.#services = services;
     this.#log = log;
@@ -74,11 +80,12 @@ export class Admission {
   }
 
   /**
-   * Stops accepting at once, closes every connection with 1001, and waits for them to close, at
-   * most `graceMs` ms before the rest are terminated.
+   * Stops accepting at once, drops the upgrades still being verified, closes every connection with
+   * 1001, and waits for them to close, at most `graceMs` ms before the rest are terminated.
    */
   async close(graceMs: number): Promise<void> {
     this.#heartbeat.stop();
+    for (const socket of this.#upgrading) socket.destroy();
     const stopped = new Promise((resolve) => this.#http.close(resolve));
     const clients = [...this.#wss.clients];
     const closed = clients.map((ws) => new Promise((resolve) => ws.once("close", resolve)));
@@ -91,19 +98,35 @@ export class Admission {
     clearTimeout(timer);
   }
 
-  /** Open connections, ids in use, and distinct client addresses, now. */
-  stats(): { connections: number; ids: number; addresses: number } {
-    return { connections: this.#wss.clients.size, ids: this.#held.size, addresses: this.#perAddress.size };
+  /**
+   * Open connections, ids in use, distinct clients (IPv4 addresses, IPv6 /64s) and the connection
+   * slots they hold (WebSocket, upgrades being verified, TCP), now.
+   */
+  stats(): { connections: number; ids: number; addresses: number; slots: number } {
+    const { total, clients } = this.#slots.taken;
+    return { connections: this.#wss.clients.size, ids: this.#held.size, addresses: clients, slots: total };
   }
 
-  /** Admits or refuses an upgrade (origin, then token) before any WebSocket is opened. */
+  /**
+   * Takes a slot for an upgrade as it arrives, then admits or refuses it (origin, then token)
+   * before any WebSocket is opened; one past a limit is let in only to be closed 1008.
+   */
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const address = request.socket.remoteAddress ?? "";
+    const slot = this.#slots.take(address);
+    if (typeof slot === "string") {
+      const refuse = (ws: WebSocket): void => closeRefused(ws, "too_many_connections", address, this.#services.refused, slot);
+      return this.#wss.handleUpgrade(request, socket, head, refuse);
+    }
+    socket.once("close", slot);
     const ignore = (): void => undefined; // a client that resets while it is being verified
     socket.on("error", ignore);
+    this.#upgrading.add(socket);
     void admit(request, this.#settings)
       .then((verdict) => {
+        if (!this.#upgrading.delete(socket) || socket.destroyed) return; // dropped at shutdown, or gone
         if (!verdict.admitted) {
-          this.#services.refused(verdict.reason, request.socket.remoteAddress ?? "", verdict.detail);
+          this.#services.refused(verdict.reason, address, verdict.detail);
           return refuse(socket, verdict.status);
         }
         this.#wss.handleUpgrade(request, socket, head, (ws) => this.#connect(ws, request, verdict.identity));
@@ -120,14 +143,6 @@ export class Admission {
       if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") refused("message_too_big", address);
       else if (error.code?.startsWith("WS_ERR_")) refused("invalid_frame", address, error.code);
     });
-    const open = (this.#perAddress.get(address) ?? 0) + 1;
-    this.#perAddress.set(address, open);
-    ws.once("close", () => {
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left === 0) this.#perAddress.delete(address);
-      else this.#perAddress.set(address, left);
-    });
-    if (open > this.#settings.maxConnectionsPerIp) return closeRefused(ws, "too_many_connections", address, refused);
     // With authentication the id is the verified one, and `?id=` is ignored.
     const id = identity === undefined ? query(request).get("id") || undefined : identity.id;
     // A claim across nodes takes a round trip: the session's messages wait behind it.

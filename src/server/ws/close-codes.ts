@@ -20,6 +20,7 @@ export const REFUSAL_CLOSES = {
   id_in_use: { code: 1008, reason: "id in use" },
   rate_limit: { code: 1008, reason: "rate limit" },
   too_many_connections: { code: 1008, reason: "too many connections" },
+  too_many_pending: { code: 1008, reason: "too many pending" },
   token_expired: { code: 1008, reason: "token expired" },
   invalid_payload: { code: 3000, reason: "invalid payload" },
   not_a_member: { code: 3000, reason: "cannot send to channel" },
@@ -32,12 +33,13 @@ export type ClosingRefusal = keyof typeof REFUSAL_CLOSES;
 export type Refused = (reason: RefusalReason, address: string, detail?: string) => void;
 
 /**
- * Counts and logs the refusal through `refused`, then closes `ws` with the refusal's close code.
- * A connection that is no longer open is left alone and not counted: it was refused once already.
+ * Counts and logs the refusal through `refused` (`detail` for the log only), then closes `ws`
+ * with the refusal's close code. A connection that is no longer open is left alone and not
+ * counted: it was refused once already.
  */
-export function closeRefused(ws: WebSocket, reason: ClosingRefusal, address: string, refused: Refused): void {
+export function closeRefused(ws: WebSocket, reason: ClosingRefusal, address: string, refused: Refused, detail?: string): void {
   if (ws.readyState !== WebSocket.OPEN) return;
-  refused(reason, address);
+  refused(reason, address, detail);
   const { code, reason: text } = REFUSAL_CLOSES[reason];
   ws.close(code, text);
 }

@@ -1,6 +1,7 @@
 import WebSocket from "ws";
 import type { Channels } from "../../channels.js";
 import type { Identity } from "../auth.js";
+import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
@@ -13,8 +14,8 @@ import { serial } from "./serial.js";
 /** The longest delay `setTimeout` takes, in ms (about 24.8 days); an expiry further off waits in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What one connection may do. */
-export interface SessionLimits {
+/** What one connection may do; its backlog full for `pendingTimeout`: close 1008 `too many pending`. */
+export interface SessionLimits extends BacklogLimits {
   /** The longest channel name, in characters; longer: close 3000 `invalid payload`. */
   readonly maxChannelLength: number;
   /** Channels one connection may be in; a join past it: `{"error": "too many channels"}`. */
@@ -31,6 +32,8 @@ export interface SessionServices {
   readonly limits: SessionLimits;
   /** Told of every refusal, to count and log it. */
   readonly refused: Refused;
+  /** Told when a connection's backlog fills up, and what it holds. */
+  readonly backlog: Omit<BacklogEvents, "stuck">;
 }
 
 /**
@@ -48,6 +51,8 @@ export class Session implements Caller {
   readonly #services: SessionServices;
   readonly #rate: TokenBucket;
   readonly #inOrder: (task: () => Promise<void> | void) => void;
+  /** Messages waiting in `#inOrder`, bounded. */
+  readonly #backlog: Backlog;
   /** Past the rate: its close is queued and later messages are dropped. */
   #limited = false;
 
@@ -80,9 +85,25 @@ export class Session implements Caller {
       );
     }
     if (identity?.expiresAt !== undefined) this.#expireAt(identity.expiresAt);
+    const valve = new Valve(ws);
+    this.#backlog = new Backlog(services.limits, valve, {
+      ...services.backlog,
+      stuck: () => {
+        // the task it waits behind may never end: close now, and read again for the peer's close frame
+        this.close("too_many_pending");
+        valve.open("backlog");
+      },
+    });
+    ws.once("close", () => this.#backlog.stop());
     ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (this.#limited) return;
-      if (this.#rate.take()) return this.#inOrder(() => this.#receive(data, isBinary));
+      if (this.#limited || ws.readyState !== WebSocket.OPEN) return;
+      if (this.#rate.take()) {
+        this.#backlog.add(data.length);
+        return this.#inOrder(() => {
+          this.#backlog.remove(data.length);
+          return this.#receive(data, isBinary);
+        });
+      }
       this.#limited = true; // closed after the replies already queued, like every other close
       this.#inOrder(() => this.close("rate_limit"));
     });

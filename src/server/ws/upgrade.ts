@@ -8,6 +8,8 @@ export interface Gate {
   allowedOrigins: readonly string[] | "*";
   /** Verifies the client at the upgrade; absent: anyone, known by its `?id=` if it gives one. */
   authenticate?: Authenticate | undefined;
+  /** How long `authenticate` may take to answer, in ms; past it: 401. */
+  hookTimeout: number;
 }
 
 /** What the gate decided: let in (with its identity when authenticated), or answer with a status. */
@@ -19,13 +21,13 @@ export type Verdict =
  * Checks the `Origin` of a browser's upgrade (a request without one is not a browser's, and is
  * allowed), then asks `authenticate`, if any.
  */
-export async function admit(request: IncomingMessage, { allowedOrigins, authenticate }: Gate): Promise<Verdict> {
+export async function admit(request: IncomingMessage, { allowedOrigins, authenticate, hookTimeout }: Gate): Promise<Verdict> {
   const origin = request.headers.origin;
   if (origin !== undefined && allowedOrigins !== "*" && !allowedOrigins.includes(origin.toLowerCase())) {
     return { admitted: false, status: 403, reason: "origin", detail: `origin ${origin} not allowed` };
   }
   if (authenticate === undefined) return { admitted: true, identity: undefined };
-  const identity = await identify(authenticate, request);
+  const identity = await identify(authenticate, request, hookTimeout);
   if ("refused" in identity) return { admitted: false, status: 401, reason: "token", detail: identity.refused };
   return { admitted: true, identity };
 }
