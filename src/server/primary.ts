@@ -32,16 +32,21 @@ export interface PrimaryOptions {
 }
 
 /**
- * Runs this process as the primary of a node:cluster: forks `workers` copies of the current script
- * (each a whole server on the shared ports, started with `startServer({ spread: { cluster: true } })`,
- * or `{ redis }` with `via: "redis"`), holds no client itself, replaces a worker that dies, and
- * stops everything with exit status 1 when more than MAX_DEATHS die within DEATH_WINDOW_MS or a
- * worker cannot start. SIGTERM or SIGINT stops every worker (each closes its clients with 1001),
- * replaces none meanwhile, and exits 0 once they are gone; a second signal changes nothing.
+ * Runs this process as the primary of a node:cluster: forks `workers` copies of the current script,
+ * holds no client itself, replaces a worker that dies, and stops everything with exit status 1
+ * when more than MAX_DEATHS die within DEATH_WINDOW_MS or a worker cannot start. SIGTERM or
+ * SIGINT stops every worker (each closes its clients with 1001), replaces none meanwhile, and
+ * exits 0 once they are gone; a second signal changes nothing.
+ *
+ * Each worker is a whole server on the shared ports, started with
+ * `startServer({ spread: { cluster: true } })` (or `{ redis }` with `via: "redis"`) and then handed
+ * to `joinPrimary`, which reports it started (the primary logs it, and `/readyz` waits for every
+ * worker) and makes it answer the primary's metrics requests (without it a scrape of the primary's
+ * `/metrics` waits 5 s for that worker and fails).
  *
  * @example
  * if (cluster.isPrimary) runPrimary({ workers: 4, via: "cluster", log: console.log });
- * else await startServer({ port: 4545, spread: { cluster: true } });
+ * else joinPrimary(await startServer({ port: 4545, spread: { cluster: true } }));
  * @returns nothing: the process exits by itself.
  */
 export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
