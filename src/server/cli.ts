@@ -2,123 +2,16 @@
 import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { Command, InvalidArgumentError, Option } from "commander";
-import type { LevelWithSilent } from "pino";
-import type { SlowConsumerPolicy } from "../options.js";
-import { jwtAuthenticator, loadJwtKey } from "./jwt.js";
-import { createLogger, LOG_LEVELS, type LogFormat } from "./log.js";
+import { parseFlags } from "./flags.js";
+import { loadJwtKey } from "./jwt.js";
+import { createLogger } from "./log.js";
 import { report, runPrimary } from "./primary.js";
 import { startServer } from "./server.js";
-import { DEFAULTS, type ServerOptions } from "./settings.js";
+import type { ServerOptions } from "./settings.js";
 import { joinPrimary } from "./worker.js";
-import { parseOrigins } from "./ws/upgrade.js";
 
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    const number = Number(value);
-    if (!/^\d+$/.test(value) || number < min || number > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    }
-    return number;
-  };
-}
-
-function redisUrl(value: string): string {
-  if (!/^(rediss?:\/\/|\/)\S+$/.test(value))
-    throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
-  return value;
-}
-
-function originList(value: string): readonly string[] | "*" {
-  try {
-    return parseOrigins(value);
-  } catch (error) {
-    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-  }
-}
-
-const port = integer(0, 65535);
-const count = integer(1, 2 ** 31 - 1);
-const options = new Command("ws-channels")
-  .description("WebSocket channels server with a TCP broadcast port")
-  .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
-  .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
-  .option(
-    "--redis <url>",
-    "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",
-    redisUrl,
-  )
-  .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
-  .option(
-    "--tcp-port <port>",
-    `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
-    port,
-  )
-  .option(
-    "--max-frame-size <bytes>",
-    "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009",
-    count,
-    DEFAULTS.maxFrameSize,
-  )
-  .option("--max-channel-length <chars>", "longest channel name", integer(1, 2 ** 20), DEFAULTS.maxChannelLength)
-  .option("--high-water-mark <bytes>", "unsent bytes over which a client is a slow consumer", count, DEFAULTS.highWaterMark)
-  .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
-  .option(
-    "--max-connections-per-ip <n>",
-    "open WebSocket connections from one IP address; more: close 1008",
-    count,
-    DEFAULTS.maxConnectionsPerIp,
-  )
-  .option(
-    "--max-messages-per-second <n>",
-    "messages one WebSocket connection may send per second (and in a burst); more: close 1008",
-    count,
-    DEFAULTS.maxMessagesPerSecond,
-  )
-  .addOption(
-    new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013")
-      .choices(["skip", "close"])
-      .default(DEFAULTS.slowConsumer),
-  )
-  .option("--ping-interval <ms>", "ping every WebSocket connection this often; also the TCP keep-alive delay", count, DEFAULTS.pingInterval)
-  .option("--ping-timeout <ms>", "terminate a connection silent for ping-interval + ping-timeout", count, DEFAULTS.pingTimeout)
-  .option("--jwt-secret-file <path>", "require JWT connection tokens, HS256 with the secret in this file (or WS_CHANNELS_JWT_SECRET)")
-  .option("--jwt-public-key-file <path>", "require JWT connection tokens, RS256 or ES256 with this PEM public key")
-  .option("--allowed-origins <list>", "comma-separated origins a browser may connect from, or * for any; others: HTTP 403", originList, "*")
-  .option("--tls-cert <file>", "PEM certificate (chain): serve wss:// (with --tls-key)")
-  .option("--tls-key <file>", "PEM private key of --tls-cert")
-  .option("--admin-port <port>", "admin listener for /metrics, /healthz, /readyz (0: any free port) (default: off)", port)
-  .option("--admin-host <address>", "address the admin listener binds to", DEFAULTS.adminHost)
-  .addOption(new Option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
-  .addOption(new Option("--log-format <format>", "log lines (default: text on a terminal, else json)").choices(["text", "json"]))
-  .parse()
-  .opts<{
-    host: string;
-    port: number;
-    tcpPort?: number;
-    maxFrameSize: number;
-    maxChannelLength: number;
-    highWaterMark: number;
-    slowConsumer: SlowConsumerPolicy;
-    maxChannelsPerConnection: number;
-    maxConnectionsPerIp: number;
-    maxMessagesPerSecond: number;
-    pingInterval: number;
-    pingTimeout: number;
-    jwtSecretFile?: string;
-    jwtPublicKeyFile?: string;
-    allowedOrigins: readonly string[] | "*";
-    tlsCert?: string;
-    tlsKey?: string;
-    adminPort?: number;
-    adminHost: string;
-    logLevel: LevelWithSilent;
-    logFormat?: LogFormat;
-    workers: number;
-    redis?: string;
-  }>();
-
-const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, redis, ...settings } = options;
+const { jwtSecretFile, jwtPublicKeyFile, tlsCert, tlsKey, logLevel, logFormat, workers: asked, redis, ...flags } = parseFlags();
+const { jwtAudience, jwtIssuer, jwtMaxAge, jwtClockTolerance, jwtRequireChannels, ...settings } = flags;
 const workers = asked === 0 ? availableParallelism() : asked;
 // a worker's lines say which worker wrote them (pid is in JSON lines, not in text ones)
 const log = cluster.isWorker ? createLogger(logLevel, logFormat).child({ worker: cluster.worker?.id }) : createLogger(logLevel, logFormat);
@@ -147,6 +40,15 @@ async function serve(): Promise<void> {
       publicKeyFile: jwtPublicKeyFile,
       envSecret: process.env.WS_CHANNELS_JWT_SECRET,
     });
+    const claims = {
+      ...(jwtAudience !== undefined && { audience: jwtAudience }),
+      ...(jwtIssuer !== undefined && { issuer: jwtIssuer }),
+      ...(jwtMaxAge !== undefined && { maxAge: jwtMaxAge }),
+      clockTolerance: jwtClockTolerance,
+      requireChannels: jwtRequireChannels,
+    };
+    if (!key && (jwtRequireChannels || [jwtAudience, jwtIssuer, jwtMaxAge].some((given) => given !== undefined)))
+      throw new Error("--jwt-audience, --jwt-issuer, --jwt-max-age and --jwt-require-channels need a JWT key");
     const spread = redis !== undefined ? { redis } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
     // a worker's metrics go to the primary's admin listener, which sums them
     const { adminPort, ...rest } = settings;
@@ -155,7 +57,7 @@ async function serve(): Promise<void> {
       ...(adminPort !== undefined && !cluster.isWorker && { adminPort }),
       ...(spread && { spread }),
       logger: log,
-      ...(key && { authenticate: jwtAuthenticator(key) }),
+      ...(key && { jwt: { key, ...claims } }),
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
     } satisfies ServerOptions);
     // the primary sums its workers' metrics, and logs this worker as started

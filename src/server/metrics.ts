@@ -18,6 +18,7 @@ export const REFUSAL_REASONS = [
   "not_a_member",
   "forbidden",
   "too_many_channels",
+  "too_many_targets",
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -15,9 +15,9 @@ import { settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
 
-export type { Authenticate, Identity } from "./auth.js";
+export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
-export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
+export { JWT_CLOCK_TOLERANCE, type JwtKey, type JwtOptions, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export type { Spread } from "./nodes.js";
 export { type PrimaryOptions, runPrimary } from "./primary.js";
 export { DEFAULTS, type ServerOptions } from "./settings.js";
@@ -43,9 +43,10 @@ export interface RunningServer {
 /**
  * Starts the WebSocket server, the TCP broadcast server (unless off) and the admin listener (if
  * `adminPort` is given), sharing one `Channels`.
- * @throws rejects with a RangeError for a bad `pingInterval` or `pingTimeout`, a TypeError for a
- *   bad `allowedOrigins` entry, the TLS error for a bad certificate or key, or the listen error
- *   (EADDRINUSE, say), after closing whatever had started.
+ * @throws rejects with a RangeError for a bad `pingInterval` or `pingTimeout` or a too short
+ *   `jwt.key`, a TypeError for a bad `allowedOrigins` entry or `jwt` with `authenticate`, the TLS
+ *   error for a bad certificate or key, or the listen error (EADDRINUSE, say), after closing
+ *   whatever had started.
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = resolveSettings(options);
@@ -73,7 +74,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   // What spans nodes, handed to the WebSocket side here and only here: ids and targeted messages.
   const held = new HeldIds(registry, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, registry, settings.admission.authenticate !== undefined);
-  const admission = new Admission(settings.admission, held, { channels, targets, limits: settings.session, refused }, log);
+  const admission = new Admission(
+    settings.admission,
+    held,
+    { channels, targets, limits: settings.session, refused, authorizeTarget: settings.authorizeTarget },
+    log,
+  );
   const wsListening = async (): Promise<Bound> => {
     // other nodes' targeted messages must find this node before its clients can be targeted
     if (remote) await targets.listen();
