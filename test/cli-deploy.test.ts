@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -64,7 +65,7 @@ describe("the CLI, deployed", () => {
     const ann = await WsClient.open(`ws://127.0.0.1:${wsPort}/?token=${good}`);
     ann.send({ join: "room" });
     ann.send({ say: "the-message-body", to: "room" });
-    expect([await ann.next(), await ann.next()]).toEqual([{ joined: "room" }, { to: "room", say: "the-message-body" }]);
+    expect([await ann.next(), await ann.next()]).toEqual([{ joined: "room" }, { to: "room", say: "the-message-body", from: "ann" }]);
     expect(await upgrade(`ws://127.0.0.1:${wsPort}/?token=${forged}`)).toEqual({ status: 401, body: "Unauthorized\n" });
     expect((await upgrade(`ws://127.0.0.1:${wsPort}/`, { headers: { Authorization: `Bearer ${forged}` } })).status).toBe(401);
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
@@ -97,6 +98,46 @@ describe("the CLI, deployed", () => {
     const short = await exitOf(cli([], { WS_CHANNELS_JWT_SECRET: "short" }));
     expect(short[0]).toBe(1);
     expect(short[1]).toMatch(/cannot start: the JWT secret must be at least 32 bytes/);
+  });
+
+  it("the JWT claim flags and --max-targets: aud, iss, max age instead of exp, channels required", async () => {
+    const server = cli([
+      ...["--jwt-secret-file", join(dir, "secret"), "--jwt-audience", "chat", "--jwt-issuer", "https://auth.example"],
+      ...["--jwt-max-age", "60", "--jwt-clock-tolerance", "0", "--jwt-require-channels", "--max-targets", "1"],
+    ]);
+    const [, wsPort] = await logged(server, /WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const claims = { aud: "chat", iss: "https://auth.example", sub: "ann", iat: Math.floor(Date.now() / 1000) };
+    const sign = (payload: object): Promise<string> =>
+      new SignJWT({ ...payload }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+    const status = async (payload: object): Promise<number> =>
+      (await upgrade(`ws://127.0.0.1:${wsPort}/?token=${await sign(payload)}`)).status;
+    expect(await status({ ...claims, aud: "other" })).toBe(401);
+    expect(await status({ ...claims, iss: undefined })).toBe(401);
+    expect(await status({ ...claims, iat: claims.iat - 61 })).toBe(401);
+    const ann = await WsClient.open(`ws://127.0.0.1:${wsPort}/?token=${await sign({ ...claims, channels: ["lobby"] })}`);
+    const bob = await WsClient.open(`ws://127.0.0.1:${wsPort}/?token=${await sign({ ...claims, sub: "bob" })}`); // no exp: max age
+    bob.send({ join: "lobby" });
+    expect(await bob.next()).toEqual({ error: "forbidden", join: "lobby" }); // no channels claim: none
+    ann.send({ join: "lobby" });
+    ann.send({ targets: ["bob", "ann"], payload: 1 });
+    ann.send({ targets: ["bob"], payload: 2 });
+    expect([await ann.next(), await ann.next(), await bob.next()]).toEqual([
+      { joined: "lobby" },
+      { error: "too many targets" },
+      { from: "ann", payload: 2 },
+    ]);
+    await Promise.all([ann.close(), bob.close()]);
+    const keyless = await exitOf(cli(["--jwt-audience", "chat"]));
+    expect(keyless).toEqual([1, expect.stringMatching(/cannot start: --jwt-audience, .* need a JWT key/)]);
+  });
+
+  it("an RSA public key under 2048 bits exits 1 with the reason, before listening", async () => {
+    const weak = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" });
+    writeFileSync(join(dir, "weak.pem"), weak);
+    const [code, output] = await exitOf(cli(["--jwt-public-key-file", join(dir, "weak.pem")]));
+    expect(code).toBe(1);
+    expect(output).toMatch(/cannot start: --jwt-public-key-file .*weak\.pem: the JWT RSA public key must be at least 2048 bits .*got 1024/);
+    expect(output).not.toContain("listening");
   });
 
   it("a missing or bad key file exits 1 naming the flag", async () => {

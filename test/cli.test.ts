@@ -15,7 +15,7 @@ async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClie
   const ws = await WsClient.open(`ws://127.0.0.1:${port.ws}/?id=me`);
   ws.send({ join: "room" });
   ws.send({ say: "hello", to: "room" });
-  expect([await ws.next(), await ws.next()]).toEqual([{ joined: "room" }, { to: "room", say: "hello" }]);
+  expect([await ws.next(), await ws.next()]).toEqual([{ joined: "room" }, { to: "room", say: "hello", from: "me" }]);
   const tcp = [await TcpClient.open(port.tcp), await TcpClient.open(port.tcp)];
   // The server may read tcp[0]'s bytes before it accepts tcp[1]: write until tcp[1] has a copy.
   for (let i = 0; i < 100 && !tcp[1]!.text.includes("\n"); i++) {
@@ -72,10 +72,16 @@ describe("the ws-channels CLI", () => {
       "--max-pending-bytes <bytes>",
       "--pending-timeout <ms>",
       "--hook-timeout <ms>",
+      "--max-targets <n>",
       "--ping-interval <ms>",
       "--ping-timeout <ms>",
       "--jwt-secret-file <path>",
       "--jwt-public-key-file <path>",
+      "--jwt-audience <aud>",
+      "--jwt-issuer <iss>",
+      "--jwt-max-age <seconds>",
+      "--jwt-clock-tolerance <seconds>",
+      "--jwt-require-channels",
       "--allowed-origins <list>",
       "--tls-cert <file>",
       "--tls-key <file>",

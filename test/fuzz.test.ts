@@ -85,6 +85,19 @@ const families: fc.Arbitrary<Case>[] = [
       '{"targets": [[]], "payload": 1}',
     )
     .map((frame) => ({ frames: [frame], expect: invalid })),
+  // a channel name or target id ending in a lone surrogate (JSON's \uD800 escape), which UTF-8 cannot carry to another node
+  fc
+    .tuple(
+      fc.string({ unit: "binary", maxLength: MAX_NAME - 1 }),
+      fc.integer({ min: 0xd800, max: 0xdfff }),
+      fc.constantFrom("join", "leave", "to", "targets"),
+    )
+    .map(([base, unit, key]) => {
+      const bad = `${JSON.stringify(base).slice(0, -1)}\\u${unit.toString(16)}"`;
+      const frame =
+        key === "to" ? `{"say": 1, "to": ${bad}}` : key === "targets" ? `{"targets": [${bad}], "payload": 1}` : `{"${key}": ${bad}}`;
+      return { frames: [frame], expect: invalid };
+    }),
   // binary frames
   fc.uint8Array({ minLength: 0, maxLength: 128 }).map((bytes) => ({ frames: [Buffer.from(bytes)], binary: true, expect: invalid })),
   // fragmented frames: a valid join in pieces is joined; broken JSON in pieces is invalid

@@ -1,4 +1,4 @@
-import { createPrivateKey } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { jwtAuthenticator, publicKey, type RunningServer, type ServerOptions, secretKey, startServer } from "../src/server/server.js";
@@ -46,7 +46,8 @@ describe("JWT connection tokens (HS256 from a secret)", () => {
     const byHeader = await client("", { headers: { Authorization: `Bearer ${await token("bob")}` } });
     const sender = await client(`?token=${await token("cid")}`);
     sender.send({ targets: ["ann", "bob"], payload: "hi" });
-    expect([await byQuery.next(), await byHeader.next()]).toEqual(["hi", "hi"]);
+    const hi = { from: "cid", payload: "hi" }; // from: the sender's verified sub
+    expect([await byQuery.next(), await byHeader.next()]).toEqual([hi, hi]);
   });
 
   it("no token, a bad signature, a wrong algorithm, an expired token, no sub: 401 with one identical body", async () => {
@@ -68,7 +69,7 @@ describe("JWT connection tokens (HS256 from a secret)", () => {
   });
 
   it("closes the connection 1008 token expired when exp passes", async () => {
-    await start({ authenticate: jwtAuthenticator(secretKey(SECRET)) });
+    await start({ jwt: { key: secretKey(SECRET), clockTolerance: 0 } }); // else it closes 5 s after exp
     const soon = await client(`?token=${await token("ann", { exp: Math.floor(Date.now() / 1000) + 1 })}`);
     const later = await client(`?token=${await token("bob")}`);
     soon.send({ join: "room" });
@@ -103,11 +104,15 @@ describe("JWT connection tokens (HS256 from a secret)", () => {
     ];
     const bob = await client(`?id=ann&token=${await token("bob")}`);
     bob.send({ targets: ["ann"], payload: "to every tab" });
-    for (const tab of tabs) expect(await tab.next()).toBe("to every tab");
+    for (const tab of tabs) expect(await tab.next()).toEqual({ from: "bob", payload: "to every tab" }); // the sub, not ?id=ann
     tabs[0]!.send({ targets: ["bob", "nobody"], payload: "reply" });
-    expect(await bob.next()).toBe("reply");
+    expect(await bob.next()).toEqual({ from: "ann", payload: "reply" });
     expect(await tabs[0]!.next()).toEqual({ error: "unknown targets", targets: ["nobody"] });
-    expect(bob.received).toEqual(["reply"]); // its ?id=ann gave it none of ann's messages
+    expect(bob.received).toEqual([{ from: "ann", payload: "reply" }]); // its ?id=ann gave it none of ann's messages
+    bob.send({ join: "room" });
+    expect(await bob.next()).toEqual({ joined: "room" });
+    bob.send({ say: "hi", to: "room" });
+    expect(await bob.next()).toEqual({ to: "room", say: "hi", from: "bob" });
   });
 
   it("the TCP port is off with authentication unless given explicitly", async () => {
@@ -120,6 +125,82 @@ describe("JWT connection tokens (HS256 from a secret)", () => {
 
   it("a secret shorter than 32 bytes is refused (RFC 7518 section 3.2)", () => {
     expect(() => secretKey("short")).toThrow(RangeError);
+    expect(() => jwtAuthenticator({ algorithm: "HS256", key: new Uint8Array(31) })).toThrow(/at least 32 bytes .*got 31/);
+  });
+});
+
+/** A token of exactly `claims` (no exp unless given), signed with the secret. */
+function signed(claims: JWTPayload): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(secret);
+}
+
+describe("JWT claims checked in full", () => {
+  const now = (): number => Math.floor(Date.now() / 1000);
+  const status = async (jwt: string): Promise<number> => (await upgrade(address(`?token=${jwt}`))).status;
+
+  it("with an audience and an issuer, a token without the matching aud or iss gets 401", async () => {
+    await start({ jwt: { key: secretKey(SECRET), audience: "chat", issuer: "https://auth.example" } });
+    const good = { aud: "chat", iss: "https://auth.example" };
+    expect(await status(await token("ann", good))).toBe(101);
+    expect(await status(await token("ann", { aud: ["other", "chat"], iss: good.iss }))).toBe(101);
+    for (const bad of [{ iss: good.iss }, { aud: "other", iss: good.iss }, { aud: "chat" }, { aud: "chat", iss: "https://evil.example" }]) {
+      expect(await status(await token("ann", bad)), JSON.stringify(bad)).toBe(401);
+    }
+  });
+
+  it("a token without exp gets 401 (RFC 8725 section 3.10), unless maxAge bounds its age from iat", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    expect(await status(await signed({ sub: "ann", iat: now() }))).toBe(401);
+    await server!.close();
+    await start({ jwt: { key: secretKey(SECRET), maxAge: 60 } });
+    expect(await status(await signed({ sub: "ann", iat: now() }))).toBe(101);
+    expect(await status(await signed({ sub: "ann", iat: now() - 120 }))).toBe(401); // too old
+    expect(await status(await signed({ sub: "ann" }))).toBe(401); // no iat to bound
+    expect(await status(await signed({ sub: "ann", iat: now(), exp: now() - 60 }))).toBe(401); // exp still holds
+  });
+
+  it("with maxAge, the connection closes 1008 token expired once the token is that old", async () => {
+    await start({ jwt: { key: secretKey(SECRET), maxAge: 1, clockTolerance: 0 } });
+    const c = await client(`?token=${await signed({ sub: "ann", iat: now() })}`);
+    expect(await c.closedBy()).toEqual({ code: 1008, reason: "token expired" });
+  });
+
+  it("the clock tolerance (default 5 s) applies to exp and nbf", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    expect(await status(await token("ann", { exp: now() - 2 }))).toBe(101);
+    expect(await status(await token("ann", { nbf: now() + 2 }))).toBe(101);
+    expect(await status(await token("ann", { nbf: now() + 30 }))).toBe(401);
+    await server!.close();
+    await start({ jwt: { key: secretKey(SECRET), clockTolerance: 0 } });
+    expect(await status(await token("ann", { exp: now() - 2 }))).toBe(401);
+    expect(await status(await token("ann", { nbf: now() + 2 }))).toBe(401);
+    expect(() => jwtAuthenticator(secretKey(SECRET), { clockTolerance: -1 })).toThrow(RangeError);
+  });
+
+  it("a token without a channels claim may join every channel, and none with requireChannels", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    const open = await client(`?token=${await token("ann")}`);
+    open.send({ join: "anything" });
+    expect(await open.next()).toEqual({ joined: "anything" });
+    await server!.close();
+    await start({ jwt: { key: secretKey(SECRET), requireChannels: true } });
+    const [none, listed] = [
+      await client(`?token=${await token("ann")}`),
+      await client(`?token=${await token("bob", { channels: ["lobby"] })}`),
+    ];
+    none.send({ join: "anything" });
+    listed.send({ join: "lobby" });
+    expect([await none.next(), await listed.next()]).toEqual([{ error: "forbidden", join: "anything" }, { joined: "lobby" }]);
+  });
+
+  it("a sub that is not well-formed UTF-16 (a lone surrogate) gets 401", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    expect(await status(await token("ann\uD800"))).toBe(401);
+    expect(await status(await token("ann\uD83D\uDE00"))).toBe(101); // a pair is fine
+  });
+
+  it("jwt and authenticate together are refused", async () => {
+    await expect(startServer({ port: 0, jwt: { key: secretKey(SECRET) }, authenticate: () => ({ id: "x" }) })).rejects.toThrow(TypeError);
   });
 });
 
@@ -147,6 +228,14 @@ describe("JWT connection tokens (RS256, ES256 from a PEM public key)", () => {
     }
   });
 
+  it("an RSA key under 2048 bits is refused at once, naming the key (RFC 7518 section 3.3)", async () => {
+    const { publicKey: weak } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const pem = weak.export({ type: "spki", format: "pem" }).toString();
+    expect(() => publicKey(pem)).toThrow(/RSA public key must be at least 2048 bits.*got 1024/);
+    expect(() => jwtAuthenticator({ algorithm: "RS256", key: weak })).toThrow(RangeError);
+    await expect(startServer({ port: 0, jwt: { key: { algorithm: "RS256", key: weak } } })).rejects.toThrow(RangeError);
+  });
+
   it("ES256: accepts its own tokens, refuses RS256 ones", async () => {
     const pem = await exportSPKI(ec.publicKey);
     expect(publicKey(pem).algorithm).toBe("ES256");
@@ -168,6 +257,7 @@ describe("the authenticate hook", () => {
       },
       rejects: () => Promise.reject(new Error("no")),
       shape: () => ({ id: 5 }),
+      lone: () => ({ id: "x\uDC00" }), // not well-formed UTF-16: another id once encoded as UTF-8
     };
     await start({
       authenticate: (request) => answers[new URL(request.url ?? "/", "http://x").searchParams.get("as") ?? ""]?.() as never,
@@ -181,6 +271,7 @@ describe("the authenticate hook", () => {
       throws: 401,
       rejects: 401,
       shape: 401,
+      lone: 401,
     });
   });
 });

@@ -71,7 +71,7 @@ describe("dead peers (--ping-interval 200, --ping-timeout 200)", () => {
     const sender = await WsClient.open(`ws://127.0.0.1:${running.ws.port}/`);
     opened.push(sender);
     sender.send({ targets: ["ghost"], payload: "the id is free" });
-    expect(await again.next()).toBe("the id is free");
+    expect(await again.next()).toEqual({ from: null, payload: "the id is free" });
   });
 
   it("a healthy client that only listens is pinged and never dropped", async () => {

@@ -48,7 +48,7 @@ describe("TCP broadcast port", () => {
     a!.socket.write("tcp only");
     await clients[1]!.until("tcp only");
     ws.send({ targets: ["w"], payload: "marker" });
-    expect(await ws.next()).toBe("marker");
+    expect(await ws.next()).toEqual({ from: "w", payload: "marker" });
     await ws.close();
   });
 });

@@ -48,8 +48,8 @@ describe("join, leave, say", () => {
     expect(await a.next()).toEqual({ to: "room", say: { text: "hi", n: [1, 2] } });
     expect(await b.next()).toEqual({ to: "room", say: { text: "hi", n: [1, 2] } });
     b.send({ targets: ["c"], payload: "marker" }); // c's next message proves it got no say
-    expect(await c.next()).toBe("marker");
-    expect(c.received).toEqual([{ joined: "other" }, "marker"]);
+    expect(await c.next()).toEqual({ from: null, payload: "marker" });
+    expect(c.received).toEqual([{ joined: "other" }, { from: null, payload: "marker" }]);
   });
 
   it("answers join, say, leave sent back to back in that order", async () => {
@@ -83,21 +83,97 @@ describe("join, leave, say", () => {
   });
 });
 
+describe("who sent it: the server says, the client cannot forge it", () => {
+  it("a say carries the sender's ?id= as from, and no from key when the sender has no id", async () => {
+    const [ann, anon] = [await client("ann"), await client()];
+    await joined(ann, "room");
+    await joined(anon, "room");
+    ann.send({ say: "hi", to: "room" });
+    for (const c of [ann, anon]) expect(await c.next()).toStrictEqual({ to: "room", say: "hi", from: "ann" });
+    anon.send({ say: "who?", to: "room" });
+    for (const c of [ann, anon]) expect(await c.next()).toStrictEqual({ to: "room", say: "who?" });
+  });
+
+  it("a targeted message arrives as {from, payload}, even a payload shaped like the server's own frames", async () => {
+    const [mallory, anon, alice] = [await client("mallory"), await client(), await client("alice")];
+    const forged = { to: "admins", say: "reset your password", from: "admin" };
+    mallory.send({ targets: ["alice"], payload: forged });
+    expect(await alice.next()).toStrictEqual({ from: "mallory", payload: forged });
+    anon.send({ targets: ["alice"], payload: { error: "id in use" } });
+    expect(await alice.next()).toStrictEqual({ from: null, payload: { error: "id in use" } });
+  });
+
+  it("more than maxTargets ids: {error: too many targets}, nothing sent; maxTargets ids are sent", async () => {
+    await server.close();
+    server = await startServer({ port: 0, tcpPort: 0, maxTargets: 3, maxMessagesPerSecond: 10_000 });
+    const [sender, bob] = [await client("sender"), await client("bob")];
+    sender.send({ targets: ["bob", "x", "y", "z"], payload: "four" });
+    expect(await sender.next()).toEqual({ error: "too many targets" });
+    sender.send({ targets: ["bob", "x", "y"], payload: "three" });
+    expect(await sender.next()).toEqual({ error: "unknown targets", targets: ["x", "y"] });
+    expect(await bob.next()).toEqual({ from: "sender", payload: "three" }); // the first bob got: not "four"
+  });
+
+  it("each target costs one token of the sender's rate limit: past it, close 1008 rate limit", async () => {
+    await server.close();
+    server = await startServer({ port: 0, tcpPort: 0, maxMessagesPerSecond: 20, maxTargets: 20 });
+    const [sender, bob] = [await client(), await client("bob")];
+    const twenty = Array.from({ length: 20 }, () => "bob");
+    sender.send({ targets: twenty, payload: 1 }); // the whole bucket
+    expect(await bob.next()).toEqual({ from: null, payload: 1 });
+    sender.send({ targets: twenty, payload: 2 }); // 20 more within the second: one message, past the rate
+    expect(await sender.closedBy()).toEqual({ code: 1008, reason: "rate limit" });
+    (await client()).send({ targets: ["bob"], payload: "marker" });
+    expect(await bob.next()).toEqual({ from: null, payload: "marker" }); // not 2
+  });
+
+  it("authorizeTarget (sync or async) refuses targets, reported exactly as ids connected nowhere", async () => {
+    await server.close();
+    const asked: [string | undefined, string][] = [];
+    server = await startServer({
+      port: 0,
+      tcpPort: 0,
+      authorizeTarget: (from, to) => {
+        asked.push([from, to]);
+        if (to === "carl") return Promise.resolve(false);
+        if (to === "dora") throw new Error("no");
+        if (to === "eve") return Promise.reject(new Error("no"));
+        return to !== "fay" && (from === "ann" || to === "bob");
+      },
+    });
+    const [ann, anon] = [await client("ann"), await client()];
+    const [bob, carl, dora, eve, fay] = await Promise.all(["bob", "carl", "dora", "eve", "fay"].map((id) => client(id)));
+    const refused = [carl!, dora!, eve!, fay!];
+    for (const c of [ann, ...refused]) await joined(c, "room");
+    ann.send({ targets: ["carl", "bob", "nobody", "dora", "eve", "fay", "carl"], payload: "hi" });
+    expect(await ann.next()).toEqual({ error: "unknown targets", targets: ["carl", "nobody", "dora", "eve", "fay", "carl"] });
+    expect(await bob.next()).toEqual({ from: "ann", payload: "hi" });
+    anon.send({ targets: ["bob", "ann"], payload: "anon" });
+    expect(await anon.next()).toEqual({ error: "unknown targets", targets: ["ann"] });
+    expect(await bob.next()).toEqual({ from: null, payload: "anon" });
+    ann.send({ say: "marker", to: "room" }); // the first message each refused target gets
+    for (const c of refused) expect(await c.next()).toEqual({ to: "room", say: "marker", from: "ann" });
+    expect(asked).toContainEqual(["ann", "carl"]);
+    expect(asked).toContainEqual([undefined, "ann"]);
+    expect(asked.filter(([, to]) => to === "carl")).toHaveLength(1); // once per distinct id
+  });
+});
+
 describe("targets", () => {
   it("delivers the payload to each listed id once, numbers matching their string form", async () => {
     const [sender, alice, seven] = [await client(), await client("alice"), await client(7)];
     sender.send({ targets: ["alice", 7, "alice"], payload: { x: 1 } });
-    expect(await alice.next()).toEqual({ x: 1 });
-    expect(await seven.next()).toEqual({ x: 1 });
+    expect(await alice.next()).toEqual({ from: null, payload: { x: 1 } });
+    expect(await seven.next()).toEqual({ from: null, payload: { x: 1 } });
     sender.send({ targets: ["alice"], payload: "second" });
-    expect(await alice.next()).toBe("second"); // not a duplicate of the first
+    expect(await alice.next()).toEqual({ from: null, payload: "second" }); // not a duplicate of the first
   });
 
   it("echoes unknown ids back to the sender as given, and still delivers to the known ones", async () => {
     const [sender, alice] = [await client(), await client("alice")];
     sender.send({ targets: ["nobody", 42, "alice"], payload: null });
     expect(await sender.next()).toEqual({ error: "unknown targets", targets: ["nobody", 42] });
-    expect(await alice.next()).toBeNull();
+    expect(await alice.next()).toEqual({ from: null, payload: null });
   });
 
   it("closes a second live connection with an id in use with 1008, and the first keeps working", async () => {
@@ -107,7 +183,7 @@ describe("targets", () => {
     await joined(first, "still-here");
     const other = await client();
     other.send({ targets: ["dup"], payload: "for the first" });
-    expect(await first.next()).toBe("for the first");
+    expect(await first.next()).toEqual({ from: null, payload: "for the first" });
   });
 
   it("frees an id when its connection closes", async () => {
@@ -119,7 +195,7 @@ describe("targets", () => {
     const again = await client("reuse");
     const other = await client();
     other.send({ targets: ["reuse"], payload: 1 });
-    expect(await again.next()).toBe(1);
+    expect(await again.next()).toEqual({ from: null, payload: 1 });
   });
 });
 
@@ -137,6 +213,11 @@ describe("bad input closes only the sender, with the documented code", () => {
     ["targets that is not an array", '{"targets": "alice", "payload": 1}'],
     ["a target that is an object", '{"targets": [{}], "payload": 1}'],
     ["targets without payload", '{"targets": ["a"]}'],
+    // UTF-8 cannot encode a lone surrogate: on the way to Redis or another node it would become U+FFFD, another name
+    ["a channel name with a lone surrogate", '{"join": "X\\uD800"}'],
+    ["a say to a channel name with a lone surrogate", '{"say": 1, "to": "room\\uDC00"}'],
+    ["a leave of a channel name with a lone surrogate", '{"leave": "\\uDBFFroom"}'],
+    ["a target id with a lone surrogate", '{"targets": ["ok", "X\\uD800"], "payload": 1}'],
     ["a binary frame", Buffer.from('{"join": "a"}')],
   ];
   for (const [what, frame] of invalid) {
@@ -194,7 +275,7 @@ describe("hostile input does not take the server down", () => {
       expect(await good.next()).toEqual({ to: "room", say: "first" });
     }
     good.send({ say: "alive", to: "room" });
-    expect(await good.next()).toEqual({ to: "room", say: "alive" });
+    expect(await good.next()).toEqual({ to: "room", say: "alive", from: "good" });
   });
 
   it("malformed upgrade request targets are answered or dropped, and the server keeps serving", async () => {

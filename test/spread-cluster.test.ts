@@ -85,10 +85,10 @@ describe("--workers 2: a worker that dies", () => {
     const back = await openWhenFree(nodes, 1, "/?id=dora", 1000);
     // and the room has exactly the members still connected
     other.send({ say: "after", to: "room" });
-    expect(await other.next()).toEqual({ to: "room", say: "after" });
+    expect(await other.next()).toEqual({ to: "room", say: "after", from: "otto" });
     back.send({ targets: ["otto", "dora"], payload: "still here" });
-    expect(await other.next()).toBe("still here");
-    expect(await back.next()).toBe("still here");
+    expect(await other.next()).toEqual({ from: "dora", payload: "still here" });
+    expect(await back.next()).toEqual({ from: "dora", payload: "still here" });
     await Promise.all([back.close(), other.close()]);
   }, 30_000);
 });

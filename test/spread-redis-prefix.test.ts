@@ -73,12 +73,12 @@ describe("--redis-prefix: deployments sharing one Redis", () => {
     const other = await settled(await open("two", "/?id=dana")); // another service's dana
     const [fromTwo, fromCli] = [await settled(await open("two", "/?id=tess")), await settled(await open("cli", "/?id=carl"))];
     fromCli.send({ targets: ["dana"], payload: "for dana of one" });
-    expect(await holder.next()).toBe("for dana of one");
+    expect(await holder.next()).toEqual({ from: "carl", payload: "for dana of one" });
     fromTwo.send({ targets: ["dana", "carl"], payload: "for dana of two" });
-    expect(await other.next()).toBe("for dana of two");
+    expect(await other.next()).toEqual({ from: "tess", payload: "for dana of two" });
     // carl is connected under "one" only: for "two" he is nowhere
     expect(await fromTwo.next()).toEqual({ error: "unknown targets", targets: ["carl"] });
-    expect(holder.received).toEqual([{ joined: "probe" }, "for dana of one"]);
+    expect(holder.received).toEqual([{ joined: "probe" }, { from: "carl", payload: "for dana of one" }]);
     // the node message came on the subscriber the broker shares: the broker left it alone
     expect(running[0]?.channels.stats().broker?.invalid).toBe(0);
     await Promise.all([holder, other, fromTwo, fromCli].map((client) => client.close()));

@@ -70,12 +70,12 @@ describe("two servers with --redis: faults", () => {
     expect(await metric(0, "ws_channels_broker_up")).toBe(0);
     const lostBefore = await metric(0, "ws_channels_broker_lost_total");
     a.send({ say: "local", to: "outage" });
-    expect(await a.next()).toEqual({ to: "outage", say: "local" });
-    expect(await a2.next()).toEqual({ to: "outage", say: "local" });
+    expect(await a.next()).toEqual({ to: "outage", say: "local", from: "ann" });
+    expect(await a2.next()).toEqual({ to: "outage", say: "local", from: "ann" });
     // the say could not reach node 1: counted, never silent
     expect(await metric(0, "ws_channels_broker_lost_total")).toBeGreaterThan(lostBefore);
     a.send({ targets: ["amy"], payload: "still local" });
-    expect(await a2.next()).toBe("still local");
+    expect(await a2.next()).toEqual({ from: "ann", payload: "still local" });
     await redis.start();
     const back = Date.now();
     // within 5 s of Redis's return, a say from node 0 reaches a member on node 1 again
@@ -96,7 +96,7 @@ describe("two servers with --redis: faults", () => {
     );
     expect(Date.now() - back).toBeLessThan(5000);
     // and ids are claimed again in the Redis that restarted empty: a target on the other node is found
-    const found = (): boolean => a.received.includes("found ann");
+    const found = (): boolean => a.received.some((m) => JSON.stringify(m) === '{"from":"ben","payload":"found ann"}');
     let sent = 0;
     await eventually(
       () => {
@@ -113,7 +113,8 @@ describe("two servers with --redis: faults", () => {
     for (const { spawned } of servers) await waitFor(spawned, /broker down[\s\S]*broker up/, "the broker up line after the down line");
     expect(await metric(0, "ws_channels_broker_up")).toBe(1);
     b.send({ say: "back", to: "outage" });
-    const backHere = (client: WsClient): boolean => client.received.some((m) => JSON.stringify(m) === '{"to":"outage","say":"back"}');
+    const backHere = (client: WsClient): boolean =>
+      client.received.some((m) => JSON.stringify(m) === '{"to":"outage","say":"back","from":"ben"}');
     for (const client of [a, a2]) await eventually(() => backHere(client), "the say from node 1 on node 0");
     await Promise.all([a, a2, b, listener].map((c) => c.close()));
   }, 40_000);
@@ -126,7 +127,7 @@ describe("two servers with --redis: faults", () => {
       await admin.call("CLIENT", "PAUSE", "800", "ALL"); // every node's claims and lookups wait meanwhile
       const mallory = await nodes.ws(1, "/?id=alice-p");
       bob.send({ targets: ["alice-p"], payload: "for alice" });
-      expect(await alice.next()).toBe("for alice");
+      expect(await alice.next()).toEqual({ from: "bob-p", payload: "for alice" });
       expect(await mallory.closedBy()).toEqual({ code: 1008, reason: "id in use" });
       expect(mallory.received).toEqual([]);
     } finally {

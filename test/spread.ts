@@ -91,11 +91,11 @@ export function spreadsOverNodes(name: string, setup: () => TwoNodes): void {
       const alice = await settled(await nodes.ws(0, "/?id=alice"));
       const bob = await settled(await nodes.ws(1, "/?id=bob"));
       alice.send({ targets: ["bob", "nobody", "bob", 7], payload: { n: 1 } });
-      expect(await bob.next()).toEqual({ n: 1 });
+      expect(await bob.next()).toEqual({ from: "alice", payload: { n: 1 } });
       expect(await alice.next()).toEqual({ error: "unknown targets", targets: ["nobody", 7] });
       bob.send({ targets: ["alice", "bob"], payload: "both" });
-      expect(await alice.next()).toBe("both");
-      expect(await bob.next()).toBe("both");
+      expect(await alice.next()).toEqual({ from: "bob", payload: "both" });
+      expect(await bob.next()).toEqual({ from: "bob", payload: "both" });
       await Promise.all([alice.close(), bob.close()]);
     });
 

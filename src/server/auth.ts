@@ -3,7 +3,10 @@ import { answered } from "./wait.js";
 
 /** Who a connection is, as `authenticate` verified it. */
 export interface Identity {
-  /** The connection's id for targeted messages: a user, who may hold several connections. */
+  /**
+   * The connection's id for targeted messages: a user, who may hold several connections. A
+   * non-empty, well-formed UTF-16 string (no lone surrogate); another id refuses the upgrade.
+   */
   id: string;
   /**
    * The channels it may join; an entry ending in `*` is a prefix (`"room:*"`, or `"*"` for all).
@@ -20,6 +23,14 @@ export interface Identity {
  * HTTP 401 (the reason, a thrown error's message, goes to the log only).
  */
 export type Authenticate = (request: IncomingMessage) => Identity | undefined | false | Promise<Identity | undefined | false>;
+
+/**
+ * Decides whether a connection may send a targeted message to an id, sync or async: `fromId` is
+ * the sender's id (undefined when it has none), `toId` a target as a string. False, a throw or a
+ * rejection refuses that target: the sender is told it is unknown, exactly as for an id connected
+ * nowhere, so that the hook cannot be used to learn who is online.
+ */
+export type AuthorizeTarget = (fromId: string | undefined, toId: string) => boolean | Promise<boolean>;
 
 /**
  * Asks `authenticate` about `request`, waiting at most `timeoutMs` ms, and checks the shape of its answer.
@@ -69,6 +80,7 @@ function isIdentity(value: unknown): value is Identity {
   return (
     typeof id === "string" &&
     id !== "" &&
+    id.isWellFormed() && // a lone surrogate would become U+FFFD, another id, on its way to Redis
     (channels === undefined || (Array.isArray(channels) && channels.every((entry) => typeof entry === "string"))) &&
     (expiresAt === undefined || (typeof expiresAt === "number" && !Number.isNaN(expiresAt)))
   );

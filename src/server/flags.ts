@@ -1,13 +1,13 @@
-import { InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { LevelWithSilent } from "pino";
+import { REDIS_DEFAULTS } from "../brokers/redis-connections.js";
+import type { SlowConsumerPolicy } from "../options.js";
+import { JWT_CLOCK_TOLERANCE } from "./jwt.js";
+import { LOG_LEVELS, type LogFormat } from "./log.js";
+import { DEFAULTS } from "./settings.js";
 import { parseOrigins } from "./ws/upgrade.js";
 
-/* The CLI's parsers of flag values: each returns the value, or throws a message commander prints with the flag. */
-
-/**
- * A parser of an integer flag from `min` to `max`, both included.
- * @returns the parser: it returns the number, or throws commander's InvalidArgumentError saying the range.
- */
-export function integer(min: number, max: number): (value: string) => number {
+function integer(min: number, max: number) {
   return (value: string): number => {
     const number = Number(value);
     if (!/^\d+$/.test(value) || number < min || number > max) {
@@ -17,21 +17,13 @@ export function integer(min: number, max: number): (value: string) => number {
   };
 }
 
-/** Parses `--redis`: `redis://`, `rediss://` or a unix socket path. @throws {InvalidArgumentError} for anything else. */
-export function redisUrl(value: string): string {
+function redisUrl(value: string): string {
   if (!/^(rediss?:\/\/|\/)\S+$/.test(value))
     throw new InvalidArgumentError("expected redis://host:port, rediss://host:port or a unix socket path");
   return value;
 }
 
-/** Parses `--redis-prefix`: one or more characters, no white space. @throws {InvalidArgumentError} for anything else. */
-export function redisPrefix(value: string): string {
-  if (!/^\S+$/.test(value)) throw new InvalidArgumentError("expected a prefix of one or more characters, no spaces");
-  return value;
-}
-
-/** Parses `--allowed-origins`: comma-separated origins, or `*`. @throws {InvalidArgumentError} naming the bad entry. */
-export function originList(value: string): readonly string[] | "*" {
+function originList(value: string): readonly string[] | "*" {
   try {
     return parseOrigins(value);
   } catch (error) {
@@ -39,7 +31,154 @@ export function originList(value: string): readonly string[] | "*" {
   }
 }
 
-/** A port flag: 0 (any free port) to 65535. */
-export const port = integer(0, 65535);
-/** A count or size flag: 1 to 2^31 - 1. */
-export const count = integer(1, 2 ** 31 - 1);
+/** `--redis-prefix`: one or more characters, no white space. */
+function redisPrefix(value: string): string {
+  if (!/^\S+$/.test(value)) throw new InvalidArgumentError("expected a prefix of one or more characters, no spaces");
+  return value;
+}
+
+const port = integer(0, 65535);
+const count = integer(1, 2 ** 31 - 1);
+
+/** The command line of `ws-channels`, as commander parsed and checked it. */
+export interface Flags {
+  host: string;
+  port: number;
+  tcpPort?: number;
+  maxFrameSize: number;
+  maxChannelLength: number;
+  highWaterMark: number;
+  slowConsumer: SlowConsumerPolicy;
+  maxChannelsPerConnection: number;
+  maxConnectionsPerIp: number;
+  maxConnections: number;
+  maxMessagesPerSecond: number;
+  maxTargets: number;
+  maxPending: number;
+  maxPendingBytes: number;
+  pendingTimeout: number;
+  hookTimeout: number;
+  pingInterval: number;
+  pingTimeout: number;
+  jwtSecretFile?: string;
+  jwtPublicKeyFile?: string;
+  jwtAudience?: string;
+  jwtIssuer?: string;
+  jwtMaxAge?: number;
+  jwtClockTolerance: number;
+  jwtRequireChannels: boolean;
+  allowedOrigins: readonly string[] | "*";
+  tlsCert?: string;
+  tlsKey?: string;
+  adminPort?: number;
+  adminHost: string;
+  logLevel: LevelWithSilent;
+  logFormat?: LogFormat;
+  workers: number;
+  redis?: string;
+  redisPrefix: string;
+}
+
+/**
+ * Parses `argv` (process.argv by default). `--help` prints every flag and exits 0; a bad value
+ * exits 1 with the reason (commander's handling).
+ */
+export function parseFlags(argv?: readonly string[]): Flags {
+  const command = program().parse(argv);
+  const flags = command.opts<Flags>();
+  if (flags.redis === undefined && command.getOptionValueSource("redisPrefix") === "cli")
+    command.error("error: --redis-prefix goes with --redis");
+  return flags;
+}
+
+function program(): Command {
+  return new Command("ws-channels")
+    .description("WebSocket channels server with a TCP broadcast port")
+    .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
+    .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
+    .option(
+      "--redis <url>",
+      "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",
+      redisUrl,
+    )
+    .option(
+      "--redis-prefix <prefix>",
+      "what every Redis name of this service starts with: servers on one Redis with another prefix never see its says, ids or targets",
+      redisPrefix,
+      REDIS_DEFAULTS.prefix,
+    )
+    .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
+    .option(
+      "--tcp-port <port>",
+      `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
+      port,
+    )
+    .option(
+      "--max-frame-size <bytes>",
+      "largest WebSocket message (frame, or fragmented message) a client may send; larger: close 1009",
+      count,
+      DEFAULTS.maxFrameSize,
+    )
+    .option("--max-channel-length <chars>", "longest channel name", integer(1, 2 ** 20), DEFAULTS.maxChannelLength)
+    .option("--high-water-mark <bytes>", "unsent bytes over which a client is a slow consumer", count, DEFAULTS.highWaterMark)
+    .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
+    .option(
+      "--max-connections-per-ip <n>",
+      "connections from one IPv4 address or IPv6 /64; more: close 1008",
+      count,
+      DEFAULTS.maxConnectionsPerIp,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections (WebSocket, upgrades, TCP) on this node; more: close 1008",
+      count,
+      DEFAULTS.maxConnections,
+    )
+    .option(
+      "--max-messages-per-second <n>",
+      "messages one WebSocket connection may send per second (and in a burst), more: close 1008; TCP chunks, more: not read until due",
+      count,
+      DEFAULTS.maxMessagesPerSecond,
+    )
+    .option(
+      "--max-targets <n>",
+      'ids one targeted message may list; more: {"error": "too many targets"}; each costs one message of the rate',
+      count,
+      DEFAULTS.maxTargets,
+    )
+    .option("--max-pending <n>", "messages waiting behind a slow task, per connection; more: not read", count, DEFAULTS.maxPending)
+    .option("--max-pending-bytes <bytes>", "bytes of those waiting messages; more: not read", count, DEFAULTS.maxPendingBytes)
+    .option("--pending-timeout <ms>", "close a connection left unread this long (1008 too many pending)", count, DEFAULTS.pendingTimeout)
+    .option("--hook-timeout <ms>", "how long authenticate and authorize may take; then they refuse", count, DEFAULTS.hookTimeout)
+    .addOption(
+      new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013")
+        .choices(["skip", "close"])
+        .default(DEFAULTS.slowConsumer),
+    )
+    .option(
+      "--ping-interval <ms>",
+      "ping every WebSocket connection this often; also the TCP keep-alive delay",
+      count,
+      DEFAULTS.pingInterval,
+    )
+    .option("--ping-timeout <ms>", "terminate a connection silent for ping-interval + ping-timeout", count, DEFAULTS.pingTimeout)
+    .option("--jwt-secret-file <path>", "require JWT connection tokens, HS256 with the secret in this file (or WS_CHANNELS_JWT_SECRET)")
+    .option("--jwt-public-key-file <path>", "require JWT connection tokens, RS256 or ES256 with this PEM public key")
+    .option("--jwt-audience <aud>", "a token must hold this aud claim (default: not checked)")
+    .option("--jwt-issuer <iss>", "a token must hold this iss claim (default: not checked)")
+    .option("--jwt-max-age <seconds>", "a token may be this old (from its iat), and then needs no exp (default: exp required)", count)
+    .option("--jwt-clock-tolerance <seconds>", "clock skew allowed on exp, nbf and iat", integer(0, 2 ** 31 - 1), JWT_CLOCK_TOLERANCE)
+    .option("--jwt-require-channels", "a token without a channels claim may join no channel, instead of every one", false)
+    .option(
+      "--allowed-origins <list>",
+      "comma-separated origins a browser may connect from, or * for any; others: HTTP 403",
+      originList,
+      "*",
+    )
+    .option("--tls-cert <file>", "PEM certificate (chain): serve wss:// (with --tls-key)")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .option("--admin-port <port>", "admin listener for /metrics, /healthz, /readyz (0: any free port) (default: off)", port)
+    .option("--admin-host <address>", "address the admin listener binds to", DEFAULTS.adminHost)
+    .addOption(new Option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+    .addOption(new Option("--log-format <format>", "log lines (default: text on a terminal, else json)").choices(["text", "json"]));
+}

@@ -19,6 +19,7 @@ export const REFUSAL_REASONS = [
   "forbidden",
   "too_many_channels",
   "too_many_pending",
+  "too_many_targets",
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -18,9 +18,9 @@ import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
 
 export type { Spread } from "./adapters/index.js";
-export type { Authenticate, Identity } from "./auth.js";
+export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
-export { type JwtKey, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
+export { JWT_CLOCK_TOLERANCE, type JwtKey, type JwtOptions, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export { type PrimaryOptions, runPrimary } from "./primary.js";
 export { DEFAULTS, type ServerOptions } from "./settings.js";
 export { joinPrimary } from "./worker.js";
@@ -48,9 +48,10 @@ export interface RunningServer {
 /**
  * Starts the WebSocket server, the TCP broadcast server (unless off) and the admin listener (if
  * `adminPort` is given), sharing one `Channels`.
- * @throws rejects with a RangeError for a bad `pingInterval` or `pingTimeout`, a TypeError for a
- *   bad `allowedOrigins` entry, the TLS error for a bad certificate or key, or the listen error
- *   (EADDRINUSE, say), after closing whatever had started.
+ * @throws rejects with a RangeError for a bad `pingInterval` or `pingTimeout` or a too short
+ *   `jwt.key`, a TypeError for a bad `allowedOrigins` entry or `jwt` with `authenticate`, the TLS
+ *   error for a bad certificate or key, or the listen error (EADDRINUSE, say), after closing
+ *   whatever had started.
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = resolveSettings(options);
@@ -92,7 +93,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
-  const services = { channels, targets, limits: settings.session, refused, backlog };
+  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget: settings.authorizeTarget };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),

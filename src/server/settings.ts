@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import { pino } from "pino";
 import type { SlowConsumerPolicy } from "../options.js";
 import type { Spread } from "./adapters/index.js";
-import type { Authenticate } from "./auth.js";
+import type { Authenticate, AuthorizeTarget } from "./auth.js";
+import { type JwtKey, type JwtOptions, jwtAuthenticator } from "./jwt.js";
 import type { TcpLimits } from "./tcp-server.js";
 import type { AdmissionSettings } from "./ws/admission.js";
 import type { TlsFiles } from "./ws/listener.js";
@@ -17,7 +18,7 @@ export interface ServerOptions {
   port?: number;
   /**
    * TCP broadcast port; 0 picks a free one; false: no TCP listener. Default: 1234, or false when
-   * `authenticate` is set (the TCP port cannot authenticate).
+   * `authenticate` or `jwt` is set (the TCP port cannot authenticate).
    */
   tcpPort?: number | false;
   /** Largest message a WebSocket client may send, in bytes. Default: 65536 (64 KiB). */
@@ -43,7 +44,7 @@ export interface ServerOptions {
   /**
    * Messages one WebSocket connection may send per second, and in one burst (past it: close 1008
    * `rate limit`); chunks one TCP connection may send per second (past it: it is not read until
-   * the next one may go). Default: 100.
+   * the next one may go). A targeted message costs one per target. Default: 100.
    */
   maxMessagesPerSecond?: number;
   /**
@@ -60,6 +61,8 @@ export interface ServerOptions {
    * `forbidden`). Default: 5000.
    */
   hookTimeout?: number;
+  /** Ids one targeted message may list; more: `{"error": "too many targets"}`, nothing sent. Default: 100. */
+  maxTargets?: number;
   /** How often every WebSocket connection is pinged, in ms; also the TCP keep-alive delay. Default: 25000. */
   pingInterval?: number;
   /** A connection silent (no pong, no message) for `pingInterval + pingTimeout` ms is terminated. Default: 20000. */
@@ -70,6 +73,11 @@ export interface ServerOptions {
    * one for JWT connection tokens. Default: none, every client is let in.
    */
   authenticate?: Authenticate;
+  /**
+   * JWT connection tokens: the key and how the claims are checked (see `jwtAuthenticator`, which
+   * makes the `authenticate` hook from them; give one or the other). Default: none.
+   */
+  jwt?: JwtOptions & { key: JwtKey };
   /** Origins a browser's upgrade may come from (others: HTTP 403), or "*". Default: "*". */
   allowedOrigins?: readonly string[] | "*";
   /** PEM certificate (chain) and private key: the WebSocket listener serves `wss://`. Default: none. */
@@ -86,6 +94,11 @@ export interface ServerOptions {
    * `hookTimeout` refuses with `{"error": "forbidden", "join": CH}`. Default: everyone may join. No CLI flag: it is code.
    */
   authorize?: (channel: string, id: string | undefined) => boolean | Promise<boolean>;
+  /**
+   * Decides whether a WebSocket client may send a targeted message to an id (see
+   * `AuthorizeTarget`); a refused target is reported as unknown. Default: any. No CLI flag: it is code.
+   */
+  authorizeTarget?: AuthorizeTarget;
   /**
    * The other nodes this server serves with, as one service: `{ redis: url }` for every server
    * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
@@ -113,6 +126,7 @@ export const DEFAULTS = {
   maxPendingBytes: 1024 * 1024,
   pendingTimeout: 10_000,
   hookTimeout: 5000,
+  maxTargets: 100,
   pingInterval: 25_000,
   pingTimeout: 20_000,
   adminHost: "127.0.0.1",
@@ -134,6 +148,7 @@ export interface Settings {
   readonly admission: AdmissionSettings;
   /** What each WebSocket connection may do. */
   readonly session: SessionLimits;
+  readonly authorizeTarget: AuthorizeTarget | undefined;
   /** The TCP broadcast listener; undefined when it is off. */
   readonly tcp: (TcpLimits & { readonly host: string; readonly port: number }) | undefined;
   /** The admin listener; undefined when it is off. */
@@ -146,9 +161,11 @@ export interface Settings {
 
 /**
  * Fills in the defaults of `options` and checks what the types cannot.
- * @throws {RangeError} for a `pingInterval`, `pingTimeout`, `pendingTimeout` or `hookTimeout` that
- *   is not an integer of ms from 1 to 2^31 - 1 (what `setTimeout` takes).
- * @throws {TypeError} naming an `allowedOrigins` entry that is not an origin, or for an empty list.
+ * @throws {RangeError} for a `pingInterval`, `pingTimeout`, `pendingTimeout` or `hookTimeout`
+ *   that is not an integer of ms from 1 to 2^31 - 1 (what `setTimeout` takes).
+ * @throws {TypeError} naming an `allowedOrigins` entry that is not an origin, or for an empty list;
+ *   for `jwt` and `authenticate` both given.
+ * @throws {RangeError} for a `jwt.key` shorter than RFC 7518 requires, or a bad `jwt.maxAge` or `jwt.clockTolerance`.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
@@ -157,7 +174,9 @@ export function resolveSettings(options: ServerOptions): Settings {
     if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1)
       throw new RangeError(`${name} must be an integer of ms >= 1, got ${value}`);
   }
-  const { host, pingInterval, authenticate, hookTimeout, maxMessagesPerSecond } = given;
+  if (given.jwt !== undefined && given.authenticate !== undefined) throw new TypeError("give jwt or authenticate, not both");
+  const { host, pingInterval, jwt, hookTimeout, maxMessagesPerSecond } = given;
+  const authenticate = jwt === undefined ? given.authenticate : jwtAuthenticator(jwt.key, jwt);
   const backlog = { maxPending: given.maxPending, maxPendingBytes: given.maxPendingBytes, pendingTimeout: given.pendingTimeout };
   // the TCP port cannot authenticate: with `authenticate` it is off unless asked for
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
@@ -179,8 +198,10 @@ export function resolveSettings(options: ServerOptions): Settings {
       maxChannelLength: given.maxChannelLength,
       maxChannelsPerConnection: given.maxChannelsPerConnection,
       maxMessagesPerSecond,
+      maxTargets: given.maxTargets,
       ...backlog,
     },
+    authorizeTarget: given.authorizeTarget,
     tcp: tcpPort === false ? undefined : { host, port: tcpPort, keepAliveMs: pingInterval, maxMessagesPerSecond, ...backlog },
     admin: given.adminPort === undefined ? undefined : { host: given.adminHost, port: given.adminPort },
     graceMs: given.graceMs,

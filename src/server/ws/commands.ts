@@ -1,6 +1,6 @@
 import type WebSocket from "ws";
 import type { Channels } from "../../channels.js";
-import { mayJoin } from "../auth.js";
+import { type AuthorizeTarget, mayJoin } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
@@ -19,6 +19,15 @@ export interface Caller {
   readonly channels: Channels<ClientMeta>;
   readonly targets: Targets;
   readonly maxChannelsPerConnection: number;
+  /** Ids one targeted message may list. */
+  readonly maxTargets: number;
+  /** Decides whether it may send to an id; undefined: to any. */
+  readonly authorizeTarget: AuthorizeTarget | undefined;
+  /**
+   * Takes `tokens` more from its rate limit, on top of the one each message takes.
+   * @returns false after closing it 1008 `rate limit` when its bucket holds fewer.
+   */
+  charge(tokens: number): boolean;
   /** Counts and logs a refusal; the connection stays open. */
   refuse(reason: RefusalReason): void;
   /** Counts and logs a refusal, then closes the connection with its close code. */
@@ -59,7 +68,8 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
 
   say(caller, { channel, say }) {
     if (!caller.channels.member(channel, caller.ws)) return caller.close("not_a_member");
-    const text = encode(caller, { to: channel, say });
+    // `from` is the server's word for who said it: a client cannot forge it
+    const text = encode(caller, caller.id === undefined ? { to: channel, say } : { to: channel, say, from: caller.id });
     if (text === undefined) return;
     return caller.channels.broadcast(channel, text).then(
       () => undefined,
@@ -68,7 +78,14 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
   },
 
   targets(caller, { targets, payload }) {
-    const text = encode(caller, payload);
+    if (targets.length > caller.maxTargets) {
+      caller.refuse("too_many_targets");
+      return caller.reply({ error: "too many targets" });
+    }
+    // a target costs one token of the rate limit: the message's own pays for the first
+    if (targets.length > 1 && !caller.charge(targets.length - 1)) return;
+    // wrapped, so that no client can send another a frame that reads as the server's own
+    const text = encode(caller, { from: caller.id ?? null, payload });
     return text === undefined ? undefined : sendTo(caller, targets, text);
   },
 };
@@ -94,8 +111,34 @@ function encode(caller: Caller, value: unknown): string | undefined {
   }
 }
 
-/** Sends `text` to every connection of each listed id, on any node; replies with the ids connected nowhere. */
+/**
+ * Sends `text` to every connection of each listed id the `authorizeTarget` hook allows, on any
+ * node; replies with the ids connected nowhere or refused by the hook, alike and in the order given.
+ */
 async function sendTo(caller: Caller, targets: readonly (string | number)[], text: string): Promise<void> {
-  const unknown = await caller.targets.send(targets, text);
+  const refused = await refusedTargets(caller, targets);
+  const allowed = refused.size === 0 ? targets : targets.filter((target) => !refused.has(String(target)));
+  let unknown = await caller.targets.send(allowed, text);
+  if (refused.size > 0) {
+    const missing = new Set(unknown.map(String));
+    unknown = targets.filter((target) => refused.has(String(target)) || missing.has(String(target)));
+  }
   if (unknown.length > 0) return caller.reply({ error: "unknown targets", targets: unknown });
+}
+
+/** The ids among `targets` the caller may not send to: the hook answered false, threw or rejected. */
+async function refusedTargets(caller: Caller, targets: readonly (string | number)[]): Promise<Set<string>> {
+  const { authorizeTarget, id: from } = caller;
+  const refused = new Set<string>();
+  if (authorizeTarget === undefined) return refused;
+  const ids = [...new Set(targets.map(String))];
+  const allowed = await Promise.all(
+    ids.map((to) =>
+      Promise.resolve()
+        .then(() => authorizeTarget(from, to))
+        .catch(() => false),
+    ),
+  );
+  for (let i = 0; i < ids.length; i++) if (allowed[i] !== true) refused.add(ids[i] as string);
+  return refused;
 }

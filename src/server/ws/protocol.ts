@@ -9,7 +9,9 @@ export type Command =
  * Reads one text frame. Returns undefined for anything that is not exactly one of the four shapes:
  * not JSON, not an object, extra or missing keys, a channel name that is not a non-empty string
  * of at most `maxChannelLength` characters (Unicode code points), targets that are not strings or
- * finite numbers.
+ * finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
+ * which JSON's `\uD800` escape can carry): UTF-8 has no encoding for one, so on its way to Redis
+ * or another node it would become U+FFFD and name another channel or id.
  */
 export function parseCommand(text: string, maxChannelLength: number): Command | undefined {
   let message: unknown;
@@ -35,7 +37,7 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
 }
 
 function validName(name: string, max: number): boolean {
-  if (name.length === 0) return false;
+  if (name.length === 0 || !name.isWellFormed()) return false;
   // A string of n UTF-16 units holds at most n code points: count them only when it can matter.
   if (name.length <= max) return true;
   let codePoints = 0;
@@ -44,5 +46,5 @@ function validName(name: string, max: number): boolean {
 }
 
 function isTarget(id: unknown): id is string | number {
-  return typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+  return typeof id === "string" ? id.isWellFormed() : typeof id === "number" && Number.isFinite(id);
 }

@@ -13,13 +13,13 @@ export class TokenBucket {
     this.#tokens = rate;
   }
 
-  /** Takes a token. @returns false, taking nothing, when the bucket is empty. */
-  take(): boolean {
+  /** Takes `tokens` tokens (default 1). @returns false, taking nothing, when the bucket holds fewer. */
+  take(tokens = 1): boolean {
     const now = performance.now();
     this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#refilled) * this.#rate) / 1000);
     this.#refilled = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
+    if (this.#tokens < tokens) return false;
+    this.#tokens -= tokens;
     return true;
   }
 }

@@ -1,6 +1,6 @@
 import WebSocket from "ws";
 import type { Channels } from "../../channels.js";
-import type { Identity } from "../auth.js";
+import type { AuthorizeTarget, Identity } from "../auth.js";
 import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../metrics.js";
@@ -22,6 +22,8 @@ export interface SessionLimits extends BacklogLimits {
   readonly maxChannelsPerConnection: number;
   /** Messages one connection may send per second (and in a burst); past it: close 1008 `rate limit`. */
   readonly maxMessagesPerSecond: number;
+  /** Ids one targeted message may list; more: `{"error": "too many targets"}`. */
+  readonly maxTargets: number;
 }
 
 /** What every session of one server shares. */
@@ -34,6 +36,8 @@ export interface SessionServices {
   readonly refused: Refused;
   /** Told when a connection's backlog fills up, and what it holds. */
   readonly backlog: Omit<BacklogEvents, "stuck">;
+  /** Decides whether a connection may send to an id (see `ServerOptions.authorizeTarget`); undefined: any. */
+  readonly authorizeTarget: AuthorizeTarget | undefined;
 }
 
 /**
@@ -119,6 +123,21 @@ export class Session implements Caller {
 
   get maxChannelsPerConnection(): number {
     return this.#services.limits.maxChannelsPerConnection;
+  }
+
+  get maxTargets(): number {
+    return this.#services.limits.maxTargets;
+  }
+
+  get authorizeTarget(): AuthorizeTarget | undefined {
+    return this.#services.authorizeTarget;
+  }
+
+  charge(tokens: number): boolean {
+    if (this.#rate.take(tokens)) return true;
+    this.#limited = true;
+    this.close("rate_limit");
+    return false;
   }
 
   refuse(reason: RefusalReason): void {
