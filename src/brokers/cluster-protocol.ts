@@ -1,4 +1,4 @@
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 
 /**
  * The messages `ClusterBroker` (in workers) and `setupPrimary` (in the primary) exchange over

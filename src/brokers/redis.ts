@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { Redis, type RedisOptions } from "ioredis";
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
 
 /** Options of `new RedisBroker()`. */
