@@ -122,7 +122,7 @@ export class Channels<Meta = undefined, M extends Member = Member> {
    * `channel` or, without it, in every channel, once the table has changed (when and in which
    * order: see `MembershipListener`). A snapshot taken with `reduce` when the listener is added
    * and the changes it is told after it give the channel's members at every moment. Without
-   * listeners, a change costs one test.
+   * listeners, a change costs a field test and allocates nothing.
    * @returns a function that removes the listener; calling it again does nothing.
    * @throws {TypeError} for a bad `channel` or a `listener` that is not a function.
    */

@@ -49,7 +49,7 @@ export interface Lifecycle<M> {
  * costs O(channels of that member). A channel exists exactly while it has members.
  *
  * It tells membership listeners (`observe`) of every join and leave, with the leave's cause,
- * once the call that made it has changed the table; while there are none, that costs one test.
+ * once the call that made it has changed the table; while there are none, a field test per change.
  */
 export class Table<M, Meta> {
   readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
