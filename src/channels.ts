@@ -1,41 +1,27 @@
 import { BrokerLink } from "./brokers/link.js";
+import { checkBroadcastOptions, checkChannel, checkFunction, checkMember, checkMessage, settings } from "./checks.js";
 import { Dispatcher } from "./dispatch.js";
-import {
-  type BroadcastOptions,
-  type BroadcastResult,
-  type ChannelsOptions,
-  type ChannelsStats,
-  checkBroadcastOptions,
-  checkChannel,
-  checkMember,
-  checkMessage,
-  settings,
-} from "./options.js";
-import { type ChannelId, Table } from "./table.js";
-import { CloseWatcher, closeSlow, isClosed, type Member, Payload } from "./transports/index.js";
-
-/** One member of a channel and its meta, as `reduce` sees it. */
-export interface Membership<Meta> {
-  member: Member;
-  meta: Meta;
-}
-
-/** `join`'s meta: optional when `Meta` allows undefined, required otherwise. */
-type MetaArg<Meta> = undefined extends Meta ? [meta?: Meta] : [meta: Meta];
+import type { ChannelsOptions, ChannelsStats } from "./options.js";
+import { Table } from "./table.js";
+import { CloseWatcher, isClosed, type Member, Payload } from "./transports/index.js";
+import type { BroadcastOptions, BroadcastResult, ChannelId, Membership, MembershipListener, MetaArg } from "./types.js";
 
 /**
  * Channel (room) membership kept in memory, with broadcast. Channels are sharded `Map`s; a
  * broadcast is fanned out shard by shard on a bounded writer pool.
  *
+ * A channel is a string or a finite number, and a key of a `Map`: `42` and `"42"` are two channels.
+ *
  * @typeParam Meta - what each membership carries (a user id and name, say); default: nothing.
+ * @typeParam M - what members are (`WebSocket`, say): what `reduce`, `observe` and the hooks hand
+ *   back; default: any `Member`.
  */
-export class Channels<Meta = undefined> {
-  readonly #table: Table<Member, Meta>;
+export class Channels<Meta = undefined, M extends Member = Member> {
+  readonly #table: Table<M, Meta>;
   readonly #dispatch: Dispatcher;
   /** Members that are event emitters leave every channel when they emit `close`. */
-  readonly #closeWatch = new CloseWatcher<Member>((member) => this.leave(member));
-  readonly #slowConsumer: ChannelsOptions<Meta>["slowConsumer"];
-  readonly #authorize: ChannelsOptions<Meta>["authorize"];
+  readonly #closeWatch = new CloseWatcher<M>((member) => this.#table.leaveAll(member, "close"));
+  readonly #authorize: ChannelsOptions<Meta, M>["authorize"];
   readonly #link: BrokerLink | undefined;
   #closed = false;
   #broadcasts = 0;
@@ -46,37 +32,25 @@ export class Channels<Meta = undefined> {
    * @throws {RangeError} if `writers < 1`, `maxWriters < writers`, either is not an integer, or
    *   `highWaterMark` or `sliceMs` is not a number > 0.
    */
-  constructor(options: ChannelsOptions<Meta> = {}) {
-    const { authorize, shardCount, broker, writers, maxWriters, sliceMs, highWaterMark, slowConsumer } = settings(options);
+  constructor(options: ChannelsOptions<Meta, M> = {}) {
+    const { authorize, shardCount, broker, ...writing } = settings(options);
     this.#authorize = authorize;
-    this.#slowConsumer = slowConsumer;
-    this.#dispatch = new Dispatcher({
-      writers,
-      maxWriters,
-      sliceMs,
-      rules: { highWaterMark, failed: this.#dropFailed, slow: this.#dropSlow },
-    });
-    const watch = {
-      added: (member: Member) => this.#closeWatch.watch(member),
-      removed: (member: Member) => this.#closeWatch.unwatch(member),
-    };
-    if (broker === undefined) {
-      this.#table = new Table(shardCount, watch);
-      return;
-    }
-    const link = new BrokerLink(broker, this.#deliverReceived);
+    this.#dispatch = new Dispatcher({ ...writing, leave: (member, cause) => this.#table.leaveAll(member as M, cause) });
+    const link = broker === undefined ? undefined : new BrokerLink(broker, this.#deliverReceived);
     this.#link = link;
     this.#table = new Table(shardCount, {
-      ...watch,
-      created: (channel) => link.created(channel),
-      deleted: (channel) => link.deleted(channel),
+      added: (member) => this.#closeWatch.watch(member),
+      removed: (member) => this.#closeWatch.unwatch(member),
+      ...(link !== undefined && { created: (channel) => link.created(channel), deleted: (channel) => link.deleted(channel) }),
     });
   }
 
   /**
    * Adds `member` to `channel`, with `meta`. Joining again changes nothing and keeps the first meta.
    * A `ws` WebSocket, `net.Socket` or other event emitter leaves every channel when it emits `close`;
-   * one that is already closed or closing is not added, since it would never emit it again.
+   * one that is already closed or closing is not added, since it would never emit it again. That
+   * listener is added at its first join: a `close` listener added after it finds `channelsOf(member)`
+   * already empty (`observe` tells which channels a closed member left).
    * With a broker, the channel's first member here starts this node's subscription to it; until
    * the broker acknowledges it, broadcasts from other nodes may miss this member: await
    * `subscribed(channel)` (or use `tryJoin`, which does) before relying on them.
@@ -85,17 +59,15 @@ export class Channels<Meta = undefined> {
    * @throws {TypeError} for a bad `channel` or `member`.
    * @throws {RangeError} when the sharder answers anything but an integer from 1 to 1024 for a new channel.
    */
-  join(channel: ChannelId, member: Member, ...[meta]: MetaArg<Meta>): boolean {
+  join(channel: ChannelId, member: M, ...[meta]: MetaArg<Meta>): boolean {
     checkChannel(channel);
     checkMember(member);
-    if (isClosed(member)) return false;
-    return this.#table.join(channel, member, meta as Meta);
+    return !isClosed(member) && this.#table.join(channel, member, meta as Meta);
   }
 
   /**
    * Joins `member` to `channel` if the `authorize` hook allows it (sync or async), for untrusted
    * requests such as a client's join message. A hook that throws or rejects refuses.
-   *
    * With a broker it resolves once this node's subscription to the channel is acknowledged (see
    * `subscribed`), so that a broadcast made on any node afterwards reaches the member.
    *
@@ -103,7 +75,7 @@ export class Channels<Meta = undefined> {
    *   refused, or the member closed while the hook was deciding.
    * @throws {TypeError} for a bad `channel` or `member`, before the hook is asked.
    */
-  async tryJoin(channel: ChannelId, member: Member, ...[meta]: MetaArg<Meta>): Promise<boolean> {
+  async tryJoin(channel: ChannelId, member: M, ...[meta]: MetaArg<Meta>): Promise<boolean> {
     checkChannel(channel);
     checkMember(member);
     if (this.#authorize !== undefined) {
@@ -111,14 +83,13 @@ export class Channels<Meta = undefined> {
       try {
         allowed = (await this.#authorize(channel, member, meta as Meta)) === true;
       } catch {
-        allowed = false;
+        allowed = false; // a hook that throws or rejects refuses
       }
       if (!allowed) return false;
     }
     if (isClosed(member)) return false; // it closed while the hook was deciding
     this.#table.join(channel, member, meta as Meta);
-    const pending = this.#link?.pending(channel);
-    if (pending !== undefined) await pending;
+    await this.#link?.pending(channel);
     return true;
   }
 
@@ -131,28 +102,43 @@ export class Channels<Meta = undefined> {
    * @throws {TypeError} for a bad `channel`.
    */
   async subscribed(channel: ChannelId): Promise<void> {
-    const pending = this.#link?.pending(checkChannel(channel));
-    if (pending !== undefined) await pending;
+    await this.#link?.pending(checkChannel(channel));
   }
 
   /**
    * `leave(channel, member)` removes `member` from `channel` and returns false if it was not in it.
    * `leave(member)` removes `member` from every channel and returns how many it left.
-   *
    * @throws {TypeError} for a bad `channel` or `member`; never for a member that is not in the channel.
    */
-  leave(channel: ChannelId, member: Member): boolean;
-  leave(member: Member): number;
-  leave(...args: [ChannelId, Member] | [Member]): boolean | number {
-    if (args.length === 1) return this.#table.leaveAll(checkMember(args[0]));
+  leave(channel: ChannelId, member: M): boolean;
+  leave(member: M): number;
+  leave(...args: [ChannelId, M] | [M]): boolean | number {
+    if (args.length === 1) return this.#table.leaveAll(checkMember(args[0]), "leave");
     return this.#table.leave(checkChannel(args[0]), checkMember(args[1]));
+  }
+
+  /**
+   * Calls `listener(channel, member, meta, cause)` for every join and leave made from now on, in
+   * `channel` or, without it, in every channel, once the table has changed (when and in which
+   * order: see `MembershipListener`). A snapshot taken with `reduce` when the listener is added
+   * and the changes it is told after it give the channel's members at every moment. Without
+   * listeners, a change costs a field test and allocates nothing.
+   * @returns a function that removes the listener; calling it again does nothing.
+   * @throws {TypeError} for a bad `channel` or a `listener` that is not a function.
+   */
+  observe(listener: MembershipListener<Meta, M>): () => void;
+  observe(channel: ChannelId, listener: MembershipListener<Meta, M>): () => void;
+  observe(...args: [MembershipListener<Meta, M>] | [ChannelId, MembershipListener<Meta, M>]): () => void {
+    const channel = args.length === 1 ? undefined : checkChannel(args[0]);
+    const listener = checkFunction("listener", args.length === 1 ? args[0] : args[1], "(channel, member, meta, cause) => void");
+    return this.#table.observe(channel, listener);
   }
 
   /**
    * Whether `member` is in `channel`.
    * @throws {TypeError} for a bad `channel` or `member`.
    */
-  member(channel: ChannelId, member: Member): boolean {
+  member(channel: ChannelId, member: M): boolean {
     return this.#table.has(checkChannel(channel), checkMember(member));
   }
 
@@ -163,21 +149,19 @@ export class Channels<Meta = undefined> {
    * is one task on the writer pool; every member gets a channel's broadcasts from one node in the
    * order `broadcast` was called there (there is no order between broadcasts of two nodes).
    * A one-shard channel of at most 256 members here is written inside the call when no writer is
-   * busy and nothing is queued (the returned promise is then already settled), which is what the
-   * pool would have written next.
-   * A large fan-out writes in slices of at most `sliceMs` and yields the event loop between them.
+   * busy and nothing is queued (the returned promise is then already settled), as the pool would
+   * have written it next. A large fan-out writes in slices of at most `sliceMs` and yields between.
    * A member that is closed or whose write throws is counted in `failed` and leaves every channel;
    * a slow consumer (over `highWaterMark`) is counted in `dropped` and skipped or closed.
    *
    * @param message a `string` is sent as text; a `Buffer` or `Uint8Array` as binary.
-   * @param options `except`: a member of this node that does not get it; `local: true`: this
-   *   node's members only.
+   * @param options `except`: a member of this node that does not get it; `local`: this node only.
    * @returns how many members of this node got the message, failed, or were dropped as slow
    *   (other nodes' deliveries are not counted); all 0 for a channel with no members here.
    *   Rejects with code `ERR_CHANNELS_CLOSED` after `close()`.
    * @throws {TypeError} for a bad `channel`, `message` or `options`.
    */
-  broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions = {}): Promise<BroadcastResult> {
+  broadcast(channel: ChannelId, message: string | Uint8Array, options: BroadcastOptions<M> = {}): Promise<BroadcastResult> {
     checkChannel(channel);
     checkMessage(message);
     const { except, local } = checkBroadcastOptions(options);
@@ -188,19 +172,12 @@ export class Channels<Meta = undefined> {
     }
     this.#broadcasts++;
     if (this.#link !== undefined && local !== true) this.#link.publish(channel, message);
-    return this.#fanOut(channel, new Payload(message), except);
-  }
-
-  /** Writes `payload` to this node's members of `channel` but `except`: the local part of every broadcast. */
-  #fanOut(channel: ChannelId, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
-    const shards = this.#table.shards(channel);
-    if (shards === undefined) return Promise.resolve({ delivered: 0, failed: 0, dropped: 0 });
-    return this.#dispatch.broadcast(shards, payload, except);
+    return this.#dispatch.broadcast(this.#table.shards(channel), new Payload(message), except);
   }
 
   /** A broadcast from another node, decoded once: fanned out here like a local one. */
   readonly #deliverReceived = (channel: ChannelId, payload: Payload): void => {
-    if (!this.#closed) void this.#fanOut(channel, payload, undefined);
+    if (!this.#closed) void this.#dispatch.broadcast(this.#table.shards(channel), payload, undefined);
   };
 
   /**
@@ -214,7 +191,7 @@ export class Channels<Meta = undefined> {
    *   every channel), or it is a slow consumer (skipped, or closed under the "close" policy).
    * @throws {TypeError} for a bad `member` or `message`.
    */
-  send(member: Member, message: string | Uint8Array): Promise<boolean> {
+  send(member: M, message: string | Uint8Array): Promise<boolean> {
     checkMember(member);
     checkMessage(message);
     return this.#dispatch.send(member, this.#table.shardsOf(member), new Payload(message));
@@ -225,13 +202,11 @@ export class Channels<Meta = undefined> {
    * @returns the last value `fn` returned, or `initial` for a channel with no members.
    * @throws {TypeError} for a bad `channel` or a `fn` that is not a function; rethrows what `fn` throws.
    */
-  reduce<A>(channel: ChannelId, initial: A, fn: (acc: A, membership: Membership<Meta>) => A): A {
+  reduce<A>(channel: ChannelId, initial: A, fn: (acc: A, membership: Membership<Meta, M>) => A): A {
     checkChannel(channel);
-    if (typeof fn !== "function") throw new TypeError("fn must be a function (acc, { member, meta }) => acc");
+    checkFunction("fn", fn, "(acc, { member, meta }) => acc");
     let acc = initial;
-    for (const shard of this.#table.shards(channel) ?? []) {
-      for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
-    }
+    for (const shard of this.#table.shards(channel) ?? []) for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
     return acc;
   }
 
@@ -247,24 +222,16 @@ export class Channels<Meta = undefined> {
    * The channels `member` is in, in the order it joined them.
    * @throws {TypeError} for a bad `member`.
    */
-  channelsOf(member: Member): ChannelId[] {
+  channelsOf(member: M): ChannelId[] {
     return this.#table.channelsOf(checkMember(member));
   }
 
   /** What the table holds now, the writer pool's state, and totals over every broadcast so far. */
   stats(): ChannelsStats {
-    const table = this.#table;
-    const dispatch = this.#dispatch;
-    return {
-      channels: table.channels,
-      members: table.members,
-      memberships: table.memberships,
-      inFlight: dispatch.inFlight,
-      writers: dispatch.writers,
-      broadcasts: this.#broadcasts,
-      ...dispatch.totals,
-      ...(this.#link === undefined ? {} : { broker: this.#link.stats() }),
-    };
+    const { channels, members, memberships } = this.#table;
+    const { inFlight, pool, totals } = this.#dispatch;
+    const broker = this.#link?.stats();
+    return { channels, members, memberships, inFlight, pool, broadcasts: this.#broadcasts, ...totals, ...(broker && { broker }) };
   }
 
   /**
@@ -280,15 +247,4 @@ export class Channels<Meta = undefined> {
     await this.#dispatch.drained();
     await this.#link?.close();
   }
-
-  /** A member that was closed or whose write threw (or whose `send` promise rejected later). */
-  readonly #dropFailed = (member: Member): void => void this.leave(member);
-
-  /** A slow consumer: under the "close" policy it leaves and is closed. @returns whether it stays. */
-  readonly #dropSlow = (member: Member): boolean => {
-    if (this.#slowConsumer !== "close") return true;
-    this.leave(member);
-    closeSlow(member);
-    return false;
-  };
 }

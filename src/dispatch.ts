@@ -1,7 +1,9 @@
-import { type Counts, type FanOut, SLICE_CHECK, type WriteRules, writeNow, writeShard } from "./fanout.js";
+import { type FanOut, SLICE_CHECK, type WriteRules, writeNow, writeShard } from "./fanout.js";
+import type { SlowConsumerPolicy } from "./options.js";
 import type { Shard } from "./table.js";
-import { DELIVERED, FAILED, type Member, type Payload, write } from "./transports/index.js";
+import { closeSlow, DELIVERED, FAILED, type Member, type Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
+import type { BroadcastResult, PoolStats } from "./types.js";
 import { WriterPool } from "./writers.js";
 
 /** The most broadcasts written together in one walk of a shard. */
@@ -13,12 +15,15 @@ interface Batch {
   readonly done: Promise<void>;
 }
 
-/** How the dispatcher writes: pool sizes, the turn budget, and the rules of every write. */
+/** How the dispatcher writes: pool sizes, the turn budget, the slow-consumer rule, and how a member leaves. */
 export interface DispatchOptions {
   writers: number;
   maxWriters: number;
   sliceMs: number;
-  rules: WriteRules;
+  highWaterMark: number;
+  slowConsumer: SlowConsumerPolicy;
+  /** Takes a failed member, or a slow consumer under the "close" policy, out of every channel. */
+  leave: (member: Member, cause: "failed" | "slow") => void;
 }
 
 /**
@@ -34,23 +39,32 @@ export class Dispatcher {
   readonly #rules: WriteRules;
   /** Per shard, the batch of broadcasts queued and not yet taken by a writer. */
   readonly #batches = new WeakMap<Shard<Member, unknown>, Batch>();
-  readonly #totals: Counts = { delivered: 0, failed: 0, dropped: 0 };
+  readonly #totals: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
   #inFlight = 0;
   #drained: (() => void)[] = [];
 
-  /** @throws {RangeError} for pool sizes out of range (see WriterPool). */
-  constructor(options: DispatchOptions) {
-    this.#pool = new WriterPool(options.writers, options.maxWriters);
-    this.#clock = new TurnClock(options.sliceMs);
-    this.#rules = options.rules;
+  constructor({ writers, maxWriters, sliceMs, highWaterMark, slowConsumer, leave }: DispatchOptions) {
+    this.#pool = new WriterPool(writers, maxWriters);
+    this.#clock = new TurnClock(sliceMs);
+    this.#rules = {
+      highWaterMark,
+      failed: (member) => leave(member, "failed"),
+      slow: (member) => {
+        if (slowConsumer !== "close") return true;
+        leave(member, "slow");
+        closeSlow(member);
+        return false;
+      },
+    };
   }
 
   /**
-   * Writes `payload` to every member of `shards` but `except`.
+   * Writes `payload` to every member of `shards` (a channel's, undefined for one with no members) but `except`.
    * @returns the broadcast's counts, already settled when it was written at once.
    */
-  broadcast(shards: readonly Shard<Member, unknown>[], payload: Payload, except: Member | undefined): Promise<Counts> {
-    const counts: Counts = { delivered: 0, failed: 0, dropped: 0 };
+  broadcast(shards: readonly Shard<Member, unknown>[] | undefined, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
+    const counts: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
+    if (shards === undefined) return Promise.resolve(counts);
     const first = shards[0] as Shard<Member, unknown>;
     const size = first.members.size;
     // At once only if the pool would start this task next and finish it within one slice's
@@ -107,12 +121,12 @@ export class Dispatcher {
   }
 
   /** Totals over every settled broadcast. */
-  get totals(): Readonly<Counts> {
+  get totals(): Readonly<BroadcastResult> {
     return this.#totals;
   }
 
   /** The writer pool's state. */
-  get writers(): { active: number; pending: number; size: number } {
+  get pool(): PoolStats {
     const pool = this.#pool;
     return { active: pool.active, pending: pool.pending, size: pool.size };
   }
@@ -123,7 +137,7 @@ export class Dispatcher {
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 
-  #settle(counts: Counts): Counts {
+  #settle(counts: BroadcastResult): BroadcastResult {
     this.#add(counts);
     if (--this.#inFlight === 0) {
       const waiting = this.#drained;
@@ -133,7 +147,7 @@ export class Dispatcher {
     return counts;
   }
 
-  #add(counts: Counts): void {
+  #add(counts: BroadcastResult): void {
     const totals = this.#totals;
     totals.delivered += counts.delivered;
     totals.failed += counts.failed;

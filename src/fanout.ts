@@ -1,22 +1,16 @@
 import type { Shard } from "./table.js";
-import { DELIVERED, FAILED, Joined, type Member, type Payload, write, writeJoined } from "./transports/index.js";
+import { Bundle, DELIVERED, FAILED, type Member, type Payload, write, writeBundle } from "./transports/index.js";
 import type { TurnClock } from "./turn.js";
+import type { BroadcastResult } from "./types.js";
 
 /** How many writes are made between two looks at the clock. */
 export const SLICE_CHECK = 256;
-
-/** What one broadcast did so far; the object `broadcast` resolves with. */
-export interface Counts {
-  delivered: number;
-  failed: number;
-  dropped: number;
-}
 
 /** One broadcast's part of a shard walk: what to write, to whom not, where to count. */
 export interface FanOut {
   readonly payload: Payload;
   readonly except: Member | undefined;
-  readonly counts: Counts;
+  readonly counts: BroadcastResult;
 }
 
 /** What every write of one `Channels` shares: the slow-consumer mark and what to do on trouble. */
@@ -28,13 +22,13 @@ export interface WriteRules {
   readonly slow: (member: Member) => boolean;
 }
 
-/** One walk of a shard: its jobs, and for several, their messages joined for one write each. */
+/** One walk of a shard: its jobs, and for several, their messages bundled for one write each. */
 interface Walk {
   readonly jobs: readonly FanOut[];
   /** The job, when there is only one. */
   readonly one: FanOut | undefined;
   /** The messages of every job, when there are several. */
-  readonly joined: Joined | undefined;
+  readonly bundle: Bundle | undefined;
   /** Members some job skips: they take the jobs one by one. */
   readonly excepts: readonly Member[];
 }
@@ -43,9 +37,9 @@ interface Walk {
  * Writes `jobs` (the broadcasts queued on this shard, in call order) to every member of `shard`:
  * each member gets all of them in a row, so that a burst of broadcasts reaches a socket in one
  * slice. A socket member that every job is for gets them as one buffer of the frames (or bytes),
- * joined once for the whole shard: one write per member per batch. In slices: every SLICE_CHECK writes it asks `clock`
- * whether the turn's budget is spent and, if so, pauses until the next turn and goes on with the
- * same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
+ * concatenated once for the whole shard: one write per member per batch. In slices: every
+ * SLICE_CHECK writes it asks `clock` whether the turn's budget is spent and, if so, pauses until
+ * the next turn and goes on with the same live iterator. A member who leaves before its turn is skipped (the iterator never reaches
  * a deleted entry); one who joins while the fan-out is paused, or leaves and joins again, is
  * recorded in `shard.joinedSince` and not written, so that nobody gets a message twice.
  * @returns undefined when it finished without pausing, else a promise of the rest.
@@ -61,7 +55,7 @@ export function writeShard(
   const walk: Walk = {
     jobs,
     one: several ? undefined : jobs[0],
-    joined: several ? new Joined(jobs.map((job) => job.payload)) : undefined,
+    bundle: several ? new Bundle(jobs.map((job) => job.payload)) : undefined,
     excepts: several ? jobs.flatMap((job) => (job.except === undefined ? [] : [job.except])) : [],
   };
   const members = shard.members.keys();
@@ -77,7 +71,7 @@ export function writeNow(
   members: Map<Member, unknown>,
   payload: Payload,
   except: Member | undefined,
-  counts: Counts,
+  counts: BroadcastResult,
   rules: WriteRules,
 ): void {
   for (const member of members.keys()) writeOne(member, payload, except, counts, rules);
@@ -136,13 +130,13 @@ function slice(
 }
 
 /**
- * Every job of the walk to one member, in order: in one write of the joined messages if the
+ * Every job of the walk to one member, in order: in one write of the bundled messages if the
  * member takes that (a socket no job skips, with room under the mark for the whole batch), else
  * one by one, each checked against the mark as ever.
  */
 function writeBatch(member: Member, walk: Walk, rules: WriteRules): void {
-  const { jobs, joined } = walk;
-  const outcome = joined === undefined || walk.excepts.includes(member) ? undefined : writeJoined(member, joined, rules.highWaterMark);
+  const { jobs, bundle } = walk;
+  const outcome = bundle === undefined || walk.excepts.includes(member) ? undefined : writeBundle(member, bundle, rules.highWaterMark);
   if (outcome === DELIVERED) {
     for (let i = 0; i < jobs.length; i++) (jobs[i] as FanOut).counts.delivered++;
     return;
@@ -160,7 +154,7 @@ function writeBatch(member: Member, walk: Walk, rules: WriteRules): void {
 }
 
 /** @returns false if the member is gone: failed, or closed as a slow consumer. */
-function writeOne(member: Member, payload: Payload, except: Member | undefined, counts: Counts, rules: WriteRules): boolean {
+function writeOne(member: Member, payload: Payload, except: Member | undefined, counts: BroadcastResult, rules: WriteRules): boolean {
   if (member === except) return true;
   const outcome = write(member, payload, rules.highWaterMark, rules.failed);
   if (outcome === DELIVERED) {

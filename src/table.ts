@@ -1,5 +1,5 @@
-/** A channel's name: a string or a finite number (`1` and `"1"` are two channels, as in a `Map`). */
-export type ChannelId = string | number;
+import { type Left, Observers } from "./observers.js";
+import type { ChannelId, MembershipCause, MembershipListener } from "./types.js";
 
 /**
  * One shard of a channel: its members with their meta. While a fan-out over it is paused, it sets
@@ -47,12 +47,16 @@ export interface Lifecycle<M> {
  * A member's shard is its placement id (a counter value given when it joins its first channel)
  * modulo the channel's shard count, so join, leave and member are O(1), and leaving every channel
  * costs O(channels of that member). A channel exists exactly while it has members.
+ *
+ * It tells membership listeners (`observe`) of every join and leave, with the leave's cause,
+ * once the call that made it has changed the table; while there are none, a field test per change.
  */
 export class Table<M, Meta> {
   readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
   readonly #members = new Map<M, Placement>();
   readonly #shardCount: (channel: ChannelId) => number;
   readonly #lifecycle: Lifecycle<M>;
+  #observers: Observers<Meta, M> | undefined;
   #nextId = 0;
   #memberships = 0;
 
@@ -92,33 +96,71 @@ export class Table<M, Meta> {
     else placement.channels = new Set([placement.channels, channel]);
     // told last, once the table is whole: a listener that throws leaves no empty channel behind
     if (created) this.#lifecycle.created?.(channel);
+    const observers = this.#observers;
+    if (observers !== undefined) {
+      observers.queue(channel, member, meta, "join");
+      observers.flush();
+    }
     return true;
+  }
+
+  /**
+   * Calls `listener` for each join and leave made from now on, of `channel` or (undefined) of every
+   * channel (see `Observers` for the order). @returns a function that removes it.
+   */
+  observe(channel: ChannelId | undefined, listener: MembershipListener<Meta, M>): () => void {
+    this.#observers ??= new Observers();
+    const observers = this.#observers;
+    const remove = observers.add(channel, listener);
+    return () => {
+      remove();
+      if (observers.size === 0 && this.#observers === observers) this.#observers = undefined;
+    };
   }
 
   /** Removes `member` from `channel`. Returns false if it was not a member. */
   leave(channel: ChannelId, member: M): boolean {
+    const observers = this.#observers;
+    if (observers === undefined) return this.#leave(channel, member, undefined);
+    const left = this.#leave(channel, member, observers.left.leave);
+    observers.flush();
+    return left;
+  }
+
+  /**
+   * Removes `member` from every channel, for `cause` (what the listeners are told). Returns how
+   * many channels it left.
+   */
+  leaveAll(member: M, cause: Exclude<MembershipCause, "join">): number {
+    const observers = this.#observers;
+    if (observers === undefined) return this.#leaveAll(member, undefined);
+    const count = this.#leaveAll(member, observers.left[cause]);
+    observers.flush();
+    return count;
+  }
+
+  #leave(channel: ChannelId, member: M, left: Left<M, Meta> | undefined): boolean {
     const placement = this.#members.get(member);
     if (placement === undefined) return false;
     const channels = placement.channels;
     if (typeof channels !== "object") {
       if (channels !== channel) return false;
-      this.#remove(channel, member, placement);
+      this.#remove(channel, member, placement, left);
       this.#forget(member);
       return true;
     }
     if (!channels.delete(channel)) return false;
-    this.#remove(channel, member, placement);
+    this.#remove(channel, member, placement, left);
     if (channels.size === 0) this.#forget(member);
     return true;
   }
 
-  /** Removes `member` from every channel. Returns how many channels it left. */
-  leaveAll(member: M): number {
+  #leaveAll(member: M, left: Left<M, Meta> | undefined): number {
     const placement = this.#members.get(member);
     if (placement === undefined) return 0;
     const channels = placement.channels;
-    if (typeof channels !== "object") this.#remove(channels, member, placement);
-    else for (const channel of channels) this.#remove(channel, member, placement);
+    if (typeof channels !== "object") this.#remove(channels, member, placement, left);
+    else for (const channel of channels) this.#remove(channel, member, placement, left);
     this.#forget(member);
     return typeof channels === "object" ? channels.size : 1;
   }
@@ -179,10 +221,12 @@ export class Table<M, Meta> {
     return entry;
   }
 
-  /** Takes `member` out of `channel`'s shard; the caller updates the reverse index. */
-  #remove(channel: ChannelId, member: M, placement: Placement): void {
+  /** Takes `member` out of `channel`'s shard and tells `left`; the caller updates the reverse index. */
+  #remove(channel: ChannelId, member: M, placement: Placement, left: Left<M, Meta> | undefined): void {
     const entry = this.#live(channel);
-    shardOf(entry, placement).members.delete(member);
+    const members = shardOf(entry, placement).members;
+    if (left !== undefined) left(channel, member, members.get(member) as Meta);
+    members.delete(member);
     this.#memberships--;
     if (--entry.size === 0) {
       this.#channels.delete(channel);

@@ -5,7 +5,7 @@ const STARTED = Promise.resolve();
 interface Task {
   readonly run: () => unknown;
   readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** A point several queues must all reach before `fire` runs; it holds no writer while it waits. */
@@ -57,17 +57,10 @@ export class WriterPool {
   #inlineQueue: Queue | undefined;
 
   /**
-   * @param writers tasks run at once when idle (integer >= 1).
-   * @param maxWriters the most tasks run at once while others wait (integer >= writers).
-   * @throws {RangeError} for a count that breaks those rules.
+   * @param writers tasks run at once when idle (an integer >= 1, checked by the caller).
+   * @param maxWriters the most tasks run at once while others wait (an integer >= writers).
    */
   constructor(writers: number, maxWriters: number) {
-    if (!Number.isInteger(writers) || writers < 1) {
-      throw new RangeError(`writers must be an integer >= 1, got ${String(writers)}`);
-    }
-    if (!Number.isInteger(maxWriters) || maxWriters < writers) {
-      throw new RangeError(`maxWriters must be an integer >= writers (${writers}), got ${String(maxWriters)}`);
-    }
     this.#writers = writers;
     this.#maxWriters = maxWriters;
     this.#size = writers;

@@ -278,6 +278,36 @@ describe("argument errors", () => {
     expect(() => channels.reduce("room", 0, "sum" as never)).toThrow(/fn/);
   });
 
+  it("says what it got in words: an object, an array, null, the string \"x\", never 'a Object'", () => {
+    const channels = new Channels();
+    const got = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as Error).message.replace(/^.*, got /, "");
+      }
+      throw new Error("no error");
+    };
+    expect(got(() => channels.join({} as never, member))).toBe("an object");
+    expect(got(() => channels.join(Object.create(null) as never, member))).toBe("an object");
+    expect(got(() => channels.join([] as never, member))).toBe("an array");
+    expect(got(() => channels.join(null as never, member))).toBe("null");
+    expect(got(() => channels.join(undefined as never, member))).toBe("undefined");
+    expect(got(() => channels.join(true as never, member))).toBe("true");
+    expect(got(() => channels.join(NaN, member))).toBe("NaN");
+    expect(got(() => channels.join(new Map() as never, member))).toBe("an instance of Map");
+    expect(got(() => channels.join("room", "socket" as never))).toBe('the string "socket"');
+    expect(got(() => channels.join("room", "s".repeat(100) as never))).toBe(`the string "${"s".repeat(40)}..."`);
+    expect(got(() => channels.join("room", (() => undefined) as never))).toBe("a function");
+    expect(got(() => channels.broadcast("room", 5 as never))).toBe("the number 5");
+    expect(got(() => channels.broadcast("room", "x", [] as never))).toBe("an array");
+    expect(got(() => channels.reduce("room", 0, "sum" as never))).toBe('the string "sum"');
+    expect(got(() => new Channels({ writers: 1.5 }))).toBe("the number 1.5");
+    expect(got(() => new Channels({ slowConsumer: "drop" as never }))).toBe('the string "drop"');
+    expect(got(() => new Channels({ broker: {} as never }))).toBe("an object");
+    expect(got(() => new Channels(null as never))).toBe("null");
+  });
+
   it("rejects writer counts out of range", () => {
     expect(() => new Channels({ writers: 0 })).toThrow(RangeError);
     expect(() => new Channels({ writers: 1.5 })).toThrow(/writers/);

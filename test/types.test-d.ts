@@ -6,7 +6,17 @@
 import type { Socket } from "node:net";
 import { expectTypeOf } from "vitest";
 import type WebSocket from "ws";
-import { type BroadcastResult, type ChannelId, Channels, type Member, type Membership, type Sharder } from "../src/index.js";
+import {
+  type BroadcastResult,
+  type ChannelId,
+  Channels,
+  type Member,
+  type Membership,
+  type MembershipCause,
+  type MembershipListener,
+  type PoolStats,
+  type Sharder,
+} from "../src/index.js";
 
 declare const ws: WebSocket;
 declare const socket: Socket;
@@ -75,3 +85,55 @@ void plain.broadcast("room", "text", { exclude: ws });
 expectTypeOf(ws).toExtend<Member>();
 expectTypeOf(socket).toExtend<Member>();
 expectTypeOf(sendable).toExtend<Member>();
+
+// the member type: what goes in comes back, with no cast
+const sockets = new Channels<{ user: string }, WebSocket>();
+sockets.join("room", ws, { user: "ann" });
+sockets.reduce("room", 0, (n, membership) => {
+  expectTypeOf(membership).toEqualTypeOf<Membership<{ user: string }, WebSocket>>();
+  expectTypeOf(membership.member).toEqualTypeOf<WebSocket>();
+  membership.member.send("hi"); // a WebSocket method, without a cast
+  return n + 1;
+});
+expectTypeOf(sockets.reduce("room", [] as WebSocket[], (acc, { member }) => [...acc, member])).toEqualTypeOf<WebSocket[]>();
+expectTypeOf(sockets.channelsOf(ws)).toEqualTypeOf<ChannelId[]>();
+void sockets.broadcast("room", "x", { except: ws });
+new Channels<undefined, WebSocket>({
+  authorize: (_channel, member) => {
+    expectTypeOf(member).toEqualTypeOf<WebSocket>();
+    return true;
+  },
+});
+// @ts-expect-error a Channels of WebSockets takes no net.Socket
+sockets.join("room", socket, { user: "ann" });
+// @ts-expect-error nor leaves one
+sockets.leave(socket);
+// @ts-expect-error nor skips one in a broadcast
+void sockets.broadcast("room", "x", { except: socket });
+// @ts-expect-error a member type must be a Member
+new Channels<undefined, { write(): void }>();
+// the default member type is any Member
+plain.reduce("room", 0, (n, { member }) => {
+  expectTypeOf(member).toEqualTypeOf<Member>();
+  return n;
+});
+
+// observing membership: (channel, member, meta, cause), every channel or one; returns a remover
+sockets.observe("room", (channel, member, meta, cause) => {
+  expectTypeOf(channel).toEqualTypeOf<ChannelId>();
+  expectTypeOf(member).toEqualTypeOf<WebSocket>();
+  expectTypeOf(meta).toEqualTypeOf<{ user: string }>();
+  expectTypeOf(cause).toEqualTypeOf<MembershipCause>();
+});
+expectTypeOf(sockets.observe(() => undefined)).toEqualTypeOf<() => void>();
+expectTypeOf<MembershipCause>().toEqualTypeOf<"join" | "leave" | "close" | "failed" | "slow">();
+const listener: MembershipListener<{ user: string }, WebSocket> = (_channel, member) => void member.ping();
+sockets.observe(listener);
+// @ts-expect-error a listener for other members
+sockets.observe((_channel: ChannelId, member: Socket) => void member.destroy());
+// @ts-expect-error a channel is a string or a number
+sockets.observe(true, () => undefined);
+
+// stats: the writer pool's state is `pool`
+expectTypeOf(plain.stats().pool).toEqualTypeOf<PoolStats>();
+expectTypeOf<PoolStats>().toEqualTypeOf<{ active: number; pending: number; size: number }>();

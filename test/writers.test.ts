@@ -105,9 +105,4 @@ describe("WriterPool", () => {
     pool.after([{}, {}], () => (fired = true));
     expect(fired).toBe(true);
   });
-
-  it("rejects sizes out of range", () => {
-    expect(() => new WriterPool(0, 1)).toThrow(RangeError);
-    expect(() => new WriterPool(2, 1)).toThrow(/maxWriters/);
-  });
 });

@@ -1,4 +1,4 @@
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 
 /**
  * What a broker has carried since it was made. Counts are of envelopes (one per broadcast), not of

@@ -1,5 +1,5 @@
 import cluster, { type ClusterSettings, type Worker } from "node:cluster";
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 import { type BrokerToPrimary, type BrokerToWorker, fromWorkers } from "./cluster-protocol.js";
 
 /** What the primary's routing holds and has done. */

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 
 /**
  * Everything ws-channels says over node:cluster's IPC channel (the broker, a server's id claims

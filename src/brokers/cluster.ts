@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
 import { asBuffer, type BrokerToPrimary, type BrokerToWorker, fromPrimary } from "./cluster-protocol.js";
 

@@ -1,4 +1,4 @@
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 
 /*
  * The envelope: one broadcast as it travels between nodes, encoded once at the origin.

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { ChannelId } from "../table.js";
 import { Payload } from "../transports/payload.js";
+import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
 

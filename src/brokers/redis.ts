@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
-import type { ChannelId } from "../table.js";
+import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
 

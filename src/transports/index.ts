@@ -1,14 +1,14 @@
 import { Socket } from "node:net";
 import WebSocket from "ws";
 import { FAILED, type Outcome } from "./outcome.js";
-import type { Joined, Payload } from "./payload.js";
+import type { Bundle, Payload } from "./payload.js";
 import { type Sendable, sendableClosed, writeSendable } from "./send.js";
-import { writeSocket, writeSocketJoined } from "./socket.js";
-import { writeWebSocket, writeWebSocketJoined } from "./ws.js";
+import { writeSocket, writeSocketBundle } from "./socket.js";
+import { writeWebSocket, writeWebSocketBundle } from "./ws.js";
 
 export { CloseWatcher } from "./close.js";
 export { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-export { Joined, Payload } from "./payload.js";
+export { Bundle, Payload } from "./payload.js";
 export type { Sendable } from "./send.js";
 
 /** What can be a member: a `ws` WebSocket, a `net.Socket`, or any object with `send(data)`. */
@@ -49,19 +49,19 @@ export function write(member: Member, payload: Payload, highWaterMark: number, o
 }
 
 /**
- * Writes every message of `joined` to one member in one write, if the whole batch keeps it within
+ * Writes every message of `bundle` to one member in one write, if the whole batch keeps it within
  * `highWaterMark` bytes unsent. Never throws.
  * @returns DELIVERED or FAILED for the whole batch; undefined, having written nothing, for a member
  *   that takes the messages one by one: a `send` member, a WebSocket whose frames cannot be shared
  *   now, or one the batch would take over the mark (message by message, it gets what fits).
  */
-export function writeJoined(member: Member, joined: Joined, highWaterMark: number): Outcome | undefined {
+export function writeBundle(member: Member, bundle: Bundle, highWaterMark: number): Outcome | undefined {
   try {
     switch (kindOf(member)) {
       case WS:
-        return writeWebSocketJoined(member as WebSocket, joined, highWaterMark);
+        return writeWebSocketBundle(member as WebSocket, bundle, highWaterMark);
       case SOCKET:
-        return writeSocketJoined(member as Socket, joined, highWaterMark);
+        return writeSocketBundle(member as Socket, bundle, highWaterMark);
       default:
         return undefined;
     }

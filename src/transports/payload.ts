@@ -51,10 +51,10 @@ export class Payload {
 
 /**
  * The messages of one batch, in order, for members that get every one of them: their WebSocket
- * frames, and their bytes for byte streams, are each joined into one buffer on first use, so a
+ * frames, and their bytes for byte streams, are each concatenated into one buffer on first use, so a
  * member takes the whole batch in one write instead of one per message.
  */
-export class Joined {
+export class Bundle {
   readonly payloads: readonly Payload[];
   #frames: Buffer | undefined;
   #bytes: Buffer | undefined;

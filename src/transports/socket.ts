@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-import type { Joined, Payload } from "./payload.js";
+import type { Bundle, Payload } from "./payload.js";
 
 /**
  * Writes the message's bytes to a byte stream, unless it is closed or holds more than
@@ -16,12 +16,12 @@ export function writeSocket(socket: Socket, payload: Payload, highWaterMark: num
 }
 
 /**
- * Writes every message of `joined` to a byte stream as one buffer, if the whole buffer keeps it
+ * Writes every message of `bundle` to a byte stream as one buffer, if the whole buffer keeps it
  * within `highWaterMark` bytes unsent. @returns undefined, having written nothing, if it would not.
  */
-export function writeSocketJoined(socket: Socket, joined: Joined, highWaterMark: number): Outcome | undefined {
+export function writeSocketBundle(socket: Socket, bundle: Bundle, highWaterMark: number): Outcome | undefined {
   if (socket.destroyed || !socket.writable) return FAILED;
-  const bytes = joined.bytes;
+  const bytes = bundle.bytes;
   if (socket.writableLength + bytes.length > highWaterMark) return undefined;
   corkUntilFlush(socket);
   socket.write(bytes);

@@ -2,7 +2,7 @@ import type { Socket } from "node:net";
 import WebSocket, * as wsModule from "ws";
 import { corkUntilFlush } from "./cork.js";
 import { DELIVERED, FAILED, type Outcome, SLOW } from "./outcome.js";
-import type { Joined, Payload } from "./payload.js";
+import type { Bundle, Payload } from "./payload.js";
 
 /*
  * Frame once, write the same bytes to every socket. This leans on three `ws` internals, checked on
@@ -69,15 +69,15 @@ export function writeWebSocket(ws: WebSocket, payload: Payload, highWaterMark: n
 }
 
 /**
- * Writes every message of `joined` to an open WebSocket as one buffer of frames, if the whole
+ * Writes every message of `bundle` to an open WebSocket as one buffer of frames, if the whole
  * buffer keeps it within `highWaterMark` bytes unsent.
  * @returns undefined, having written nothing, when the batch would take it over the mark (so that
  *   the mark is checked message by message, as ever), or when frames cannot go straight to the
  *   socket (a client-side socket, a busy sender): then write the messages one by one.
  */
-export function writeWebSocketJoined(ws: WebSocket, joined: Joined, highWaterMark: number): Outcome | undefined {
+export function writeWebSocketBundle(ws: WebSocket, bundle: Bundle, highWaterMark: number): Outcome | undefined {
   if (ws.readyState !== WebSocket.OPEN) return FAILED;
-  const frames = joined.frames(buildFrame);
+  const frames = bundle.frames(buildFrame);
   if (ws.bufferedAmount + frames.length > highWaterMark) return undefined;
   const socket = idleSocket(ws);
   if (socket === undefined) return undefined;
