@@ -2,8 +2,8 @@ import { once } from "node:events";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { clientKey } from "../src/server/address.js";
-import { Slots } from "../src/server/slots.js";
+import { clientKey } from "../packages/server/src/address.js";
+import { Slots } from "../packages/server/src/slots.js";
 import { eventually, metric, serverPerTest, TcpClient, upgrade, WsClient, within } from "./helpers.js";
 
 const fixture = serverPerTest({ port: 0, tcpPort: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ChannelId, Channels } from "../src/index.js";
+import { type ChannelId, Channels } from "../packages/ws-channels/src/index.js";
 
 /** A member that records what it is sent; `fail` makes its send throw. */
 class Recorder {

@@ -28,7 +28,7 @@ afterEach(() => {
 });
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  return spawnProject(children, process.execPath, ["dist/server/cli.js", "--port", "0", ...args], env);
+  return spawnProject(children, process.execPath, ["packages/server/dist/cli.js", "--port", "0", ...args], env);
 }
 
 /** The log so far, one parsed JSON object per line. */

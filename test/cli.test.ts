@@ -31,7 +31,7 @@ async function exercise(port: { ws: number; tcp: number }): Promise<{ ws: WsClie
 
 describe("the ws-channels CLI", () => {
   it("serves WebSocket and TCP clients, and SIGTERM closes them with 1001 and exits 0", async () => {
-    const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0"]);
+    const started = start(process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0"]);
     const { child } = started;
     const { ws, tcp } = await exercise(await serverPorts(started));
     const exited = once(child, "exit");
@@ -54,7 +54,7 @@ describe("the ws-channels CLI", () => {
   }, 90_000);
 
   it("--help prints every flag and exits 0; a bad flag exits 1 with a reason", async () => {
-    const help = start(process.execPath, ["dist/server/cli.js", "--help"]);
+    const help = start(process.execPath, ["packages/server/dist/cli.js", "--help"]);
     expect((await within(once(help.child, "exit"), "--help to exit"))[0]).toBe(0);
     for (const flag of [
       "--host",
@@ -94,16 +94,16 @@ describe("the ws-channels CLI", () => {
     ]) {
       expect(help.output()).toContain(flag);
     }
-    const bad = start(process.execPath, ["dist/server/cli.js", "--port", "65536"]);
+    const bad = start(process.execPath, ["packages/server/dist/cli.js", "--port", "65536"]);
     expect((await within(once(bad.child, "exit"), "the bad flag to exit"))[0]).toBe(1);
     expect(bad.output()).toMatch(/--port.*invalid/);
-    const lone = start(process.execPath, ["dist/server/cli.js", "--redis-prefix", "app"]);
+    const lone = start(process.execPath, ["packages/server/dist/cli.js", "--redis-prefix", "app"]);
     expect((await within(once(lone.child, "exit"), "--redis-prefix without --redis to exit"))[0]).toBe(1);
     expect(lone.output()).toContain("--redis-prefix goes with --redis");
   });
 
   it("--max-connections caps the node: past it a client is closed 1008 too many connections", async () => {
-    const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--max-connections", "1"]);
+    const started = start(process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--max-connections", "1"]);
     const { ws: port } = await serverPorts(started);
     const first = await WsClient.open(`ws://127.0.0.1:${port}/`);
     const second = await WsClient.open(`ws://127.0.0.1:${port}/`);
@@ -115,7 +115,7 @@ describe("the ws-channels CLI", () => {
     const probe = start(process.execPath, [
       "--input-type=module",
       "-e",
-      'const { Channels } = await import("ws-channels"); const { startServer } = await import("ws-channels/server");' +
+      'const { Channels } = await import("ws-channels"); const { startServer } = await import("@ws-channels/server");' +
         "const s = await startServer({ port: 0, tcpPort: 0 }); console.log(typeof Channels, s.channels instanceof Channels); await s.close();",
     ]);
     expect((await within(once(probe.child, "exit"), "the import probe"))[0]).toBe(0);
@@ -123,9 +123,9 @@ describe("the ws-channels CLI", () => {
   });
 
   it("a port already in use exits 1 with the reason", async () => {
-    const first = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0"]);
+    const first = start(process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0"]);
     const { ws } = await serverPorts(first);
-    const second = start(process.execPath, ["dist/server/cli.js", "--port", String(ws), "--tcp-port", "0"]);
+    const second = start(process.execPath, ["packages/server/dist/cli.js", "--port", String(ws), "--tcp-port", "0"]);
     expect((await within(once(second.child, "exit"), "the second server to exit"))[0]).toBe(1);
     expect(second.output()).toMatch(/cannot start: .*EADDRINUSE/);
   });

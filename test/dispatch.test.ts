@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Channels } from "../src/index.js";
+import { Channels } from "../packages/ws-channels/src/index.js";
 
 /** A member that logs what it is sent, under its name, in one log shared by every member. */
 class Logger {

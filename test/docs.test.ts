@@ -19,10 +19,10 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 /** Where the docs' imports resolve: the one place to change when an entry point moves. */
 const ENTRY_POINTS: Record<string, string> = {
-  "ws-channels": "src/index.ts",
-  "ws-channels/redis": "src/redis.ts",
-  "ws-channels/cluster": "src/cluster.ts",
-  "ws-channels/server": "src/server/server.ts",
+  "ws-channels": "packages/ws-channels/src/index.ts",
+  "ws-channels/redis": "packages/ws-channels/src/redis.ts",
+  "ws-channels/cluster": "packages/ws-channels/src/cluster.ts",
+  "@ws-channels/server": "packages/server/src/server.ts",
 };
 
 /** A shell command that starts something (a server, a client, a benchmark, an example). */
@@ -157,7 +157,12 @@ async function typeCheck(blocks: Block[], dir: string): Promise<{ code: number; 
 }
 
 async function docs(): Promise<Block[]> {
-  const files = ["README.md", ...(await readdir(join(root, "docs"))).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const files = [
+    "README.md",
+    "packages/ws-channels/README.md",
+    "packages/server/README.md",
+    ...(await readdir(join(root, "docs"))).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`),
+  ];
   const all = await Promise.all(files.map(async (file) => blocksOf(file, await readFile(join(root, file), "utf8"))));
   return all.flat();
 }

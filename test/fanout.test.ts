@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type WebSocket from "ws";
 import * as wsModule from "ws";
-import { Channels } from "../src/index.js";
-import { type RunningServer, startServer } from "../src/server/server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
+import { Channels } from "../packages/ws-channels/src/index.js";
 import { type Cleanups, eventually, WsClient, within, wsPairs } from "./helpers.js";
 
 const Sender = (wsModule as unknown as { Sender: { frame: (...args: unknown[]) => unknown } }).Sender;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Channels } from "../src/index.js";
+import { Channels } from "../packages/ws-channels/src/index.js";
 import { type Cleanups, eventually, within, wsPairs } from "./helpers.js";
 
 // The suite runs with --unhandled-rejections=strict (vitest.config.ts): a stray rejection here

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
 import { WsClient } from "./helpers.js";
 
 const MAX_FRAME = 4096;

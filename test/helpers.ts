@@ -3,7 +3,7 @@ import { connect, type Socket } from "node:net";
 import type { Registry } from "prom-client";
 import { afterEach } from "vitest";
 import WebSocket, { type ClientOptions, type ServerOptions, WebSocketServer } from "ws";
-import { type ServerOptions as ChannelsServerOptions, type RunningServer, startServer } from "../src/server/server.js";
+import { type ServerOptions as ChannelsServerOptions, type RunningServer, startServer } from "../packages/server/src/server.js";
 
 /** How long any single wait in a test may take before it fails, in ms. */
 export const WAIT_MS = 3000;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/server.js";
+import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
 import { WsClient } from "./helpers.js";
 
 let server: RunningServer | undefined;

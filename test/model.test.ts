@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ChannelId, Channels } from "../src/index.js";
+import { type ChannelId, Channels } from "../packages/ws-channels/src/index.js";
 
 /** The reference: a naive Map<channel, Map<member, meta>>; a member's channels in join order. */
 class Model {

@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
-import { type ChannelId, Channels, type MembershipCause } from "../src/index.js";
+import { type ChannelId, Channels, type MembershipCause } from "../packages/ws-channels/src/index.js";
 import { type Cleanups, eventually, within, wsPairs } from "./helpers.js";
 
 const cleanups: Cleanups = [];

@@ -6,16 +6,18 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /*
- * The package as a user gets it: `npm pack` (scripts off: `npm test` has just built dist/, and a
- * rebuild here would pull dist/ from under the other test files), installed from the tarball into
- * a fresh project with its dependencies from the registry, then imported, type-checked and run.
+ * The two packages as users get them: `npm pack` of each workspace (scripts off: `npm test` has
+ * just built dist/, and a rebuild here would pull dist/ from under the other test files), then
+ * installed from the tarballs into fresh projects with their dependencies from the registry:
+ * the library alone as a production install, and the server with the library beside it.
  */
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string): string => join(root, "node_modules", ".bin", name);
 let work: string;
-let tarball: string;
-let project: string;
+const tarballs: Record<string, string> = {};
+let library: string;
+let server: string;
 
 /** Runs a command to completion. @returns its output; rejects with it on a non-zero exit. */
 function run(command: string, args: string[], cwd: string, ms = 120_000): Promise<string> {
@@ -38,41 +40,72 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
 }
 
+/** A new ESM project folder under the work folder. */
+async function project(name: string): Promise<string> {
+  const dir = join(work, name);
+  await mkdir(dir);
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name, private: true, type: "module" }));
+  return dir;
+}
+
+/** The packages installed in `dir`'s node_modules, by name. */
+async function installed(dir: string): Promise<string[]> {
+  const out = await run("npm", ["ls", "--all", "--parseable"], dir);
+  const paths = out.trim().split("\n").slice(1); // the first line is the project itself
+  return [...new Set(paths.map((path) => path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length)))].sort();
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "ws-channels-pack-"));
-  const packed = JSON.parse(await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], root)) as {
-    filename: string;
-  }[];
-  tarball = join(work, packed[0]!.filename);
-  project = join(work, "consumer");
-  await mkdir(project);
-  await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  // What a TypeScript user on Node 20 installs beside the package: Node's own types.
-  await run("npm", ["install", "--no-audit", "--no-fund", tarball, "@types/node@20"], project, 180_000);
+  const args = ["pack", "--ignore-scripts", "--json", "--pack-destination", work, "-w", "packages/ws-channels", "-w", "packages/server"];
+  for (const { name, filename } of JSON.parse(await run("npm", args, root)) as { name: string; filename: string }[]) {
+    tarballs[name] = join(work, filename);
+  }
+  library = await project("library-user");
+  server = await project("server-user");
+  const install = ["install", "--no-audit", "--no-fund"];
+  await Promise.all([
+    run("npm", [...install, "--omit=dev", tarballs["ws-channels"]!], library, 180_000),
+    // What a TypeScript user on Node 20 installs beside the packages: Node's and ws's types.
+    run("npm", [...install, tarballs["ws-channels"]!, tarballs["@ws-channels/server"]!, "@types/node@20", "@types/ws@8"], server, 180_000),
+  ]);
 }, 240_000);
 
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-describe("the packed tarball", () => {
-  it("holds dist/, README.md, LICENSE, CHANGELOG.md and package.json, and nothing else", async () => {
-    const files = await filesUnder(join(project, "node_modules", "ws-channels"));
-    const outside = files.filter((f) => !f.startsWith("dist/"));
-    expect(outside.sort()).toEqual(["CHANGELOG.md", "LICENSE", "README.md", "package.json"]);
+describe("the packed tarballs", () => {
+  it.each([
+    ["ws-channels", "packages/ws-channels"],
+    ["@ws-channels/server", "packages/server"],
+  ])("%s holds dist/, README.md, LICENSE and package.json, and nothing else", async (name, folder) => {
+    const files = await filesUnder(join(server, "node_modules", name));
+    expect(files.filter((f) => !f.startsWith("dist/")).sort()).toEqual(["LICENSE", "README.md", "package.json"]);
     // dist/ is exactly the compiled src/: one .js and one .d.ts per module, no maps, no tests
-    const modules = (await filesUnder(join(root, "src"))).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+    const modules = (await filesUnder(join(root, folder, "src"))).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
     const expected = modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]);
     expect(files.filter((f) => f.startsWith("dist/")).sort()).toEqual(expected.sort());
   });
 
-  it("passes publint (strict) and arethetypeswrong (ESM-only profile)", async () => {
-    await run(bin("publint"), ["run", tarball, "--strict"], root);
-    await run(bin("attw"), [tarball, "--profile", "esm-only", "--no-color", "--no-emoji"], root);
-  }, 60_000);
+  it.each(["ws-channels", "@ws-channels/server"])(
+    "%s passes publint (strict) and arethetypeswrong (ESM-only profile)",
+    async (name) => {
+      await run(bin("publint"), ["run", tarballs[name]!, "--strict"], root);
+      await run(bin("attw"), [tarballs[name]!, "--profile", "esm-only", "--no-color", "--no-emoji"], root);
+    },
+    60_000,
+  );
+});
 
-  it("runs from an ESM file: a Channels broadcasts to a ws client, and startServer answers a join", async () => {
+describe("the library installed alone (npm install --omit=dev ws-channels)", () => {
+  it("brings ws and nothing else", async () => {
+    const packages = await installed(library);
+    console.log(`the library alone installs ${packages.length} packages: ${packages.join(", ")}`);
+    expect(packages).toEqual(["ws", "ws-channels"]);
+  });
+
+  it("broadcasts to a ws client; ws-channels/redis without ioredis says which package to install", async () => {
     const script = `
       import { Channels } from "ws-channels";
-      import { startServer } from "ws-channels/server";
       import WebSocket, { WebSocketServer } from "ws";
       import { once } from "node:events";
 
@@ -88,6 +121,22 @@ describe("the packed tarball", () => {
       const [data] = await got;
       client.close();
       wss.close();
+      const redis = await import("ws-channels/redis").then(() => "loaded", (error) => error.message);
+      console.log(JSON.stringify({ result, data: String(data), redis }));
+    `;
+    await writeFile(join(library, "use.mjs"), script);
+    const out = JSON.parse((await run(process.execPath, ["use.mjs"], library, 30_000)).trim()) as Record<string, unknown>;
+    expect(out).toMatchObject({ result: { delivered: 1, failed: 0, dropped: 0 }, data: "hello" });
+    expect(out.redis).toMatch(/ws-channels\/redis needs the "ioredis" package.*npm install ioredis/);
+  }, 40_000);
+});
+
+describe("the server installed with the library", () => {
+  it("runs from an ESM file: startServer answers a join", async () => {
+    const script = `
+      import { startServer } from "@ws-channels/server";
+      import WebSocket from "ws";
+      import { once } from "node:events";
 
       const server = await startServer({ port: 0, tcpPort: 0 });
       const peer = new WebSocket("ws://127.0.0.1:" + server.ws.port);
@@ -96,15 +145,11 @@ describe("the packed tarball", () => {
       const [reply] = await once(peer, "message");
       peer.close();
       await server.close();
-      console.log(JSON.stringify({ result, data: String(data), reply: String(reply) }));
+      console.log(String(reply));
     `;
-    await writeFile(join(project, "use.mjs"), script);
-    const out = await run(process.execPath, ["use.mjs"], project, 30_000);
-    expect(JSON.parse(out.trim())).toEqual({
-      result: { delivered: 1, failed: 0, dropped: 0 },
-      data: "hello",
-      reply: JSON.stringify({ joined: "lobby" }),
-    });
+    await writeFile(join(server, "use.mjs"), script);
+    const out = await run(process.execPath, ["use.mjs"], server, 30_000);
+    expect(JSON.parse(out.trim())).toMatchObject({ joined: "lobby" });
   }, 40_000);
 
   it.each(["nodenext", "bundler"])(
@@ -112,7 +157,7 @@ describe("the packed tarball", () => {
     async (resolution) => {
       const consumer = `
       import { Channels, type BroadcastResult, type ChannelId, type Member } from "ws-channels";
-      import { startServer, type RunningServer } from "ws-channels/server";
+      import { startServer, type RunningServer } from "@ws-channels/server";
       import { WebSocket } from "ws";
 
       const channels = new Channels<{ user: string }>({ sharder: (channel: ChannelId) => (channel === "big" ? 16 : 1) });
@@ -124,7 +169,7 @@ describe("the packed tarball", () => {
       const server: Promise<RunningServer> = startServer({ port: 0, tcpPort: 0 });
       export { names, result, server };
     `;
-      const dir = join(project, resolution);
+      const dir = join(server, resolution);
       await mkdir(dir);
       await writeFile(join(dir, "consumer.ts"), consumer);
       const module = resolution === "bundler" ? "preserve" : "nodenext";
@@ -141,15 +186,15 @@ describe("the packed tarball", () => {
   );
 
   it("has a working binary: npx ws-channels --help", async () => {
-    const out = await run("npx", ["--no-install", "ws-channels", "--help"], project, 30_000);
+    const out = await run("npx", ["--no-install", "ws-channels", "--help"], server, 30_000);
     expect(out).toContain("Usage: ws-channels");
     expect(out).toContain("--tcp-port");
   });
 
-  it("carries the MIT license it declares", async () => {
-    const installed = join(project, "node_modules", "ws-channels");
-    const manifest = JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as { license: string };
+  it.each(["ws-channels", "@ws-channels/server"])("%s carries the MIT license it declares", async (name) => {
+    const dir = join(server, "node_modules", name);
+    const manifest = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as { license: string };
     expect(manifest.license).toBe("MIT");
-    expect(await readFile(join(installed, "LICENSE"), "utf8")).toMatch(/^MIT License/);
+    expect(await readFile(join(dir, "LICENSE"), "utf8")).toMatch(/^MIT License/);
   });
 });

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { jwtAuthenticator, type RunningServer, type ServerOptions, secretKey, startServer } from "../src/server/server.js";
+import { jwtAuthenticator, type RunningServer, type ServerOptions, secretKey, startServer } from "../packages/server/src/server.js";
 import { eventually, TcpClient, upgrade, WsClient, within } from "./helpers.js";
 
 const servers: RunningServer[] = [];

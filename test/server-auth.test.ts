@@ -1,7 +1,14 @@
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { jwtAuthenticator, publicKey, type RunningServer, type ServerOptions, secretKey, startServer } from "../src/server/server.js";
+import {
+  jwtAuthenticator,
+  publicKey,
+  type RunningServer,
+  type ServerOptions,
+  secretKey,
+  startServer,
+} from "../packages/server/src/server.js";
 import { eventually, upgrade, WsClient } from "./helpers.js";
 
 const SECRET = "a".repeat(64);

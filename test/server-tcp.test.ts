@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/server.js";
-import { TCP_CHANNEL } from "../src/server/tcp-server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
+import { TCP_CHANNEL } from "../packages/server/src/tcp-server.js";
 import { eventually, TcpClient, WsClient } from "./helpers.js";
 
 let server: RunningServer;

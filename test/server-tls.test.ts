@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
 import { WsClient } from "./helpers.js";
 import { makeCertificate, type TestCertificate } from "./tls.js";
 

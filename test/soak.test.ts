@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { RawClient } from "../bench/e2e/client.js";
-import { type RunningServer, startServer } from "../src/server/server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
 import { eventually, WsClient, within } from "./helpers.js";
 
 const MEMBERS = 1000;

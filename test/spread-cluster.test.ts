@@ -61,7 +61,7 @@ const nodes: TwoNodes = {
 };
 
 beforeAll(async () => {
-  server = spawnProject(children, process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--workers", "2"]);
+  server = spawnProject(children, process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--workers", "2"]);
   ports = await serverPorts(server, 10_000);
   await eventually(() => liveWorkers().length === 2, "both workers", 10_000);
 }, 20_000);

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/server/server.js";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
 import { RedisServer } from "./brokers/redis-server.js";
 import { WsClient } from "./helpers.js";
 import { killAll, serverPorts, spawnProject, waitFor } from "./processes.js";
@@ -20,7 +20,7 @@ beforeAll(async () => {
     running.push(server);
     ports[prefix] = server.ws.port;
   }
-  const args = ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path, "--redis-prefix", "one"];
+  const args = ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path, "--redis-prefix", "one"];
   const cli = spawnProject(children, process.execPath, args);
   ports.cli = (await serverPorts(cli, 10_000)).ws;
   await waitFor(cli, /broker up/, "the broker to come up");

@@ -18,7 +18,7 @@ const servers: Server[] = [];
 
 /** A server on the shared Redis, its lines as JSON; resolves once it serves with every node. */
 async function server(): Promise<Server> {
-  const args = ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path, "--admin-port", "0"];
+  const args = ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path, "--admin-port", "0"];
   const spawned = spawnProject(children, process.execPath, args);
   const ports = await serverPorts(spawned, 10_000);
   const [, admin] = await waitFor(
@@ -187,7 +187,7 @@ describe("two servers with --redis: faults", () => {
 describe("--workers 2 --redis", () => {
   it("each worker is a node on Redis; the primary logs them started and sums their metrics; /readyz is 200", async () => {
     const spawned = spawnProject(children, process.execPath, [
-      "dist/server/cli.js",
+      "packages/server/dist/cli.js",
       "--port",
       "0",
       "--tcp-port",

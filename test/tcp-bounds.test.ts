@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { TCP_CHANNEL } from "../src/server/tcp-server.js";
+import { TCP_CHANNEL } from "../packages/server/src/tcp-server.js";
 import { eventually, metric, serverPerTest, TcpClient, within } from "./helpers.js";
 
 const fixture = serverPerTest({ port: 0, tcpPort: 0 });

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, * as wsModule from "ws";
-import { Channels } from "../src/index.js";
+import { Channels } from "../packages/ws-channels/src/index.js";
 import { type Cleanups, eventually, TcpClient, within, wsPairs } from "./helpers.js";
 
 const Sender = (wsModule as unknown as { Sender: { frame: (...args: unknown[]) => unknown } }).Sender;

@@ -16,7 +16,7 @@ import {
   type MembershipListener,
   type PoolStats,
   type Sharder,
-} from "../src/index.js";
+} from "../packages/ws-channels/src/index.js";
 
 declare const ws: WebSocket;
 declare const socket: Socket;

@@ -16,7 +16,7 @@ function workers(started: Spawned): Map<number, number> {
 }
 
 async function cluster(n: number): Promise<{ started: Spawned; ports: { ws: number; tcp: number }; pids: number[] }> {
-  const started = start(process.execPath, ["dist/server/cli.js", "--port", "0", "--tcp-port", "0", "--workers", String(n)]);
+  const started = start(process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--workers", String(n)]);
   const ports = await serverPorts(started, 10_000);
   await eventually(() => workers(started).size === n, `${n} workers to start`, 10_000);
   return { started, ports, pids: [...workers(started).values()] };
@@ -109,14 +109,22 @@ describe("--workers", () => {
 
   it("a port in use stops the cluster with exit status 1 and the reason", async () => {
     const first = await cluster(2);
-    const second = start(process.execPath, ["dist/server/cli.js", "--port", String(first.ports.ws), "--tcp-port", "0", "--workers", "2"]);
+    const second = start(process.execPath, [
+      "packages/server/dist/cli.js",
+      "--port",
+      String(first.ports.ws),
+      "--tcp-port",
+      "0",
+      "--workers",
+      "2",
+    ]);
     expect((await exited(second.child))[0]).toBe(1);
     expect(second.output()).toMatch(/cannot start: .*EADDRINUSE/);
   }, 20_000);
 
   it("--admin-port on the primary: one scrape sums every worker's metrics; /readyz once every worker listens", async () => {
     const started = start(process.execPath, [
-      "dist/server/cli.js",
+      "packages/server/dist/cli.js",
       "--port",
       "0",
       "--tcp-port",

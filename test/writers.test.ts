@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { WriterPool } from "../src/writers.js";
+import { WriterPool } from "../packages/ws-channels/src/writers.js";
 
 /** A task that stays running until `release()` is called. */
 function gate(): { task: () => Promise<void>; release: () => void; started: boolean } {

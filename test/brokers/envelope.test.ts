@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope, MAX_ORIGIN } from "../../src/brokers/envelope.js";
+import { decodeEnvelope, encodeEnvelope, MAX_ORIGIN } from "../../packages/ws-channels/src/brokers/envelope.js";
 
 describe("the envelope", () => {
   it("round-trips origin, epoch, seq, channel (string or number, kept apart) and payload (text or binary) without JSON", () => {

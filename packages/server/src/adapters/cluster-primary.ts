@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { fromWorkers } from "../../brokers/cluster-protocol.js";
+import { fromWorkers } from "ws-channels/cluster";
 import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
 
 /**

@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import type { Channels } from "../../channels.js";
+import type { Channels } from "ws-channels";
 import type { AuthorizeTarget, Identity } from "../auth.js";
 import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";

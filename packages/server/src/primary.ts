@@ -1,7 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
-import { setupPrimary } from "../brokers/cluster-primary.js";
-import { fromWorkers } from "../brokers/cluster-protocol.js";
+import { fromWorkers, setupPrimary } from "ws-channels/cluster";
 import { serveClusterAdapter } from "./adapters/cluster-primary.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";

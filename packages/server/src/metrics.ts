@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { ChannelsStats } from "../options.js";
+import type { ChannelsStats } from "ws-channels";
 
 /**
  * Every reason the server refuses a client something: the `reason` label of

@@ -5,9 +5,9 @@ import { availableParallelism } from "node:os";
 import { parseFlags } from "./flags.js";
 import { loadJwtKey } from "./jwt.js";
 import { createLogger } from "./log.js";
+import type { ServerOptions } from "./options.js";
 import { report, runPrimary } from "./primary.js";
 import { startServer } from "./server.js";
-import type { ServerOptions } from "./settings.js";
 import { joinPrimary } from "./worker.js";
 
 const {

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { Channels } from "../channels.js";
+import { Channels } from "ws-channels";
 import type { Adapter } from "./adapters/adapter.js";
 import { createAdapter, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
@@ -9,7 +9,8 @@ import type { ClientMeta } from "./client-meta.js";
 import { HeldIds } from "./ids/held.js";
 import { sampled } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
-import { resolveSettings, type ServerOptions } from "./settings.js";
+import type { ServerOptions } from "./options.js";
+import { resolveSettings } from "./settings.js";
 import { Slots } from "./slots.js";
 import { Targets } from "./targets.js";
 import { TcpBroadcastServer } from "./tcp-server.js";
@@ -21,8 +22,8 @@ export type { Spread } from "./adapters/index.js";
 export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { JWT_CLOCK_TOLERANCE, type JwtKey, type JwtOptions, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
+export { DEFAULTS, type ServerOptions } from "./options.js";
 export { type PrimaryOptions, runPrimary } from "./primary.js";
-export { DEFAULTS, type ServerOptions } from "./settings.js";
 export { joinPrimary } from "./worker.js";
 export type { TlsFiles } from "./ws/listener.js";
 

@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvents } from "../../brokers/broker.js";
+import type { Broker, BrokerEvents } from "ws-channels";
 import { emitted } from "../wait.js";
 
 /** How long a server waits at start-up for Redis or the cluster primary before serving alone meanwhile, in ms. */

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { Broker, BrokerEvents } from "../../brokers/broker.js";
-import { RedisBroker } from "../../brokers/redis.js";
-import { RedisConnections } from "../../brokers/redis-connections.js";
+import type { Broker, BrokerEvents } from "ws-channels";
+import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import { RedisIds } from "./redis-ids.js";
 

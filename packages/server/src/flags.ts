@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
-import { REDIS_DEFAULTS } from "../brokers/redis-connections.js";
-import type { SlowConsumerPolicy } from "../options.js";
+import type { SlowConsumerPolicy } from "ws-channels";
+import { REDIS_DEFAULTS } from "ws-channels/redis";
 import { JWT_CLOCK_TOLERANCE } from "./jwt.js";
 import { LOG_LEVELS, type LogFormat } from "./log.js";
-import { DEFAULTS } from "./settings.js";
+import { DEFAULTS } from "./options.js";
 import { parseOrigins } from "./ws/upgrade.js";
 
 function integer(min: number, max: number) {

@@ -1,2 +1,3 @@
 export { ClusterBroker, type ClusterBrokerOptions } from "./brokers/cluster.js";
 export { type ClusterPrimary, type ClusterPrimaryStats, setupPrimary } from "./brokers/cluster-primary.js";
+export { fromPrimary, fromWorkers, type Handlers, type Tagged } from "./brokers/cluster-protocol.js";

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
-import type { Channels } from "../channels.js";
+import type { Channels } from "ws-channels";
 import { type Bound, listen } from "./address.js";
 import { Backlog, type BacklogLimits, Valve } from "./backlog.js";
 import type { ClientMeta } from "./client-meta.js";

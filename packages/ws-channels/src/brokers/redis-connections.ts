@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { RedisOptions } from "ioredis";
+import { Redis } from "./ioredis.js";
 
 /** The defaults of every Redis set-up of ws-channels: a `RedisBroker`'s and a server's on `--redis`. */
 export const REDIS_DEFAULTS = {

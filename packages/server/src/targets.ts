@@ -1,4 +1,4 @@
-import type { Channels } from "../channels.js";
+import type { Channels } from "ws-channels";
 import type { Adapter, NodeAddress } from "./adapters/adapter.js";
 import type { ClientMeta } from "./client-meta.js";
 import type { HeldIds } from "./ids/held.js";

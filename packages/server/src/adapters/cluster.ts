@@ -1,7 +1,6 @@
 import cluster from "node:cluster";
-import type { Broker, BrokerEvents } from "../../brokers/broker.js";
-import { ClusterBroker } from "../../brokers/cluster.js";
-import { fromPrimary } from "../../brokers/cluster-protocol.js";
+import type { Broker, BrokerEvents } from "ws-channels";
+import { ClusterBroker, fromPrimary } from "ws-channels/cluster";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 
 /** What a worker's adapter says to the primary (`serveClusterAdapter`), on the one IPC convention of cluster-protocol.ts. */

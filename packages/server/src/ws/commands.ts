@@ -1,5 +1,5 @@
 import type WebSocket from "ws";
-import type { Channels } from "../../channels.js";
+import type { Channels } from "ws-channels";
 import { type AuthorizeTarget, mayJoin } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../metrics.js";

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { RedisConnections } from "../../brokers/redis-connections.js";
+import type { RedisConnections } from "ws-channels/redis";
 import type { IdClaims, NodeAddress } from "./adapter.js";
 
 /** How long a claim lives in Redis unless its node refreshes it, in ms. */
