@@ -228,7 +228,7 @@ describe("observe: order, and snapshots", () => {
 describe("observe: a listener that throws", () => {
   it("stops neither the change nor the other listeners; its error is an uncaught exception in a later tick", async () => {
     const script = `
-      import { Channels } from "./dist/index.js";
+      import { Channels } from "ws-channels";
       const channels = new Channels();
       const heard = [];
       process.on("uncaughtException", (error) => console.log("uncaught:", error.message, JSON.stringify(heard), channels.count("room")));
