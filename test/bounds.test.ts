@@ -38,6 +38,19 @@ describe("hooks answer within --hook-timeout", () => {
     c.send({ join: "lobby" });
     expect([await c.next(), await c.next()]).toEqual([{ error: "forbidden", join: "hang" }, { joined: "lobby" }]);
   });
+
+  it("an authorizeTarget that never answers refuses that target (reported unknown); the others are sent", async () => {
+    await start({ hookTimeout: 100, authorizeTarget: (_from, to) => (to === "hang" ? never() : true) });
+    const [sender, bob, hang] = [await client("?id=ann"), await client("?id=bob"), await client("?id=hang")];
+    for (const c of [sender, bob, hang]) {
+      c.send({ join: "probe" });
+      expect(await c.next()).toEqual({ joined: "probe" }); // the id claims are settled
+    }
+    sender.send({ targets: ["hang", "bob"], payload: 1 });
+    expect(await bob.next()).toEqual({ from: "ann", payload: 1 });
+    expect(await sender.next()).toEqual({ error: "unknown targets", targets: ["hang"] });
+    expect(hang.received).toEqual([{ joined: "probe" }]);
+  });
 });
 
 describe("the per-connection backlog", () => {

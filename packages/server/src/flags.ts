@@ -149,7 +149,12 @@ function program(): Command {
     .option("--max-pending <n>", "messages waiting behind a slow task, per connection; more: not read", count, DEFAULTS.maxPending)
     .option("--max-pending-bytes <bytes>", "bytes of those waiting messages; more: not read", count, DEFAULTS.maxPendingBytes)
     .option("--pending-timeout <ms>", "close a connection left unread this long (1008 too many pending)", count, DEFAULTS.pendingTimeout)
-    .option("--hook-timeout <ms>", "how long authenticate and authorize may take; then they refuse", count, DEFAULTS.hookTimeout)
+    .option(
+      "--hook-timeout <ms>",
+      "how long authenticate, authorize and authorizeTarget may take; then they refuse",
+      count,
+      DEFAULTS.hookTimeout,
+    )
     .addOption(
       new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013")
         .choices(["skip", "close"])

@@ -52,8 +52,8 @@ export interface ServerOptions {
   /** How long a connection may stay unread on a full backlog before it is closed 1008 `too many pending`, in ms. Default: 10000. */
   pendingTimeout?: number;
   /**
-   * How long `authenticate` and `authorize` may take to answer, in ms; past it they refuse (401,
-   * `forbidden`). Default: 5000.
+   * How long `authenticate`, `authorize` and `authorizeTarget` may take to answer, in ms; past it
+   * they refuse (401, `forbidden`, the target reported unknown). Default: 5000.
    */
   hookTimeout?: number;
   /** Ids one targeted message may list; more: `{"error": "too many targets"}`, nothing sent. Default: 100. */
