@@ -1,10 +1,13 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { stat } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { TcpClient, WsClient, within } from "./helpers.js";
 import { killAll, type Spawned, serverPorts, spawnProject } from "./processes.js";
 
 const children: ChildProcess[] = [];
+/** The server's bin, as built. */
+const CLI = new URL("../packages/server/dist/cli.js", import.meta.url);
 afterEach(() => killAll(children));
 
 function start(command: string, args: string[]): Spawned {
@@ -42,10 +45,15 @@ describe("the ws-channels CLI", () => {
     await Promise.all(tcp.map((c) => c.close()));
   });
 
-  it("npm start builds, runs the server under npm's signals and exits 0 on SIGINT", async () => {
+  it("npm start runs the build made once, compiling nothing; it serves under npm's signals and exits 0 on SIGINT", async () => {
+    // the build npm ci made (prepare) or npm run build: a compile at start would remake dist/ (a new file, a new inode)
+    const built = await stat(CLI);
     const started = start("npm", ["start", "--", "--port", "0", "--tcp-port", "0"]);
     const { child } = started;
     const { ws, tcp } = await exercise(await serverPorts(started, 60_000));
+    const now = await stat(CLI);
+    expect([now.ino, now.mtimeMs]).toEqual([built.ino, built.mtimeMs]);
+    expect(started.output()).not.toMatch(/tsc|> \S+ (prestart|build)/);
     const exited = once(child, "exit");
     child.kill("SIGINT");
     expect(await ws.closedBy()).toEqual({ code: 1001, reason: "server shutting down" });

@@ -63,6 +63,8 @@ describe("GET /metrics", () => {
     ]) {
       expect(body).toContain(`\n${name} `);
     }
+    // alone in its process the server is not one of several workers: no series is per worker
+    expect(body).not.toMatch(/worker="/);
   });
 
   it("counters move with real traffic: a say to 3 members adds 1 broadcast and 3 deliveries", async () => {

@@ -216,7 +216,8 @@ describe("--workers 2 --redis", () => {
     expect((await fetch(`http://127.0.0.1:${admin}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
     expect(metrics).toMatch(/^ws_channels_connections\{transport="ws"\} 4$/m);
-    expect(metrics).toMatch(/^ws_channels_broker_up 2$/m); // one per worker, summed
+    expect(metrics).toMatch(/^ws_channels_broker_up 1$/m); // the least of the workers' (both up), not their sum
+    expect(metrics.match(/^ws_channels_channels\{worker="\d+"\} 1$/gm)).toHaveLength(2); // "mixed" on each worker, one series each
     spawned.child.kill("SIGTERM");
     for (const client of clients) expect(await client.closedBy()).toEqual({ code: 1001, reason: "server shutting down" });
     expect(await exited(spawned.child)).toEqual([0, null]);

@@ -39,7 +39,7 @@ async function read(flag: string, path: string): Promise<Buffer> {
 if (cluster.isPrimary && workers > 1) {
   // The primary holds no client: it supervises, routes, and serves the summed metrics.
   const admin = settings.adminPort === undefined ? undefined : { host: settings.adminHost, port: settings.adminPort };
-  runPrimary({ workers, log: (line) => log.info(line), via: redis === undefined ? "cluster" : "redis", admin });
+  runPrimary({ workers, log, via: redis === undefined ? "cluster" : "redis", admin });
 } else await serve();
 
 /** One server in this process: the whole server, or one worker of a cluster. */

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ChannelsStats } from "ws-channels";
 
@@ -42,11 +43,20 @@ export interface MetricsSource {
   unsent(): number;
 }
 
+/** How the primary of a node:cluster merges one series over its workers (prom-client's `aggregator`). */
+type Merge = "sum" | "min" | "max";
+
 /**
  * The server's Prometheus metrics, on a registry of its own (so that several servers in one
  * process never collide): prom-client's default process metrics and the `ws_channels_*` series.
  * Gauges and the broadcast totals are read from `source` at each scrape; refusals are counted as
  * they happen, through `refused()`.
+ *
+ * In a node:cluster worker the primary serves one scrape for all workers, merging their series:
+ * counters and the gauges whose sum is a total (connections, memberships) are summed, `broker_up`
+ * is the least of the workers' (1 only while every worker's broker is up), `backlog_peak_bytes`
+ * the greatest, and `channels` (a channel can live on several workers) is one series per worker,
+ * labelled `worker` with the worker's id. A server alone in its process has no `worker` label.
  */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -68,7 +78,7 @@ export class ServerMetrics {
         this.set({ transport: "tcp" }, tcp);
       },
     });
-    gauge("ws_channels_channels", "Channels with at least one member", () => source.stats().channels, registers);
+    gauge("ws_channels_channels", "Channels with at least one member (per worker)", () => source.stats().channels, registers, WORKER);
     gauge("ws_channels_memberships", "(channel, member) pairs", () => source.stats().memberships, registers);
     total("ws_channels_broadcasts_total", "Broadcasts called", () => source.stats().broadcasts, registers);
     total("ws_channels_deliveries_total", "Messages written to a member by a broadcast", () => source.stats().delivered, registers);
@@ -85,6 +95,7 @@ export class ServerMetrics {
         "1 while the broker carries broadcasts between nodes, else 0",
         () => (source.stats().broker?.connected ? 1 : 0),
         registers,
+        "min",
       );
       total(
         "ws_channels_broker_lost_total",
@@ -114,6 +125,7 @@ export class ServerMetrics {
       help: "The most bytes one connection had read and not yet handled at once, since start, per transport",
       labelNames: ["transport"],
       registers,
+      aggregator: "max",
       collect() {
         for (const transport of ["ws", "tcp"] as const) this.set({ transport }, peak[transport]);
       },
@@ -144,13 +156,23 @@ export class ServerMetrics {
   }
 }
 
-function gauge(name: string, help: string, read: () => number, registers: Registry[]): void {
+/** The `worker` label of this process's per-worker series: its node:cluster worker id, or none alone. */
+const WORKER: { worker: string } | undefined = cluster.isWorker ? { worker: String(cluster.worker?.id) } : undefined;
+
+/**
+ * A gauge read at each scrape. `merge`: how the primary merges it over workers, or, given the
+ * `worker` label, one series per worker.
+ */
+function gauge(name: string, help: string, read: () => number, registers: Registry[], merge: Merge | { worker: string } = "sum"): void {
+  const labels = typeof merge === "object" ? merge : {};
   new Gauge({
     name,
     help,
     registers,
+    labelNames: Object.keys(labels),
+    aggregator: typeof merge === "object" ? "sum" : merge,
     collect() {
-      this.set(read());
+      this.set(labels, read());
     },
   });
 }

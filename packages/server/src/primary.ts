@@ -15,12 +15,23 @@ const KILL_AFTER_MS = 10_000;
 /** What a worker tells the primary over IPC, on the one convention of every ws-channels message there. */
 export type WorkerReport = { readonly wsChannels: "listening" } | { readonly wsChannels: "failed"; readonly reason: string };
 
+/** Where the primary's lines go, by level: a pino logger or `console` fits. */
+export interface PrimaryLog {
+  info(line: string): void;
+  warn(line: string): void;
+  error(line: string): void;
+}
+
 /** Options of `runPrimary`. */
 export interface PrimaryOptions {
   /** How many workers to keep running (integer >= 1). */
   workers: number;
-  /** Where a line about the cluster goes: one per listener, worker start and exit, and shutdown. */
-  log: (line: string) => void;
+  /**
+   * Where a line about the cluster goes: at info each listener, worker start and shutdown; at warn
+   * a worker that died (by a signal or an exit code) and is replaced, or that had to be killed; at
+   * error why the whole server stops with exit status 1.
+   */
+  log: PrimaryLog;
   /**
    * How the workers reach each other: "cluster" (the primary routes broadcasts and keeps the id
    * table) or "redis" (each worker talks to Redis; the primary only supervises).
@@ -44,7 +55,7 @@ export interface PrimaryOptions {
  * `/metrics` waits 5 s for that worker and fails).
  *
  * @example
- * if (cluster.isPrimary) runPrimary({ workers: 4, via: "cluster", log: console.log });
+ * if (cluster.isPrimary) runPrimary({ workers: 4, via: "cluster", log: console });
  * else joinPrimary(await startServer({ port: 4545, spread: { cluster: true } }));
  * @returns nothing: the process exits by itself.
  */
@@ -62,7 +73,7 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
       closing: stopping,
       workers: listening.size === workers,
     }))
-      .then((bound) => log(`admin (/metrics, /healthz, /readyz) listening on ${url("http", bound)}`))
+      .then((bound) => log.info(`admin (/metrics, /healthz, /readyz) listening on ${url("http", bound)}`))
       .catch((error: unknown) => stop(1, `cannot start: admin listener: ${error instanceof Error ? error.message : String(error)}`));
   }
 
@@ -76,7 +87,7 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
     failed: ({ reason }) => stop(1, `cannot start: ${reason}`),
     listening: (_, worker) => {
       listening.add(worker);
-      log(`worker ${worker.id} (pid ${worker.process.pid}) started`);
+      log.info(`worker ${worker.id} (pid ${worker.process.pid}) started`);
     },
   });
 
@@ -86,14 +97,15 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
     if (stopping) return;
     stopping = true;
     status = exitStatus;
-    log(why);
+    if (exitStatus === 0) log.info(why);
+    else log.error(why);
     const workers = alive();
     if (workers.length === 0) process.exit(status);
     for (const worker of workers) worker.process.kill("SIGTERM");
     // a worker stuck in its shutdown must not keep the whole server up
     setTimeout(() => {
       for (const worker of alive()) {
-        log(`worker ${worker.id} (pid ${worker.process.pid}) did not stop within ${KILL_AFTER_MS / 1000} s: killing it`);
+        log.warn(`worker ${worker.id} (pid ${worker.process.pid}) did not stop within ${KILL_AFTER_MS / 1000} s: killing it`);
         worker.process.kill("SIGKILL");
       }
     }, KILL_AFTER_MS).unref();
@@ -103,7 +115,7 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
     listening.delete(worker);
     const how = signal === null ? `code ${code}` : `signal ${signal}`;
     if (stopping) {
-      log(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}`);
+      log.info(`worker ${worker.id} (pid ${worker.process.pid}) exited with ${how}`);
       if (alive().length === 0) process.exit(status);
       return;
     }
@@ -116,7 +128,7 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
         `worker ${worker.id} (pid ${worker.process.pid}) died with ${how}: ${deaths.length} deaths within ${DEATH_WINDOW_MS / 1000} s, stopping`,
       );
     }
-    log(`worker ${worker.id} (pid ${worker.process.pid}) died with ${how}, replacing it`);
+    log.warn(`worker ${worker.id} (pid ${worker.process.pid}) died with ${how}, replacing it`);
     fork();
   });
 

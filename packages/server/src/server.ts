@@ -23,7 +23,7 @@ export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
 export type { ClientMeta } from "./client-meta.js";
 export { JWT_CLOCK_TOLERANCE, type JwtKey, type JwtOptions, jwtAuthenticator, publicKey, secretKey } from "./jwt.js";
 export { DEFAULTS, type ServerOptions } from "./options.js";
-export { type PrimaryOptions, runPrimary } from "./primary.js";
+export { type PrimaryLog, type PrimaryOptions, runPrimary } from "./primary.js";
 export { joinPrimary } from "./worker.js";
 export type { TlsFiles } from "./ws/listener.js";
 
