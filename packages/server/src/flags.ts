@@ -77,6 +77,9 @@ export interface Flags {
   workers: number;
   redis?: string;
   redisPrefix: string;
+  historySize: number;
+  historyTtl: number;
+  recoverMax?: number;
 }
 
 /**
@@ -88,6 +91,8 @@ export function parseFlags(argv?: readonly string[]): Flags {
   const flags = command.opts<Flags>();
   if (flags.redis === undefined && command.getOptionValueSource("redisPrefix") === "cli")
     command.error("error: --redis-prefix goes with --redis");
+  if (flags.historySize > 0 && (flags.redis !== undefined || flags.workers !== 1))
+    command.error("error: --history-size works on one process for now, not with --workers or --redis");
   return flags;
 }
 
@@ -108,6 +113,13 @@ function program(): Command {
       REDIS_DEFAULTS.prefix,
     )
     .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
+    .option("--history-size <n>", "says kept per channel, with offsets, for clients to recover (0: off)", integer(0, 2 ** 20), 0)
+    .option("--history-ttl <seconds>", "how long a say is kept, and a channel's history once idle", count, DEFAULTS.historyTtl)
+    .option(
+      "--recover-max <n>",
+      "most says one recovery returns; more missed: recovered false (default: --history-size)",
+      integer(0, 2 ** 20),
+    )
     .option(
       "--tcp-port <port>",
       `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
