@@ -99,6 +99,9 @@ describe("the ws-channels CLI", () => {
       "--log-format <format>",
       "--redis <url>",
       "--redis-prefix <prefix>",
+      "--history-size <n>",
+      "--history-ttl <seconds>",
+      "--recover-max <n>",
     ]) {
       expect(help.output()).toContain(flag);
     }
@@ -108,6 +111,21 @@ describe("the ws-channels CLI", () => {
     const lone = start(process.execPath, ["packages/server/dist/cli.js", "--redis-prefix", "app"]);
     expect((await within(once(lone.child, "exit"), "--redis-prefix without --redis to exit"))[0]).toBe(1);
     expect(lone.output()).toContain("--redis-prefix goes with --redis");
+    const spread = start(process.execPath, ["packages/server/dist/cli.js", "--history-size", "10", "--workers", "2"]);
+    expect((await within(once(spread.child, "exit"), "--history-size with --workers to exit"))[0]).toBe(1);
+    expect(spread.output()).toContain("--history-size works on one process for now");
+  });
+
+  it("--history-size keeps says: a say carries its offset and epoch, a join the position", async () => {
+    const started = start(process.execPath, ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--history-size", "5"]);
+    const { ws: port } = await serverPorts(started);
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/`);
+    c.send({ join: "room" });
+    const { epoch } = (await c.next()) as { epoch: string };
+    expect(epoch).toEqual(expect.any(String));
+    c.send({ say: "hi", to: "room" });
+    expect(await c.next()).toEqual({ to: "room", say: "hi", offset: 1, epoch });
+    await c.close();
   });
 
   it("--max-connections caps the node: past it a client is closed 1008 too many connections", async () => {

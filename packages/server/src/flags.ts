@@ -77,6 +77,9 @@ export interface Flags {
   workers: number;
   redis?: string;
   redisPrefix: string;
+  historySize: number;
+  historyTtl: number;
+  recoverMax?: number;
 }
 
 /**
@@ -88,6 +91,8 @@ export function parseFlags(argv?: readonly string[]): Flags {
   const flags = command.opts<Flags>();
   if (flags.redis === undefined && command.getOptionValueSource("redisPrefix") === "cli")
     command.error("error: --redis-prefix goes with --redis");
+  if (flags.historySize > 0 && (flags.redis !== undefined || flags.workers !== 1))
+    command.error("error: --history-size works on one process for now, not with --workers or --redis");
   return flags;
 }
 
@@ -108,6 +113,13 @@ function program(): Command {
       REDIS_DEFAULTS.prefix,
     )
     .option("--port <port>", "WebSocket port (0: any free port)", port, DEFAULTS.port)
+    .option("--history-size <n>", "says kept per channel, with offsets, for clients to recover (0: off)", integer(0, 2 ** 20), 0)
+    .option("--history-ttl <seconds>", "how long a say is kept, and a channel's history once idle", count, DEFAULTS.historyTtl)
+    .option(
+      "--recover-max <n>",
+      "most says one recovery returns; more missed: recovered false (default: --history-size)",
+      integer(0, 2 ** 20),
+    )
     .option(
       "--tcp-port <port>",
       `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,
@@ -124,16 +136,11 @@ function program(): Command {
     .option("--max-channels-per-connection <n>", "channels one WebSocket connection may be in", count, DEFAULTS.maxChannelsPerConnection)
     .option(
       "--max-connections-per-ip <n>",
-      "connections from one IPv4 address or IPv6 /64; more: close 1008",
+      "connections from one IPv4 address or IPv6 /64; more: 1008",
       count,
       DEFAULTS.maxConnectionsPerIp,
     )
-    .option(
-      "--max-connections <n>",
-      "connections (WebSocket, upgrades, TCP) on this node; more: close 1008",
-      count,
-      DEFAULTS.maxConnections,
-    )
+    .option("--max-connections <n>", "connections (WebSocket, upgrades, TCP) on this node; more: 1008", count, DEFAULTS.maxConnections)
     .option(
       "--max-messages-per-second <n>",
       "messages one WebSocket connection may send per second (and in a burst), more: close 1008; TCP chunks, more: not read until due",
@@ -149,23 +156,13 @@ function program(): Command {
     .option("--max-pending <n>", "messages waiting behind a slow task, per connection; more: not read", count, DEFAULTS.maxPending)
     .option("--max-pending-bytes <bytes>", "bytes of those waiting messages; more: not read", count, DEFAULTS.maxPendingBytes)
     .option("--pending-timeout <ms>", "close a connection left unread this long (1008 too many pending)", count, DEFAULTS.pendingTimeout)
-    .option(
-      "--hook-timeout <ms>",
-      "how long authenticate, authorize and authorizeTarget may take; then they refuse",
-      count,
-      DEFAULTS.hookTimeout,
-    )
+    .option("--hook-timeout <ms>", "how long each hook may take to answer; then it refuses", count, DEFAULTS.hookTimeout)
     .addOption(
       new Option("--slow-consumer <policy>", "skip: it misses messages while slow; close: WebSocket close 1013")
         .choices(["skip", "close"])
         .default(DEFAULTS.slowConsumer),
     )
-    .option(
-      "--ping-interval <ms>",
-      "ping every WebSocket connection this often; also the TCP keep-alive delay",
-      count,
-      DEFAULTS.pingInterval,
-    )
+    .option("--ping-interval <ms>", "ping each WebSocket connection this often; TCP keep-alive delay", count, DEFAULTS.pingInterval)
     .option("--ping-timeout <ms>", "terminate a connection silent for ping-interval + ping-timeout", count, DEFAULTS.pingTimeout)
     .option("--jwt-secret-file <path>", "require JWT connection tokens, HS256 with the secret in this file (or WS_CHANNELS_JWT_SECRET)")
     .option("--jwt-public-key-file <path>", "require JWT connection tokens, RS256 or ES256 with this PEM public key")

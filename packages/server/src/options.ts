@@ -95,6 +95,17 @@ export interface ServerOptions {
    */
   authorizeTarget?: AuthorizeTarget;
   /**
+   * Says kept per channel (issue 18): each say then carries its channel's `offset` and `epoch`,
+   * a join answers with the channel's position, and a client that comes back with `recover`
+   * gets exactly what it missed. 0: off. Only on a server alone for now: with `spread`, `startServer`
+   * rejects. Default: 0.
+   */
+  historySize?: number;
+  /** How long a say is kept, and a channel's history once nothing is said there, in seconds. Default: 300. */
+  historyTtl?: number;
+  /** The most says one recovery may return; more missed: `recovered: false`. Default: `historySize`. */
+  recoverMax?: number;
+  /**
    * The other nodes this server serves with, as one service: `{ redis: url }` for every server
    * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose
    * primary is `runPrimary` (what `--workers` starts; see `joinPrimary`). Says, joins, targeted messages, `?id=`
@@ -125,4 +136,6 @@ export const DEFAULTS = {
   pingInterval: 25_000,
   pingTimeout: 20_000,
   adminHost: "127.0.0.1",
+  historySize: 0,
+  historyTtl: 300,
 } as const;

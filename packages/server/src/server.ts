@@ -6,6 +6,7 @@ import { createAdapter, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { ClientMeta } from "./client-meta.js";
+import { SayHistory } from "./history.js";
 import { HeldIds } from "./ids/held.js";
 import { sampled } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
@@ -60,14 +61,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const adapter = await createAdapter(settings.spread);
   const { broker } = adapter;
   const { highWaterMark, slowConsumer, authorize, hookTimeout } = settings.channels;
+  const mayJoin =
+    authorize && ((channel: string, id: string | undefined) => answered(() => authorize(channel, id), hookTimeout, "authorize"));
   const channels = new Channels<ClientMeta>({
     ...(broker && { broker }),
     highWaterMark,
     slowConsumer,
-    ...(authorize && {
-      authorize: (channel, _member, meta) => answered(() => authorize(String(channel), meta?.id), hookTimeout, "authorize"),
-    }),
+    ...(mayJoin && { authorize: (channel, _member, meta) => mayJoin(String(channel), meta?.id) }),
   });
+  const history = settings.history && new SayHistory(settings.history, mayJoin);
   // so that the first clients' joins are subscribed and their ids claimed for real
   const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
@@ -97,7 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));
-  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget };
+  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget, history };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
@@ -119,6 +121,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await settledWithin(channels.close(), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
+      history?.close();
       await admin?.close();
     })());
   try {

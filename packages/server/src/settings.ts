@@ -3,6 +3,7 @@ import { pino } from "pino";
 import type { SlowConsumerPolicy } from "ws-channels";
 import type { Spread } from "./adapters/index.js";
 import type { AuthorizeTarget } from "./auth.js";
+import type { HistorySettings } from "./history.js";
 import { jwtAuthenticator } from "./jwt.js";
 import { DEFAULTS, type ServerOptions } from "./options.js";
 import type { TcpLimits } from "./tcp-server.js";
@@ -35,6 +36,8 @@ export interface Settings {
   readonly graceMs: number;
   readonly log: Logger;
   readonly spread: Spread | undefined;
+  /** Says kept per channel; undefined: off. */
+  readonly history: HistorySettings | undefined;
 }
 
 /**
@@ -44,6 +47,8 @@ export interface Settings {
  * @throws {TypeError} naming an `allowedOrigins` entry that is not an origin, or for an empty list;
  *   for `jwt` and `authenticate` both given.
  * @throws {RangeError} for a `jwt.key` shorter than RFC 7518 requires, or a bad `jwt.maxAge` or `jwt.clockTolerance`.
+ * @throws {RangeError} for a `historySize` or `recoverMax` that is not an integer >= 0 or a
+ *   `historyTtl` that is not an integer of seconds >= 1; {TypeError} for `historySize` with `spread`.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
@@ -85,5 +90,22 @@ export function resolveSettings(options: ServerOptions): Settings {
     graceMs: given.graceMs,
     log: given.logger ?? pino({ enabled: false }),
     spread: given.spread,
+    history: historySettings(given),
   };
+}
+
+function historySettings(given: ServerOptions): HistorySettings | undefined {
+  const { historySize: size = DEFAULTS.historySize, historyTtl = DEFAULTS.historyTtl, recoverMax = size } = given;
+  for (const [name, value, min] of [
+    ["historySize", size, 0],
+    ["historyTtl", historyTtl, 1],
+    ["recoverMax", recoverMax, 0],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+  }
+  if (size === 0) return undefined;
+  // the rings live in this process: a client back on another node would get a wrong offset
+  if (given.spread !== undefined)
+    throw new TypeError("historySize > 0 works on a server alone for now, not with spread (cluster or Redis)");
+  return { size, ttlMs: historyTtl * 1000, recoverMax };
 }

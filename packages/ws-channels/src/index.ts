@@ -1,6 +1,7 @@
 export type { Broker, BrokerEvents, BrokerStats } from "./brokers/broker.js";
 export type { BrokerLinkStats } from "./brokers/link.js";
 export { Channels } from "./channels.js";
+export * from "./history/index.js";
 export type { Authorize, ChannelsOptions, ChannelsStats, SlowConsumerPolicy } from "./options.js";
 export type { Member, Sendable } from "./transports/index.js";
 export type {

@@ -2,9 +2,11 @@ import type WebSocket from "ws";
 import type { Channels } from "ws-channels";
 import { type AuthorizeTarget, mayJoin } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
+import type { SayHistory } from "../history.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
 import type { ClosingRefusal } from "./close-codes.js";
+import { joinWithHistory } from "./history-join.js";
 import type { Command } from "./protocol.js";
 
 /** What a command handler may use: the connection that sent the command, and what every connection shares. */
@@ -23,6 +25,8 @@ export interface Caller {
   readonly maxTargets: number;
   /** Decides whether it may send to an id; undefined: to any. */
   readonly authorizeTarget: AuthorizeTarget | undefined;
+  /** The server's kept says; undefined: history is off. */
+  readonly history: SayHistory | undefined;
   /**
    * Takes `tokens` more from its rate limit, on top of the one each message takes.
    * @returns false after closing it 1008 `rate limit` when its bucket holds fewer.
@@ -47,7 +51,7 @@ type Handler<K extends Command["kind"]> = (caller: Caller, command: Extract<Comm
  * (the mapped type makes a kind without a handler a type error).
  */
 const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
-  join(caller, { channel }) {
+  join(caller, { channel, recover }) {
     const { channels, ws } = caller;
     if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= caller.maxChannelsPerConnection) {
       caller.refuse("too_many_channels");
@@ -58,6 +62,7 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
       return caller.reply({ error: "forbidden", join: channel });
     };
     if (!mayJoin(caller.allowed, channel)) return forbidden();
+    if (caller.history !== undefined) return joinWithHistory(caller, caller.history, channel, recover, forbidden);
     return channels.tryJoin(channel, ws, { id: caller.id }).then((joined) => (joined ? caller.reply({ joined: channel }) : forbidden()));
   },
 
@@ -69,8 +74,11 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
   say(caller, { channel, say }) {
     if (!caller.channels.member(channel, caller.ws)) return caller.close("not_a_member");
     // `from` is the server's word for who said it: a client cannot forge it
-    const text = encode(caller, caller.id === undefined ? { to: channel, say } : { to: channel, say, from: caller.id });
+    const from = caller.id === undefined ? {} : { from: caller.id };
+    let text = encode(caller, caller.history === undefined ? { to: channel, say, ...from } : { say, ...from });
     if (text === undefined) return;
+    // kept, with its offset: encoded once for the history and for every member
+    if (caller.history !== undefined) text = caller.history.deliver(channel, text);
     return caller.channels.broadcast(channel, text).then(
       () => undefined,
       () => undefined, // rejected only once channels are closed, during shutdown

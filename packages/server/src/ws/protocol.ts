@@ -1,17 +1,24 @@
+/** Where a client stopped reading a channel with history: the offset of its last say, in its epoch. */
+export type Position = { readonly offset: number; readonly epoch: string };
+
+/** The longest epoch a client may send back (the server's are about 10 characters). */
+const MAX_EPOCH_LENGTH = 64;
+
 /** A client's message, once checked against the protocol (the table in the README's "WebSocket protocol"). */
 export type Command =
-  | { readonly kind: "join"; readonly channel: string }
+  | { readonly kind: "join"; readonly channel: string; readonly recover?: Position }
   | { readonly kind: "leave"; readonly channel: string }
   | { readonly kind: "say"; readonly channel: string; readonly say: unknown }
   | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown };
 
 /**
- * Reads one text frame. Returns undefined for anything that is not exactly one of the four shapes:
+ * Reads one text frame. Returns undefined for anything that is not exactly one of the shapes:
  * not JSON, not an object, extra or missing keys, a channel name that is not a non-empty string
  * of at most `maxChannelLength` characters (Unicode code points), targets that are not strings or
  * finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
  * which JSON's `\uD800` escape can carry): UTF-8 has no encoding for one, so on its way to Redis
- * or another node it would become U+FFFD and name another channel or id.
+ * or another node it would become U+FFFD and name another channel or id. A join's `recover` is
+ * exactly `{offset, epoch}`: an integer offset >= 0 and an epoch of at most 64 characters.
  */
 export function parseCommand(text: string, maxChannelLength: number): Command | undefined {
   let message: unknown;
@@ -26,6 +33,9 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
   const isChannel = (name: unknown): name is string => typeof name === "string" && validName(name, maxChannelLength);
 
   if (keys.length === 1 && keys[0] === "join" && isChannel(fields.join)) return { kind: "join", channel: fields.join };
+  if (keys.length === 2 && Object.hasOwn(fields, "recover") && isChannel(fields.join) && isPosition(fields.recover)) {
+    return { kind: "join", channel: fields.join, recover: fields.recover };
+  }
   if (keys.length === 1 && keys[0] === "leave" && isChannel(fields.leave)) return { kind: "leave", channel: fields.leave };
   if (keys.length === 2 && Object.hasOwn(fields, "say") && isChannel(fields.to)) {
     return { kind: "say", channel: fields.to, say: fields.say };
@@ -47,4 +57,16 @@ function validName(name: string, max: number): boolean {
 
 function isTarget(id: unknown): id is string | number {
   return typeof id === "string" ? id.isWellFormed() : typeof id === "number" && Number.isFinite(id);
+}
+
+function isPosition(value: unknown): value is Position {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const { offset, epoch, ...rest } = value as Record<string, unknown>;
+  return (
+    Object.keys(rest).length === 0 &&
+    Number.isSafeInteger(offset) &&
+    (offset as number) >= 0 &&
+    typeof epoch === "string" &&
+    epoch.length <= MAX_EPOCH_LENGTH
+  );
 }

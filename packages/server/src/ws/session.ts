@@ -3,6 +3,7 @@ import type { Channels } from "ws-channels";
 import type { AuthorizeTarget, Identity } from "../auth.js";
 import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";
+import type { SayHistory } from "../history.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
@@ -38,6 +39,8 @@ export interface SessionServices {
   readonly backlog: Omit<BacklogEvents, "stuck">;
   /** Decides whether a connection may send to an id (see `ServerOptions.authorizeTarget`); undefined: any. */
   readonly authorizeTarget: AuthorizeTarget | undefined;
+  /** The server's kept says; undefined: history is off. */
+  readonly history: SayHistory | undefined;
 }
 
 /**
@@ -131,6 +134,10 @@ export class Session implements Caller {
 
   get authorizeTarget(): AuthorizeTarget | undefined {
     return this.#services.authorizeTarget;
+  }
+
+  get history(): SayHistory | undefined {
+    return this.#services.history;
   }
 
   charge(tokens: number): boolean {

@@ -1,0 +1,82 @@
+import { History, type HistoryPosition } from "ws-channels";
+
+/** History settings, checked: every channel keeps its last `size` says for `ttlMs`. */
+export interface HistorySettings {
+  readonly size: number;
+  readonly ttlMs: number;
+  /** The most says one recovery may return; more missed: `recovered: false`. */
+  readonly recoverMax: number;
+}
+
+/** A missed say as a recovery lists it. */
+export interface Missed {
+  readonly say: unknown;
+  readonly from?: string;
+  readonly offset: number;
+}
+
+/** The reply to a join with history on (see the protocol table in docs/protocol.md). */
+export type Joined =
+  | { joined: string; epoch: string; offset: number }
+  | { joined: string; recovered: true; epoch: string; offset: number; missed: Missed[] }
+  | { joined: string; recovered: false; epoch: string; offset: number };
+
+/**
+ * The says of a server alone, kept (issue 18): every say gets its channel's next offset and is
+ * delivered with it; a join answers with the channel's position, or with what a returning client
+ * missed. Each say is kept as its JSON text, `{"say":...,"from":...}`, encoded once for the
+ * delivery and the history both.
+ */
+export class SayHistory {
+  readonly #history: History<string>;
+  readonly #recoverMax: number;
+  readonly #authorize: (channel: string, id: string | undefined) => Promise<boolean>;
+
+  /** @param authorize the server's `authorize` hook, bounded by its timeout: a join asks it before joining. */
+  constructor(settings: HistorySettings, authorize: ((channel: string, id: string | undefined) => Promise<boolean>) | undefined) {
+    const { size, ttlMs } = settings;
+    this.#history = new History<string>({ history: () => ({ size, ttlMs }) });
+    this.#recoverMax = settings.recoverMax;
+    this.#authorize = authorize ?? (() => Promise.resolve(true));
+  }
+
+  /** Whether a connection with `id` may join `channel`: the hook said true (a throw, a rejection or a timeout refuses). */
+  mayJoin(channel: string, id: string | undefined): Promise<boolean> {
+    return this.#authorize(channel, id).then(
+      (allowed) => allowed === true,
+      () => false,
+    );
+  }
+
+  /**
+   * Keeps a say and returns its delivery, `{"to", "say", "from"?, "offset", "epoch"}`, as text.
+   * @param entry the say's JSON text, `{"say":...}` or `{"say":...,"from":...}`.
+   */
+  deliver(channel: string, entry: string): string {
+    const { epoch, offset } = this.#history.append(channel, entry) as HistoryPosition; // every channel keeps history
+    return `{"to":${JSON.stringify(channel)},${entry.slice(1, -1)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`;
+  }
+
+  /**
+   * The reply to a join made in the same synchronous step: the channel's position, or with
+   * `recover`, every say after it (exactly those) or `recovered: false`.
+   */
+  joined(channel: string, recover: HistoryPosition | undefined): Joined {
+    if (recover === undefined) {
+      const { epoch, offset } = this.#history.position(channel) as HistoryPosition;
+      return { joined: channel, epoch, offset };
+    }
+    const got = this.#history.recover(channel, recover, this.#recoverMax);
+    if (got === undefined || !got.recovered) {
+      const { epoch, offset } = got ?? (this.#history.position(channel) as HistoryPosition);
+      return { joined: channel, recovered: false, epoch, offset };
+    }
+    const missed = got.missed.map(({ offset, data }) => ({ ...(JSON.parse(data) as { say: unknown; from?: string }), offset }));
+    return { joined: channel, recovered: true, epoch: got.epoch, offset: got.offset, missed };
+  }
+
+  /** Forgets every say and stops the expiry timer. */
+  close(): void {
+    this.#history.close();
+  }
+}
