@@ -94,7 +94,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
-  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget: settings.authorizeTarget };
+  // a refresh is verified as the upgrade was, within the same hook timeout
+  const services = {
+    channels,
+    targets,
+    limits: settings.session,
+    refused,
+    backlog,
+    authorizeTarget: settings.authorizeTarget,
+    authenticate: settings.admission.authenticate,
+    hookTimeout,
+  };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
