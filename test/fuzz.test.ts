@@ -21,8 +21,9 @@ const deep = (depth: number): string => "[".repeat(depth) + "]".repeat(depth);
 // Names in code points, as the server counts them; never "a", the room the deep says are sent to.
 const name = fc.string({ unit: "binary", minLength: 1, maxLength: MAX_NAME }).filter((n) => n !== "a");
 const tooLong = fc.string({ unit: "grapheme-ascii", minLength: MAX_NAME + 1, maxLength: 200 });
+// with "req" (checked by its own family below) an object may still be a command
 const isCommandShape = (keys: string[]): boolean =>
-  ["join", "leave", "say,to", "to,say", "targets,payload", "payload,targets"].includes(keys.join(","));
+  keys.includes("req") || ["join", "leave", "refresh", "say,to", "to,say", "targets,payload", "payload,targets"].includes(keys.join(","));
 
 const families: fc.Arbitrary<Case>[] = [
   // invalid UTF-8 in a text frame: ws closes 1007 (RFC 6455 §8.1)
@@ -59,6 +60,22 @@ const families: fc.Arbitrary<Case>[] = [
   fc
     .oneof(name, fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "😀".repeat(MAX_NAME)))
     .map((channel) => ({ frames: [JSON.stringify({ join: channel })], expect: { reply: { joined: channel } } })),
+  // a join with a req: echoed when it is a string of at most 64 code points or a finite number, else invalid
+  fc
+    .tuple(name, fc.oneof(fc.string({ unit: "binary", maxLength: 64 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer()))
+    .map(([channel, req]) => ({
+      frames: [JSON.stringify({ req, join: channel })],
+      expect: { reply: { joined: channel, req } },
+    })),
+  fc
+    .tuple(
+      name,
+      fc.oneof(
+        fc.string({ unit: "binary", minLength: 65, maxLength: 100 }).map((req) => JSON.stringify(req)),
+        fc.constantFrom("1e400", "-1e400", "null", "true", "{}", "[1]"),
+      ),
+    )
+    .map(([channel, raw]) => ({ frames: [`{"join": ${JSON.stringify(channel)}, "req": ${raw}}`], expect: invalid })),
   // say to a channel the client is not in, with a deeply nested payload
   fc.integer({ min: 1, max: 1500 }).map((depth) => ({
     frames: [`{"say": ${deep(depth)}, "to": "a"}`],

@@ -298,3 +298,97 @@ describe("origins", () => {
     await expect(startServer({ port: 0, tcpPort: 0, allowedOrigins: ["https://app.example/path"] })).rejects.toThrow(TypeError);
   });
 });
+
+describe('{"refresh": TOKEN}: a new token in place', () => {
+  const now = (): number => Math.floor(Date.now() / 1000);
+
+  it("moves the expiry to the new exp and answers it; a connection left on the old token closes at the old exp", async () => {
+    await start({ jwt: { key: secretKey(SECRET), clockTolerance: 0 } });
+    const exp = now() + 2; // 1 to 2 s away: time enough for the refresh to arrive first
+    const [refreshing, control] = [
+      await client(`?token=${await token("ann", { exp })}`),
+      await client(`?token=${await token("ann", { exp })}`),
+    ];
+    refreshing.send({ refresh: await token("ann", { exp: exp + 1 }), req: "r1" });
+    expect(await refreshing.next()).toEqual({ refreshed: exp + 1, req: "r1" });
+    expect(await control.closedBy()).toEqual({ code: 1008, reason: "token expired" });
+    refreshing.send({ join: "room" }); // past the old exp, still open
+    expect(await refreshing.next()).toEqual({ joined: "room" });
+    expect(await refreshing.closedBy()).toEqual({ code: 1008, reason: "token expired" }); // at the new exp
+  });
+
+  it("with maxAge, the new expiry is the new token's iat + maxAge", async () => {
+    await start({ jwt: { key: secretKey(SECRET), maxAge: 60, clockTolerance: 0 } });
+    const c = await client(`?token=${await signed({ sub: "ann", iat: now() })}`);
+    const iat = now();
+    c.send({ refresh: await signed({ sub: "ann", iat }) });
+    expect(await c.next()).toEqual({ refreshed: iat + 60 });
+  });
+
+  it("replaces the channels claim for later joins, and keeps the channels already joined", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    const c = await client(`?token=${await token("ann", { channels: ["a"] })}`);
+    c.send({ join: "a" });
+    c.send({ refresh: await token("ann", { channels: ["b"] }) });
+    c.send({ join: "b" });
+    c.send({ join: "c" });
+    const replies = [await c.next(), await c.next(), await c.next(), await c.next()];
+    expect(replies).toEqual([{ joined: "a" }, { refreshed: expect.any(Number) }, { joined: "b" }, { error: "forbidden", join: "c" }]);
+    expect(server!.channels.count("a")).toBe(1);
+    c.send({ refresh: await token("ann") }); // no claim: every channel
+    c.send({ join: "c" });
+    expect([await c.next(), await c.next()]).toEqual([{ refreshed: expect.any(Number) }, { joined: "c" }]);
+  });
+
+  it("a token of another sub closes the connection 1008 token subject changed", async () => {
+    await start({ jwt: { key: secretKey(SECRET) } });
+    const c = await client(`?token=${await token("ann")}`);
+    c.send({ refresh: await token("bob"), req: 1 });
+    expect(await c.closedBy()).toEqual({ code: 1008, reason: "token subject changed" });
+    expect(c.received).toEqual([]);
+  });
+
+  it("an invalid or expired token is answered token invalid, and the old token holds until its exp", async () => {
+    await start({ jwt: { key: secretKey(SECRET), clockTolerance: 0 } });
+    const c = await client(`?token=${await token("ann", { exp: now() + 2 })}`);
+    const bad = [
+      "not.a.jwt",
+      "",
+      await token("ann", {}, new TextEncoder().encode("b".repeat(64))),
+      await token("ann", {}, secret, "HS512"),
+      await token("ann", { exp: now() - 10 }),
+    ];
+    bad.forEach((jwt, i) => {
+      c.send({ refresh: jwt, req: i });
+    });
+    for (let i = 0; i < bad.length; i++) expect(await c.next()).toEqual({ error: "token invalid", req: i });
+    c.send({ join: "room" });
+    expect(await c.next()).toEqual({ joined: "room" });
+    expect(await c.closedBy()).toEqual({ code: 1008, reason: "token expired" });
+  });
+
+  it("with an authenticate hook, asks it again with the token as a Bearer header, within the hook timeout", async () => {
+    const seen: unknown[] = [];
+    await start({
+      hookTimeout: 200,
+      authenticate: (request) => {
+        const bearer = request.headers.authorization?.slice(7) ?? new URL(request.url ?? "/", "http://x").searchParams.get("token");
+        seen.push({ method: request.method, url: request.url, address: request.socket.remoteAddress });
+        if (bearer === "slow") return new Promise(() => undefined); // never answers
+        return bearer?.startsWith("ann") ? { id: "ann", channels: [bearer], expiresAt: 4_102_444_800_500 } : false;
+      },
+    });
+    const c = await client("?token=ann-1");
+    c.send({ refresh: "ann-2", req: "a" });
+    c.send({ refresh: "slow", req: "b" });
+    c.send({ refresh: "eve", req: "c" });
+    c.send({ join: "ann-2" });
+    expect([await c.next(), await c.next(), await c.next(), await c.next()]).toEqual([
+      { refreshed: 4_102_444_800, req: "a" },
+      { error: "token invalid", req: "b" },
+      { error: "token invalid", req: "c" },
+      { joined: "ann-2" },
+    ]);
+    expect(seen[1]).toEqual({ method: "GET", url: "/", address: "127.0.0.1" });
+  });
+});

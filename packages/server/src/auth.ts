@@ -21,6 +21,11 @@ export interface Identity {
  * Decides at the HTTP upgrade who a client is, sync or async. An `Identity` accepts it;
  * undefined, false, a throw, a rejection or no answer within the hook timeout refuses it with
  * HTTP 401 (the reason, a thrown error's message, goes to the log only).
+ *
+ * When an open connection sends `{"refresh": TOKEN}`, it is asked again, with a stand-in for a
+ * request (`refreshRequest`): `method` GET, `url` "/", `headers.authorization` `Bearer TOKEN` and
+ * `socket.remoteAddress`, nothing else. A hook that reads the token from there (as
+ * `jwtAuthenticator` does) refreshes tokens; a refusal is answered `{"error": "token invalid"}`.
  */
 export type Authenticate = (request: IncomingMessage) => Identity | undefined | false | Promise<Identity | undefined | false>;
 
@@ -50,6 +55,15 @@ export async function identify(
   if (identity === undefined || identity === false) return { refused: "authenticate refused" };
   if (!isIdentity(identity)) return { refused: "authenticate answered something other than { id, channels?, expiresAt? }" };
   return identity;
+}
+
+/**
+ * What `authenticate` is given for `{"refresh": TOKEN}` from the connection at `address`: not an
+ * HTTP request, only the fields `Authenticate` documents for a refresh.
+ */
+export function refreshRequest(token: string, address: string): IncomingMessage {
+  const request = { method: "GET", url: "/", headers: { authorization: `Bearer ${token}` }, socket: { remoteAddress: address } };
+  return request as unknown as IncomingMessage;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ChannelsStats } from "ws-channels";
 export const REFUSAL_REASONS = [
   "token",
   "token_expired",
+  "token_subject",
   "origin",
   "id_in_use",
   "too_many_connections",

@@ -99,7 +99,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));
-  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget, history };
+  // a refresh is verified as the upgrade was, within the same hook timeout
+  const { authenticate } = settings.admission;
+  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget, history, authenticate, hookTimeout };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),

@@ -22,6 +22,7 @@ export const REFUSAL_CLOSES = {
   too_many_connections: { code: 1008, reason: "too many connections" },
   too_many_pending: { code: 1008, reason: "too many pending" },
   token_expired: { code: 1008, reason: "token expired" },
+  token_subject: { code: 1008, reason: "token subject changed" },
   invalid_payload: { code: 3000, reason: "invalid payload" },
   not_a_member: { code: 3000, reason: "cannot send to channel" },
 } as const satisfies Partial<Record<RefusalReason, CloseFrame>>;

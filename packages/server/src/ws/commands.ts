@@ -1,6 +1,6 @@
 import type WebSocket from "ws";
 import type { Channels } from "ws-channels";
-import { type AuthorizeTarget, mayJoin } from "../auth.js";
+import { type AuthorizeTarget, type Identity, mayJoin } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { SayHistory } from "../history.js";
 import type { RefusalReason } from "../metrics.js";
@@ -32,15 +32,26 @@ export interface Caller {
    * @returns false after closing it 1008 `rate limit` when its bucket holds fewer.
    */
   charge(tokens: number): boolean;
-  /** Counts and logs a refusal; the connection stays open. */
-  refuse(reason: RefusalReason): void;
+  /** Counts and logs a refusal (`detail` for the log only); the connection stays open. */
+  refuse(reason: RefusalReason, detail?: string): void;
   /** Counts and logs a refusal, then closes the connection with its close code. */
   close(reason: ClosingRefusal): void;
   /**
    * Sends a reply in order with the broadcasts to the connection, and resolves once it is written:
-   * the connection's next message waits for it, so a later close cannot overtake it.
+   * the connection's next message waits for it, so a later close cannot overtake it. It carries
+   * the `req` of the message being handled, if that had one.
    */
   reply(reply: object): Promise<void>;
+  /**
+   * Verifies `token` as the connection's own token was verified (within the hook timeout).
+   * @returns undefined when the server has no authentication.
+   */
+  verify(token: string): Promise<Identity | { refused: string }> | undefined;
+  /**
+   * Takes a refreshed identity's channels (for later joins) and expiry.
+   * @returns the new expiry, in ms since the epoch; undefined: none.
+   */
+  renew(identity: Identity): number | undefined;
 }
 
 /** Handles one kind of command; a returned promise holds the connection's next message back until it settles. */
@@ -95,6 +106,19 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     // wrapped, so that no client can send another a frame that reads as the server's own
     const text = encode(caller, { from: caller.id ?? null, payload });
     return text === undefined ? undefined : sendTo(caller, targets, text);
+  },
+
+  async refresh(caller, { token }) {
+    const verified = await caller.verify(token);
+    if (verified === undefined) return caller.reply({ error: "refresh unsupported" });
+    if ("refused" in verified) {
+      // the old token holds until its expiry: the client may try another
+      caller.refuse("token", verified.refused);
+      return caller.reply({ error: "token invalid" });
+    }
+    if (verified.id !== caller.id) return caller.close("token_subject");
+    const expiresAt = caller.renew(verified);
+    return caller.reply({ refreshed: expiresAt === undefined || !Number.isFinite(expiresAt) ? null : Math.floor(expiresAt / 1000) });
   },
 };
 

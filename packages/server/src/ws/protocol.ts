@@ -4,18 +4,27 @@ export type Position = { readonly offset: number; readonly epoch: string };
 /** The longest epoch a client may send back (the server's are about 10 characters). */
 const MAX_EPOCH_LENGTH = 64;
 
-/** A client's message, once checked against the protocol (the table in the README's "WebSocket protocol"). */
-export type Command =
+/** A client's tag for a message, echoed as `req` in its reply or error: a string, or a finite number. */
+export type Req = string | number;
+
+/** The longest `req`, in characters (code points; a number: its JSON text). */
+export const MAX_REQ_LENGTH = 64;
+
+/** A client's message, once checked against the protocol (the table in docs/protocol.md), with its `req` if it had one. */
+export type Command = (
   | { readonly kind: "join"; readonly channel: string; readonly recover?: Position }
   | { readonly kind: "leave"; readonly channel: string }
   | { readonly kind: "say"; readonly channel: string; readonly say: unknown }
-  | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown };
+  | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown }
+  | { readonly kind: "refresh"; readonly token: string }
+) & { readonly req?: Req };
 
 /**
- * Reads one text frame. Returns undefined for anything that is not exactly one of the shapes:
- * not JSON, not an object, extra or missing keys, a channel name that is not a non-empty string
- * of at most `maxChannelLength` characters (Unicode code points), targets that are not strings or
- * finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
+ * Reads one text frame. Returns undefined for anything that is not exactly one of the five shapes,
+ * each with an optional `req`: not JSON, not an object, extra or missing keys, a `req` that is not
+ * a string or finite number of at most `MAX_REQ_LENGTH` characters, a `refresh` that is not a
+ * string, a channel name that is not a non-empty string of at most `maxChannelLength` characters
+ * (Unicode code points), targets that are not strings or finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
  * which JSON's `\uD800` escape can carry): UTF-8 has no encoding for one, so on its way to Redis
  * or another node it would become U+FFFD and name another channel or id. A join's `recover` is
  * exactly `{offset, epoch}`: an integer offset >= 0 and an epoch of at most 64 characters.
@@ -29,7 +38,19 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
   }
   if (message === null || typeof message !== "object" || Array.isArray(message)) return undefined;
   const fields = message as Record<string, unknown>;
-  const keys = Object.keys(fields);
+  if (!Object.hasOwn(fields, "req")) return shape(fields, Object.keys(fields), maxChannelLength);
+  const { req } = fields;
+  if (!isReq(req)) return undefined;
+  const command = shape(
+    fields,
+    Object.keys(fields).filter((key) => key !== "req"),
+    maxChannelLength,
+  );
+  return command && { ...command, req };
+}
+
+/** The command `fields` holds, judged by its `keys` (without `req`). */
+function shape(fields: Record<string, unknown>, keys: string[], maxChannelLength: number): Command | undefined {
   const isChannel = (name: unknown): name is string => typeof name === "string" && validName(name, maxChannelLength);
 
   if (keys.length === 1 && keys[0] === "join" && isChannel(fields.join)) return { kind: "join", channel: fields.join };
@@ -43,15 +64,25 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
   if (keys.length === 2 && Object.hasOwn(fields, "payload") && Array.isArray(fields.targets) && fields.targets.every(isTarget)) {
     return { kind: "targets", targets: fields.targets, payload: fields.payload };
   }
+  if (keys.length === 1 && keys[0] === "refresh" && typeof fields.refresh === "string") return { kind: "refresh", token: fields.refresh };
   return undefined;
 }
 
 function validName(name: string, max: number): boolean {
-  if (name.length === 0 || !name.isWellFormed()) return false;
+  return name.length > 0 && name.isWellFormed() && fits(name, max);
+}
+
+function isReq(req: unknown): req is Req {
+  // a finite number's JSON text is at most 24 characters; 1e400 parses as Infinity, which would echo as null
+  return typeof req === "string" ? fits(req, MAX_REQ_LENGTH) : typeof req === "number" && Number.isFinite(req);
+}
+
+/** Whether `text` holds at most `max` code points. */
+function fits(text: string, max: number): boolean {
   // A string of n UTF-16 units holds at most n code points: count them only when it can matter.
-  if (name.length <= max) return true;
+  if (text.length <= max) return true;
   let codePoints = 0;
-  for (const _ of name) if (++codePoints > max) return false;
+  for (const _ of text) if (++codePoints > max) return false;
   return true;
 }
 

@@ -1,6 +1,6 @@
 import WebSocket from "ws";
 import type { Channels } from "ws-channels";
-import type { AuthorizeTarget, Identity } from "../auth.js";
+import { type Authenticate, type AuthorizeTarget, type Identity, identify, refreshRequest } from "../auth.js";
 import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { SayHistory } from "../history.js";
@@ -8,12 +8,10 @@ import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
 import { type Caller, run } from "./commands.js";
-import { parseCommand } from "./protocol.js";
+import { Grant } from "./grant.js";
+import { parseCommand, type Req } from "./protocol.js";
 import { TokenBucket } from "./rate.js";
 import { serial } from "./serial.js";
-
-/** The longest delay `setTimeout` takes, in ms (about 24.8 days); an expiry further off waits in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What one connection may do; its backlog full for `pendingTimeout`: close 1008 `too many pending`. */
 export interface SessionLimits extends BacklogLimits {
@@ -41,6 +39,10 @@ export interface SessionServices {
   readonly authorizeTarget: AuthorizeTarget | undefined;
   /** The server's kept says; undefined: history is off. */
   readonly history: SayHistory | undefined;
+  /** Verifies a refreshed token, as it verified the connection's; undefined: no authentication. */
+  readonly authenticate: Authenticate | undefined;
+  /** How long `authenticate` may take to answer, in ms. */
+  readonly hookTimeout: number;
 }
 
 /**
@@ -48,13 +50,12 @@ export interface SessionServices {
  * limit, then one after another through the command handlers, so that its replies and closes
  * leave in the order its messages came in. Everything it writes goes through `channels.send` or
  * `channels.broadcast`, so what it receives leaves in the order the server decided it, even
- * behind a sliced fan-out. It closes itself when its token expires.
+ * behind a sliced fan-out. It closes itself when its token expires, unless refreshed before.
  */
 export class Session implements Caller {
   readonly ws: WebSocket;
   readonly id: string | undefined;
   readonly address: string;
-  readonly allowed: readonly string[] | undefined;
   readonly #services: SessionServices;
   readonly #rate: TokenBucket;
   readonly #inOrder: (task: () => Promise<void> | void) => void;
@@ -62,6 +63,10 @@ export class Session implements Caller {
   readonly #backlog: Backlog;
   /** Past the rate: its close is queued and later messages are dropped. */
   #limited = false;
+  /** What its token grants, replaced by a refresh. */
+  readonly #grant: Grant;
+  /** The `req` of the message being handled: its replies carry it. Messages are handled one at a time. */
+  #req: Req | undefined;
 
   /**
    * Starts serving `ws` until it closes.
@@ -80,7 +85,6 @@ export class Session implements Caller {
     this.ws = ws;
     this.id = id;
     this.address = address;
-    this.allowed = identity?.channels;
     this.#services = services;
     this.#rate = new TokenBucket(services.limits.maxMessagesPerSecond);
     this.#inOrder = serial(() => ws.close(INTERNAL_ERROR.code, INTERNAL_ERROR.reason));
@@ -91,7 +95,12 @@ export class Session implements Caller {
         }),
       );
     }
-    if (identity?.expiresAt !== undefined) this.#expireAt(identity.expiresAt);
+    this.#grant = new Grant(identity, () =>
+      this.#inOrder(() => {
+        if (this.#grant.expired) this.close("token_expired");
+      }),
+    );
+    ws.once("close", () => this.#grant.stop());
     const valve = new Valve(ws);
     this.#backlog = new Backlog(services.limits, valve, {
       ...services.backlog,
@@ -114,6 +123,10 @@ export class Session implements Caller {
       this.#limited = true; // closed after the replies already queued, like every other close
       this.#inOrder(() => this.close("rate_limit"));
     });
+  }
+
+  get allowed(): readonly string[] | undefined {
+    return this.#grant.allowed;
   }
 
   get channels(): Channels<ClientMeta> {
@@ -147,8 +160,8 @@ export class Session implements Caller {
     return false;
   }
 
-  refuse(reason: RefusalReason): void {
-    this.#services.refused(reason, this.address);
+  refuse(reason: RefusalReason, detail?: string): void {
+    this.#services.refused(reason, this.address, detail);
   }
 
   close(reason: ClosingRefusal): void {
@@ -156,28 +169,25 @@ export class Session implements Caller {
   }
 
   reply(reply: object): Promise<void> {
-    return this.#services.channels.send(this.ws, JSON.stringify(reply)).then(() => undefined);
+    const text = JSON.stringify(this.#req === undefined ? reply : { ...reply, req: this.#req });
+    return this.#services.channels.send(this.ws, text).then(() => undefined);
+  }
+
+  verify(token: string): Promise<Identity | { refused: string }> | undefined {
+    const { authenticate, hookTimeout } = this.#services;
+    return authenticate && identify(authenticate, refreshRequest(token, this.address), hookTimeout);
+  }
+
+  renew(identity: Identity): number | undefined {
+    this.#grant.replace(identity);
+    return this.#grant.expiresAt;
   }
 
   #receive(data: Buffer, isBinary: boolean): Promise<void> | void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const command = isBinary ? undefined : parseCommand(data.toString("utf8"), this.#services.limits.maxChannelLength);
     if (command === undefined) return this.close("invalid_payload");
+    this.#req = command.req;
     return run(this, command);
-  }
-
-  /** Closes the connection 1008 `token expired` once `expiresAt` (ms since the epoch) passes. */
-  #expireAt(expiresAt: number): void {
-    let timer: NodeJS.Timeout | undefined;
-    const check = (): void => {
-      const left = expiresAt - Date.now();
-      if (left > 0) {
-        timer = setTimeout(check, Math.min(left, MAX_TIMER_MS));
-        return;
-      }
-      this.#inOrder(() => this.close("token_expired"));
-    };
-    check();
-    this.ws.once("close", () => clearTimeout(timer));
   }
 }
