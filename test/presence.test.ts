@@ -9,7 +9,7 @@ import {
   type PresenceDiff,
   type PresenceFrames,
 } from "../packages/ws-channels/src/index.js";
-import { type Cleanups, eventually, type WsClient, wsPairs } from "./helpers.js";
+import { type Cleanups, type WsClient, wsPairs } from "./helpers.js";
 
 const cleanups: Cleanups = [];
 afterEach(async () => {
@@ -111,7 +111,7 @@ describe("Presence: entries and diffs gathered per turn", () => {
 
   it("rejects bad arguments with errors that name them", () => {
     const channels = new Channels<Meta>();
-    expect(() => new Presence({} as Channels<Meta>, { entry: () => 1, frames })).toThrow(/channels must be a Channels/);
+    expect(() => new Presence({} as Channels<Meta>, { entry: () => 1, frames: frames as never })).toThrow(/channels must be a Channels/);
     expect(() => new Presence(channels, { entry: 1 as never, frames })).toThrow(TypeError);
     expect(() => new Presence(channels, { entry: () => 1, frames: {} as never })).toThrow(/frames\.diff/);
     expect(() => new Presence(channels, { entry: () => 1, frames: frames as never, max: -1 })).toThrow(RangeError);
