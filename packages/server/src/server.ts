@@ -17,6 +17,7 @@ import { TcpBroadcastServer } from "./tcp-server.js";
 import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
+import { serverPresence } from "./ws/presence.js";
 
 export type { Spread } from "./adapters/index.js";
 export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
@@ -94,7 +95,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
-  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget: settings.authorizeTarget };
+  const presence = serverPresence(channels, { max: settings.presenceMax, highWaterMark, slowConsumer });
+  const services = { channels, presence, targets, limits: settings.session, refused, backlog, authorizeTarget: settings.authorizeTarget };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
@@ -113,7 +115,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     (closing ??= (async () => {
       // Each step is bounded, so that a broker or Redis that stopped answering cannot hold the
       // shutdown; ids are released only once their connections are closed.
-      await settledWithin(channels.close(), graceMs);
+      await settledWithin(Promise.all([channels.close(), presence.close()]), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
       await admin?.close();

@@ -5,6 +5,7 @@ import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
 import type { ClosingRefusal } from "./close-codes.js";
+import { joinedReply, nextRef, type PresenceMode, refIn, type ServerPresence } from "./presence.js";
 import type { Command } from "./protocol.js";
 
 /** What a command handler may use: the connection that sent the command, and what every connection shares. */
@@ -16,7 +17,10 @@ export interface Caller {
   readonly address: string;
   /** The channels its token lets it join (entries ending in `*` are prefixes); undefined: any. */
   readonly allowed: readonly string[] | undefined;
+  /** What its presence entries carry as `info` (the token's `info` claim), if anything. */
+  readonly info: Readonly<Record<string, unknown>> | undefined;
   readonly channels: Channels<ClientMeta>;
+  readonly presence: ServerPresence;
   readonly targets: Targets;
   readonly maxChannelsPerConnection: number;
   /** Ids one targeted message may list. */
@@ -47,7 +51,7 @@ type Handler<K extends Command["kind"]> = (caller: Caller, command: Extract<Comm
  * (the mapped type makes a kind without a handler a type error).
  */
 const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
-  join(caller, { channel }) {
+  join(caller, { channel, presence }) {
     const { channels, ws } = caller;
     if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= caller.maxChannelsPerConnection) {
       caller.refuse("too_many_channels");
@@ -58,12 +62,22 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
       return caller.reply({ error: "forbidden", join: channel });
     };
     if (!mayJoin(caller.allowed, channel)) return forbidden();
-    return channels.tryJoin(channel, ws, { id: caller.id }).then((joined) => (joined ? caller.reply({ joined: channel }) : forbidden()));
+    const meta = { id: caller.id, ref: nextRef(), ...(caller.info !== undefined && { info: caller.info }) };
+    return channels.tryJoin(channel, ws, meta).then((joined) => {
+      if (!joined) return forbidden();
+      return presence === undefined ? caller.reply({ joined: channel }) : listen(caller, channel, presence);
+    });
   },
 
   leave(caller, { channel }) {
     caller.channels.leave(channel, caller.ws);
+    caller.presence.unlisten(channel, caller.ws);
     return caller.reply({ left: channel });
+  },
+
+  presence(caller, { channel }) {
+    if (!caller.channels.member(channel, caller.ws)) return caller.reply({ error: "not a member", presence: channel });
+    return caller.reply({ presence: channel, members: caller.presence.entries(channel) });
   },
 
   say(caller, { channel, say }) {
@@ -89,6 +103,15 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     return text === undefined ? undefined : sendTo(caller, targets, text);
   },
 };
+
+/**
+ * Makes a connection that has just joined `channel` a presence listener: its `joined` reply
+ * carries the snapshot and goes out before any diff (see `Presence.listen`).
+ */
+async function listen(caller: Caller, channel: string, mode: PresenceMode): Promise<void> {
+  const ref = refIn(caller.channels, channel, caller.ws);
+  await caller.presence.listen(channel, caller.ws, mode, (snapshot) => joinedReply(channel, ref, snapshot));
+}
 
 /** Runs `command` for the connection that sent it. */
 export function run(caller: Caller, command: Command): Promise<void> | void {

@@ -1,12 +1,13 @@
 /** A client's message, once checked against the protocol (the table in the README's "WebSocket protocol"). */
 export type Command =
-  | { readonly kind: "join"; readonly channel: string }
+  | { readonly kind: "join"; readonly channel: string; readonly presence?: "full" | "count" }
+  | { readonly kind: "presence"; readonly channel: string }
   | { readonly kind: "leave"; readonly channel: string }
   | { readonly kind: "say"; readonly channel: string; readonly say: unknown }
   | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown };
 
 /**
- * Reads one text frame. Returns undefined for anything that is not exactly one of the four shapes:
+ * Reads one text frame. Returns undefined for anything that is not exactly one of the shapes:
  * not JSON, not an object, extra or missing keys, a channel name that is not a non-empty string
  * of at most `maxChannelLength` characters (Unicode code points), targets that are not strings or
  * finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
@@ -26,6 +27,10 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
   const isChannel = (name: unknown): name is string => typeof name === "string" && validName(name, maxChannelLength);
 
   if (keys.length === 1 && keys[0] === "join" && isChannel(fields.join)) return { kind: "join", channel: fields.join };
+  if (keys.length === 2 && isChannel(fields.join) && (fields.presence === true || fields.presence === "count")) {
+    return { kind: "join", channel: fields.join, presence: fields.presence === true ? "full" : "count" };
+  }
+  if (keys.length === 1 && keys[0] === "presence" && isChannel(fields.presence)) return { kind: "presence", channel: fields.presence };
   if (keys.length === 1 && keys[0] === "leave" && isChannel(fields.leave)) return { kind: "leave", channel: fields.leave };
   if (keys.length === 2 && Object.hasOwn(fields, "say") && isChannel(fields.to)) {
     return { kind: "say", channel: fields.to, say: fields.say };

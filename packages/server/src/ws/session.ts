@@ -7,6 +7,7 @@ import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
 import { type Caller, run } from "./commands.js";
+import type { ServerPresence } from "./presence.js";
 import { parseCommand } from "./protocol.js";
 import { TokenBucket } from "./rate.js";
 import { serial } from "./serial.js";
@@ -29,6 +30,8 @@ export interface SessionLimits extends BacklogLimits {
 /** What every session of one server shares. */
 export interface SessionServices {
   readonly channels: Channels<ClientMeta>;
+  /** Presence on `channels`. */
+  readonly presence: ServerPresence;
   /** Where targeted messages go, on this node or another. */
   readonly targets: Targets;
   readonly limits: SessionLimits;
@@ -52,6 +55,7 @@ export class Session implements Caller {
   readonly id: string | undefined;
   readonly address: string;
   readonly allowed: readonly string[] | undefined;
+  readonly info: Readonly<Record<string, unknown>> | undefined;
   readonly #services: SessionServices;
   readonly #rate: TokenBucket;
   readonly #inOrder: (task: () => Promise<void> | void) => void;
@@ -78,6 +82,7 @@ export class Session implements Caller {
     this.id = id;
     this.address = address;
     this.allowed = identity?.channels;
+    this.info = identity?.info;
     this.#services = services;
     this.#rate = new TokenBucket(services.limits.maxMessagesPerSecond);
     this.#inOrder = serial(() => ws.close(INTERNAL_ERROR.code, INTERNAL_ERROR.reason));
@@ -115,6 +120,10 @@ export class Session implements Caller {
 
   get channels(): Channels<ClientMeta> {
     return this.#services.channels;
+  }
+
+  get presence(): ServerPresence {
+    return this.#services.presence;
   }
 
   get targets(): Targets {

@@ -43,16 +43,4 @@ export class Gather<M, E> {
     this.#changes.clear();
     return diff;
   }
-
-  /**
-   * `now` (the channel's entries by member) as it was before this turn's changes: what a listener
-   * added now must start from, since the turn's diff, sent at its end, will reach it too.
-   */
-  before(now: Map<M, E>): Map<M, E> {
-    for (const [member, { join, leave }] of this.#changes) {
-      if (join !== undefined) now.delete(member);
-      if (leave !== undefined) now.set(member, leave);
-    }
-    return now;
-  }
 }

@@ -69,8 +69,8 @@ export class Presence<Meta, M extends Member, E> {
    * the snapshot is written to `member` before any diff. Listening again (or in the other mode)
    * takes a new snapshot. `member` need not be in `channel`; it stops listening at `unlisten`,
    * when it closes, or when a write to it fails.
-   * It waits for diffs of `channel` still being written to listeners, so that `member` gets none
-   * its snapshot already holds.
+   * It sends the changes of the turn so far to the other listeners at once and waits until the
+   * diffs of `channel` are written, so that `member` gets none its snapshot already holds.
    * @returns the snapshot, or undefined if `member` is closed.
    * @throws {TypeError} for a bad `channel`, `member`, `mode` or `reply`.
    */
@@ -87,12 +87,13 @@ export class Presence<Meta, M extends Member, E> {
     const group = this.#group(channel);
     group.adding++;
     try {
-      await group.idle();
+      // the turn's changes go to the listeners there are now, and are in the snapshot
+      for (await group.idle(); !group.gather.empty; await group.idle()) this.#send(channel, group);
     } finally {
       group.adding--;
     }
     const { full, count } = group;
-    const before = group.gather.before(this.#entriesOf(channel));
+    const before = this.#entriesOf(channel);
     if (this.#listeners.count(full) === 0) group.overflow = before.size > this.#options.max;
     let snapshot: PresenceSnapshot<E>;
     if (mode === "full" && !group.overflow && before.size <= this.#options.max) snapshot = { entries: [...before.values()] };
