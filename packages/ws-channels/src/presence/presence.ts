@@ -24,8 +24,7 @@ export type PresenceSnapshot<E> = { entries: E[] } | { count: PresenceCount };
  */
 export class Presence<Meta, M extends Member, E> {
   readonly #channels: Channels<Meta, M>;
-  /** The listeners, in two channels per listened channel (see `Group`). */
-  readonly #listeners: Channels<undefined, M>;
+  readonly #listeners: Channels<undefined, M>; // two channels per listened channel (see `Group`)
   readonly #options: Required<Pick<PresenceOptions<Meta, M, E>, "entry" | "frames" | "max" | "countInterval">>;
   readonly #user: ((entry: E) => unknown) | undefined;
   readonly #groups = new Map<ChannelId, Group<M, E, PresenceDiff<E>>>();
