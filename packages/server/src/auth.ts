@@ -15,6 +15,8 @@ export interface Identity {
   channels?: readonly string[];
   /** When its credential expires, in ms since the epoch: the connection is then closed 1008 `token expired`. */
   expiresAt?: number;
+  /** What its presence entries carry as `info` (a JSON object; JWT: the `info` claim, at most 1 KiB). */
+  info?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -90,12 +92,18 @@ export function mayJoin(allowed: readonly string[] | undefined, channel: string)
 
 function isIdentity(value: unknown): value is Identity {
   if (value === null || typeof value !== "object") return false;
-  const { id, channels, expiresAt } = value as Record<string, unknown>;
+  const { id, channels, expiresAt, info } = value as Record<string, unknown>;
   return (
     typeof id === "string" &&
     id !== "" &&
     id.isWellFormed() && // a lone surrogate would become U+FFFD, another id, on its way to Redis
     (channels === undefined || (Array.isArray(channels) && channels.every((entry) => typeof entry === "string"))) &&
-    (expiresAt === undefined || (typeof expiresAt === "number" && !Number.isNaN(expiresAt)))
+    (expiresAt === undefined || (typeof expiresAt === "number" && !Number.isNaN(expiresAt))) &&
+    (info === undefined || isJsonObject(info))
   );
+}
+
+/** Whether `value` is a plain object (not null, not an array), as JSON's objects are. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

@@ -54,6 +54,7 @@ export interface Flags {
   maxConnections: number;
   maxMessagesPerSecond: number;
   maxTargets: number;
+  presenceMax: number;
   maxPending: number;
   maxPendingBytes: number;
   pendingTimeout: number;
@@ -152,6 +153,12 @@ function program(): Command {
       'ids one targeted message may list; more: {"error": "too many targets"}; each costs one message of the rate',
       count,
       DEFAULTS.maxTargets,
+    )
+    .option(
+      "--presence-max <n>",
+      "presence entries over which a channel's full-list listeners get counts instead of diffs",
+      integer(0, 2 ** 31 - 1),
+      DEFAULTS.presenceMax,
     )
     .option("--max-pending <n>", "messages waiting behind a slow task, per connection; more: not read", count, DEFAULTS.maxPending)
     .option("--max-pending-bytes <bytes>", "bytes of those waiting messages; more: not read", count, DEFAULTS.maxPendingBytes)

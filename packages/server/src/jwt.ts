@@ -1,7 +1,10 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { jwtVerify } from "jose";
-import { type Authenticate, type Identity, tokenOf } from "./auth.js";
+import { type Authenticate, type Identity, isJsonObject, tokenOf } from "./auth.js";
+
+/** The largest `info` claim, in bytes of its JSON: it travels in every presence entry. */
+export const MAX_INFO_BYTES = 1024;
 
 /** A verification key and the one algorithm accepted with it. */
 export interface JwtKey {
@@ -109,7 +112,8 @@ export const JWT_CLOCK_TOLERANCE = 5;
  * (both within `clockTolerance`); `nbf`, if present, must be past; `aud` and `iss` must match
  * `audience` and `issuer` when those are given; `channels`, if present, is an array of strings
  * listing the channels it may join (`*` ends a prefix), and without it the token may join every
- * channel (none with `requireChannels`). Any failure throws, which refuses the upgrade with HTTP 401.
+ * channel (none with `requireChannels`); `info`, if present, a JSON object of at most 1 KiB (its
+ * JSON), is what the connection's presence entries carry. Any failure throws, which refuses the upgrade with HTTP 401.
  * @throws {RangeError} for a key shorter than RFC 7518 requires (an HS256 secret under 32 bytes,
  *   an RSA key under 2048 bits), or a `maxAge` or `clockTolerance` that is not a number of seconds >= 0.
  */
@@ -135,12 +139,15 @@ export function jwtAuthenticator(jwtKey: JwtKey, options: JwtOptions = {}): Auth
     const token = tokenOf(request);
     if (token === undefined) throw new Error("no token");
     const { payload } = await jwtVerify(token, key, verify);
-    const { sub, exp, iat, channels } = payload;
+    const { sub, exp, iat, channels, info } = payload;
     if (typeof sub !== "string" || sub === "") throw new Error('the "sub" claim must be a non-empty string');
     if (channels !== undefined && !(Array.isArray(channels) && channels.every((entry) => typeof entry === "string"))) {
       throw new Error('the "channels" claim must be an array of strings');
     }
-    const identity: Identity = { id: sub };
+    if (info !== undefined && !(isJsonObject(info) && Buffer.byteLength(JSON.stringify(info)) <= MAX_INFO_BYTES)) {
+      throw new Error(`the "info" claim must be a JSON object of at most ${MAX_INFO_BYTES} bytes`);
+    }
+    const identity: Identity = { id: sub, ...(info !== undefined && { info }) };
     if (channels !== undefined || requireChannels) identity.channels = channels ?? [];
     // it stops being valid at the earlier of exp and iat + maxAge (jose required iat with maxAge)
     const until = Math.min(exp ?? Infinity, maxAge === undefined || iat === undefined ? Infinity : iat + maxAge);

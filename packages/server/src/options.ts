@@ -58,6 +58,11 @@ export interface ServerOptions {
   hookTimeout?: number;
   /** Ids one targeted message may list; more: `{"error": "too many targets"}`, nothing sent. Default: 100. */
   maxTargets?: number;
+  /**
+   * Presence entries over which a channel's full-list listeners get counts instead of diffs, until
+   * it falls back (then a fresh `members` frame). Default: 1000.
+   */
+  presenceMax?: number;
   /** How often every WebSocket connection is pinged, in ms; also the TCP keep-alive delay. Default: 25000. */
   pingInterval?: number;
   /** A connection silent (no pong, no message) for `pingInterval + pingTimeout` ms is terminated. Default: 20000. */
@@ -133,6 +138,7 @@ export const DEFAULTS = {
   pendingTimeout: 10_000,
   hookTimeout: 5000,
   maxTargets: 100,
+  presenceMax: 1000,
   pingInterval: 25_000,
   pingTimeout: 20_000,
   adminHost: "127.0.0.1",

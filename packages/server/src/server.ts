@@ -18,6 +18,7 @@ import { TcpBroadcastServer } from "./tcp-server.js";
 import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
+import { serverPresence } from "./ws/presence.js";
 
 export type { Spread } from "./adapters/index.js";
 export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
@@ -96,12 +97,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
+  const presence = serverPresence(channels, { max: settings.presenceMax, highWaterMark, slowConsumer });
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));
   // a refresh is verified as the upgrade was, within the same hook timeout
   const { authenticate } = settings.admission;
-  const services = { channels, targets, limits: settings.session, refused, backlog, authorizeTarget, history, authenticate, hookTimeout };
+  const services = {
+    channels,
+    targets,
+    limits: settings.session,
+    refused,
+    backlog,
+    authorizeTarget,
+    history,
+    presence,
+    authenticate,
+    hookTimeout,
+  };
   const admission = new Admission(settings.admission, slots, held, services, log);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
@@ -120,7 +133,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     (closing ??= (async () => {
       // Each step is bounded, so that a broker or Redis that stopped answering cannot hold the
       // shutdown; ids are released only once their connections are closed.
-      await settledWithin(channels.close(), graceMs);
+      await settledWithin(Promise.all([channels.close(), presence.close()]), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
       history?.close();

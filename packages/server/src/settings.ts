@@ -21,6 +21,8 @@ export interface Settings {
     /** How long `authorize` may take, in ms. */
     readonly hookTimeout: number;
   };
+  /** Presence entries over which full-list listeners get counts. */
+  readonly presenceMax: number;
   /** The node's connection slots, shared by both listeners. */
   readonly slots: { readonly maxPerIp: number; readonly maxTotal: number };
   /** The WebSocket listener and its upgrade checks. */
@@ -65,6 +67,7 @@ export function resolveSettings(options: ServerOptions): Settings {
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
   return {
     channels: { highWaterMark: given.highWaterMark, slowConsumer: given.slowConsumer, authorize: given.authorize, hookTimeout },
+    presenceMax: given.presenceMax,
     slots: { maxPerIp: given.maxConnectionsPerIp, maxTotal: given.maxConnections },
     admission: {
       host,

@@ -1,58 +1,8 @@
-import type WebSocket from "ws";
-import type { Channels } from "ws-channels";
-import { type AuthorizeTarget, type Identity, mayJoin } from "../auth.js";
-import type { ClientMeta } from "../client-meta.js";
-import type { SayHistory } from "../history.js";
-import type { RefusalReason } from "../metrics.js";
-import type { Targets } from "../targets.js";
-import type { ClosingRefusal } from "./close-codes.js";
+import { mayJoin } from "../auth.js";
+import type { Caller } from "./caller.js";
 import { joinWithHistory } from "./history-join.js";
+import { joinedReply, nextRef, type PresenceMode, refIn } from "./presence.js";
 import type { Command } from "./protocol.js";
-
-/** What a command handler may use: the connection that sent the command, and what every connection shares. */
-export interface Caller {
-  readonly ws: WebSocket;
-  /** Its id for targeted messages (verified, or its `?id=`), if any. */
-  readonly id: string | undefined;
-  /** Its IP address, for the refusal log. */
-  readonly address: string;
-  /** The channels its token lets it join (entries ending in `*` are prefixes); undefined: any. */
-  readonly allowed: readonly string[] | undefined;
-  readonly channels: Channels<ClientMeta>;
-  readonly targets: Targets;
-  readonly maxChannelsPerConnection: number;
-  /** Ids one targeted message may list. */
-  readonly maxTargets: number;
-  /** Decides whether it may send to an id; undefined: to any. */
-  readonly authorizeTarget: AuthorizeTarget | undefined;
-  /** The server's kept says; undefined: history is off. */
-  readonly history: SayHistory | undefined;
-  /**
-   * Takes `tokens` more from its rate limit, on top of the one each message takes.
-   * @returns false after closing it 1008 `rate limit` when its bucket holds fewer.
-   */
-  charge(tokens: number): boolean;
-  /** Counts and logs a refusal (`detail` for the log only); the connection stays open. */
-  refuse(reason: RefusalReason, detail?: string): void;
-  /** Counts and logs a refusal, then closes the connection with its close code. */
-  close(reason: ClosingRefusal): void;
-  /**
-   * Sends a reply in order with the broadcasts to the connection, and resolves once it is written:
-   * the connection's next message waits for it, so a later close cannot overtake it. It carries
-   * the `req` of the message being handled, if that had one.
-   */
-  reply(reply: object): Promise<void>;
-  /**
-   * Verifies `token` as the connection's own token was verified (within the hook timeout).
-   * @returns undefined when the server has no authentication.
-   */
-  verify(token: string): Promise<Identity | { refused: string }> | undefined;
-  /**
-   * Takes a refreshed identity's channels (for later joins) and expiry.
-   * @returns the new expiry, in ms since the epoch; undefined: none.
-   */
-  renew(identity: Identity): number | undefined;
-}
 
 /** Handles one kind of command; a returned promise holds the connection's next message back until it settles. */
 type Handler<K extends Command["kind"]> = (caller: Caller, command: Extract<Command, { kind: K }>) => Promise<void> | void;
@@ -62,7 +12,7 @@ type Handler<K extends Command["kind"]> = (caller: Caller, command: Extract<Comm
  * (the mapped type makes a kind without a handler a type error).
  */
 const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
-  join(caller, { channel, recover }) {
+  join(caller, { channel, recover, presence }) {
     const { channels, ws } = caller;
     if (!channels.member(channel, ws) && channels.channelsOf(ws).length >= caller.maxChannelsPerConnection) {
       caller.refuse("too_many_channels");
@@ -73,13 +23,27 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
       return caller.reply({ error: "forbidden", join: channel });
     };
     if (!mayJoin(caller.allowed, channel)) return forbidden();
-    if (caller.history !== undefined) return joinWithHistory(caller, caller.history, channel, recover, forbidden);
-    return channels.tryJoin(channel, ws, { id: caller.id }).then((joined) => (joined ? caller.reply({ joined: channel }) : forbidden()));
+    const meta = { id: caller.id, ref: nextRef(), ...(caller.info !== undefined && { info: caller.info }) };
+    if (caller.history !== undefined) {
+      // presence frames go their own way, the says with their offsets another: not yet in one join
+      if (presence !== undefined) return caller.reply({ error: "presence with history is not supported yet", join: channel });
+      return joinWithHistory(caller, caller.history, channel, meta, recover, forbidden);
+    }
+    return channels.tryJoin(channel, ws, meta).then((joined) => {
+      if (!joined) return forbidden();
+      return presence === undefined ? caller.reply({ joined: channel }) : listen(caller, channel, presence);
+    });
   },
 
   leave(caller, { channel }) {
     caller.channels.leave(channel, caller.ws);
+    caller.presence.unlisten(channel, caller.ws);
     return caller.reply({ left: channel });
+  },
+
+  presence(caller, { channel }) {
+    if (!caller.channels.member(channel, caller.ws)) return caller.reply({ error: "not a member", presence: channel });
+    return caller.reply({ presence: channel, members: caller.presence.entries(channel) });
   },
 
   say(caller, { channel, say }) {
@@ -121,6 +85,15 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     return caller.reply({ refreshed: expiresAt === undefined || !Number.isFinite(expiresAt) ? null : Math.floor(expiresAt / 1000) });
   },
 };
+
+/**
+ * Makes a connection that has just joined `channel` a presence listener: its `joined` reply
+ * carries the snapshot and goes out before any diff (see `Presence.listen`).
+ */
+async function listen(caller: Caller, channel: string, mode: PresenceMode): Promise<void> {
+  const ref = refIn(caller.channels, channel, caller.ws);
+  await caller.presence.listen(channel, caller.ws, mode, (snapshot) => joinedReply(channel, ref, snapshot, caller.req));
+}
 
 /** Runs `command` for the connection that sent it. */
 export function run(caller: Caller, command: Command): Promise<void> | void {

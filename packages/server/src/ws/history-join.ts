@@ -1,7 +1,8 @@
 import WebSocket from "ws";
 import type { HistoryPosition } from "ws-channels";
+import type { ClientMeta } from "../client-meta.js";
 import type { SayHistory } from "../history.js";
-import type { Caller } from "./commands.js";
+import type { Caller } from "./caller.js";
 
 /**
  * A join with history on: asks the `authorize` hook first, then joins, takes the channel's
@@ -13,6 +14,7 @@ export async function joinWithHistory(
   caller: Caller,
   history: SayHistory,
   channel: string,
+  meta: ClientMeta,
   recover: HistoryPosition | undefined,
   forbidden: () => Promise<void>,
 ): Promise<void> {
@@ -20,6 +22,6 @@ export async function joinWithHistory(
   const { channels, ws } = caller;
   if (ws.readyState !== WebSocket.OPEN) return; // it closed while the hook was deciding
   // No await from here: the join, the snapshot and the reply's place among the channel's says.
-  channels.join(channel, ws, { id: caller.id });
+  channels.join(channel, ws, meta);
   return caller.reply(history.joined(channel, recover));
 }

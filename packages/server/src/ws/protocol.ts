@@ -12,7 +12,8 @@ export const MAX_REQ_LENGTH = 64;
 
 /** A client's message, once checked against the protocol (the table in docs/protocol.md), with its `req` if it had one. */
 export type Command = (
-  | { readonly kind: "join"; readonly channel: string; readonly recover?: Position }
+  | { readonly kind: "join"; readonly channel: string; readonly recover?: Position; readonly presence?: "full" | "count" }
+  | { readonly kind: "presence"; readonly channel: string }
   | { readonly kind: "leave"; readonly channel: string }
   | { readonly kind: "say"; readonly channel: string; readonly say: unknown }
   | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown }
@@ -20,7 +21,7 @@ export type Command = (
 ) & { readonly req?: Req };
 
 /**
- * Reads one text frame. Returns undefined for anything that is not exactly one of the five shapes,
+ * Reads one text frame. Returns undefined for anything that is not exactly one of the seven shapes,
  * each with an optional `req`: not JSON, not an object, extra or missing keys, a `req` that is not
  * a string or finite number of at most `MAX_REQ_LENGTH` characters, a `refresh` that is not a
  * string, a channel name that is not a non-empty string of at most `maxChannelLength` characters
@@ -53,10 +54,8 @@ export function parseCommand(text: string, maxChannelLength: number): Command | 
 function shape(fields: Record<string, unknown>, keys: string[], maxChannelLength: number): Command | undefined {
   const isChannel = (name: unknown): name is string => typeof name === "string" && validName(name, maxChannelLength);
 
-  if (keys.length === 1 && keys[0] === "join" && isChannel(fields.join)) return { kind: "join", channel: fields.join };
-  if (keys.length === 2 && Object.hasOwn(fields, "recover") && isChannel(fields.join) && isPosition(fields.recover)) {
-    return { kind: "join", channel: fields.join, recover: fields.recover };
-  }
+  if (isChannel(fields.join) && keys.length <= 3 && keys.every((key) => JOIN_KEYS.has(key))) return join(fields.join, fields);
+  if (keys.length === 1 && keys[0] === "presence" && isChannel(fields.presence)) return { kind: "presence", channel: fields.presence };
   if (keys.length === 1 && keys[0] === "leave" && isChannel(fields.leave)) return { kind: "leave", channel: fields.leave };
   if (keys.length === 2 && Object.hasOwn(fields, "say") && isChannel(fields.to)) {
     return { kind: "say", channel: fields.to, say: fields.say };
@@ -66,6 +65,22 @@ function shape(fields: Record<string, unknown>, keys: string[], maxChannelLength
   }
   if (keys.length === 1 && keys[0] === "refresh" && typeof fields.refresh === "string") return { kind: "refresh", token: fields.refresh };
   return undefined;
+}
+
+/** The keys a join may have: the channel, and a position to recover from and a presence mode, each optional. */
+const JOIN_KEYS = new Set(["join", "recover", "presence"]);
+
+/** A join's command, or undefined for a `recover` or `presence` of another shape. */
+function join(channel: string, fields: Record<string, unknown>): Command | undefined {
+  const { recover, presence } = fields;
+  if (recover !== undefined && !isPosition(recover)) return undefined;
+  if (presence !== undefined && presence !== true && presence !== "count") return undefined;
+  return {
+    kind: "join",
+    channel,
+    ...(recover !== undefined && { recover }),
+    ...(presence !== undefined && { presence: presence === true ? "full" : "count" }),
+  };
 }
 
 function validName(name: string, max: number): boolean {

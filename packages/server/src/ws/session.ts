@@ -6,9 +6,11 @@ import type { ClientMeta } from "../client-meta.js";
 import type { SayHistory } from "../history.js";
 import type { RefusalReason } from "../metrics.js";
 import type { Targets } from "../targets.js";
+import type { Caller } from "./caller.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
-import { type Caller, run } from "./commands.js";
+import { run } from "./commands.js";
 import { Grant } from "./grant.js";
+import type { ServerPresence } from "./presence.js";
 import { parseCommand, type Req } from "./protocol.js";
 import { TokenBucket } from "./rate.js";
 import { serial } from "./serial.js";
@@ -28,6 +30,8 @@ export interface SessionLimits extends BacklogLimits {
 /** What every session of one server shares. */
 export interface SessionServices {
   readonly channels: Channels<ClientMeta>;
+  /** Presence on `channels`. */
+  readonly presence: ServerPresence;
   /** Where targeted messages go, on this node or another. */
   readonly targets: Targets;
   readonly limits: SessionLimits;
@@ -56,6 +60,12 @@ export class Session implements Caller {
   readonly ws: WebSocket;
   readonly id: string | undefined;
   readonly address: string;
+  readonly info: Readonly<Record<string, unknown>> | undefined;
+  readonly channels: Channels<ClientMeta>;
+  readonly presence: ServerPresence;
+  readonly targets: Targets;
+  readonly authorizeTarget: AuthorizeTarget | undefined;
+  readonly history: SayHistory | undefined;
   readonly #services: SessionServices;
   readonly #rate: TokenBucket;
   readonly #inOrder: (task: () => Promise<void> | void) => void;
@@ -85,6 +95,12 @@ export class Session implements Caller {
     this.ws = ws;
     this.id = id;
     this.address = address;
+    this.info = identity?.info;
+    this.channels = services.channels;
+    this.presence = services.presence;
+    this.targets = services.targets;
+    this.authorizeTarget = services.authorizeTarget;
+    this.history = services.history;
     this.#services = services;
     this.#rate = new TokenBucket(services.limits.maxMessagesPerSecond);
     this.#inOrder = serial(() => ws.close(INTERNAL_ERROR.code, INTERNAL_ERROR.reason));
@@ -129,12 +145,8 @@ export class Session implements Caller {
     return this.#grant.allowed;
   }
 
-  get channels(): Channels<ClientMeta> {
-    return this.#services.channels;
-  }
-
-  get targets(): Targets {
-    return this.#services.targets;
+  get req(): Req | undefined {
+    return this.#req;
   }
 
   get maxChannelsPerConnection(): number {
@@ -143,14 +155,6 @@ export class Session implements Caller {
 
   get maxTargets(): number {
     return this.#services.limits.maxTargets;
-  }
-
-  get authorizeTarget(): AuthorizeTarget | undefined {
-    return this.#services.authorizeTarget;
-  }
-
-  get history(): SayHistory | undefined {
-    return this.#services.history;
   }
 
   charge(tokens: number): boolean {
