@@ -101,6 +101,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     stats: () => channels.stats(),
     broker: broker !== undefined,
     unsent: () => adapter.stats().unsent,
+    invalid: () => targets.invalid,
   });
   const admin =
     adminAt &&

@@ -25,6 +25,8 @@ export interface RedisBrokerOptions extends RedisConnectionsOptions {
 const BATCH = 1000;
 /** ':' in a Redis name. */
 const COLON = 0x3a;
+/** 'n', the kind of a number channel's name. */
+const N = 0x6e;
 
 /**
  * A broker over Redis pub/sub: one Redis channel per live channel, subscribed while this node has
@@ -50,7 +52,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #live = new Map<ChannelId, string>();
   readonly #counts = { published: 0, unpublished: 0 };
   #pending = 0;
-  #receive: ((envelope: Buffer) => void) | undefined;
+  #receive: ((envelope: Buffer, channel: ChannelId) => void) | undefined;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
   #subscribed = false;
   #connected = false;
@@ -87,7 +89,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   /** @throws {Error} when called a second time. */
-  start(receive: (envelope: Buffer) => void): void {
+  start(receive: (envelope: Buffer, channel: ChannelId) => void): void {
     if (this.#receive !== undefined) throw new Error("this RedisBroker already serves a Channels");
     this.#receive = receive;
   }
@@ -153,9 +155,14 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     return batches;
   }
 
-  /** A message on the subscribing connection: the broker's when its name is (other users' kinds are longer than one letter). */
+  /**
+   * A message on the subscribing connection: the broker's when its name is (other users' kinds are
+   * longer than one letter), handed on with the channel its name says, which the envelope must match.
+   */
   readonly #onMessage = (name: Buffer, envelope: Buffer): void => {
-    if (name[this.#kindEnd] === COLON) this.#receive?.(envelope);
+    if (name[this.#kindEnd] !== COLON || this.#receive === undefined) return;
+    const channel = name.toString("utf8", this.#kindEnd + 1);
+    this.#receive(envelope, name[this.#kindEnd - 1] === N ? Number(channel) : channel);
   };
 
   /**
