@@ -42,6 +42,8 @@ export interface MetricsSource {
   broker: boolean;
   /** Node messages (targeted messages to another node) that could not be sent: also lost between nodes. */
   unsent(): number;
+  /** Node messages from the broker that were not what a node sends, dropped (envelopes are counted in the broker's stats). */
+  invalid(): number;
 }
 
 /** How the primary of a node:cluster merges one series over its workers (prom-client's `aggregator`). */
@@ -105,6 +107,12 @@ export class ServerMetrics {
           const broker = source.stats().broker;
           return (broker?.lost ?? 0) + (broker?.unpublished ?? 0) + source.unsent();
         },
+        registers,
+      );
+      total(
+        "ws_channels_broker_invalid_total",
+        "Messages from the broker that were not what a node sends (not an envelope, another channel's, a repeat, a jump in sequence, a malformed node message): dropped",
+        () => (source.stats().broker?.invalid ?? 0) + source.invalid(),
         registers,
       );
     }
@@ -178,7 +186,11 @@ function gauge(name: string, help: string, read: () => number, registers: Regist
   });
 }
 
-/** A counter that follows a running total kept elsewhere (the `Channels` totals). */
+/**
+ * A counter that follows a running total kept elsewhere (the `Channels` totals). It never goes
+ * down (prom-client would throw, failing the whole scrape): a total read lower than before adds
+ * nothing until it is past what was counted.
+ */
 function total(name: string, help: string, read: () => number, registers: Registry[]): void {
   let seen = 0;
   new Counter({
@@ -187,6 +199,7 @@ function total(name: string, help: string, read: () => number, registers: Regist
     registers,
     collect() {
       const now = read();
+      if (!(now > seen)) return; // not a number, or not higher
       this.inc(now - seen);
       seen = now;
     },

@@ -62,7 +62,12 @@ export interface PrimaryOptions {
 export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
   if (via === "cluster") {
     setupPrimary(); // also makes Buffers cross IPC as bytes
-    serveClusterAdapter();
+    let noted = 0;
+    serveClusterAdapter((worker) => {
+      if (Date.now() - noted < 1000) return; // at most one line a second
+      noted = Date.now();
+      log.warn(`worker ${worker.id} is not reading its IPC channel: node messages to it are dropped`);
+    });
   }
   const deaths: number[] = [];
   const listening = new Set<Worker>();

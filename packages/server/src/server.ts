@@ -94,7 +94,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const up: Record<string, boolean> = tcpServer ? { ws: false, tcp: false } : { ws: false };
   if (broker) watchBroker(adapter, broker.stats().subscriptions, connected, up, log);
   // What spans nodes, handed to the WebSocket side here and only here: ids and targeted messages.
-  const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
+  const held = new HeldIds(
+    adapter,
+    (ws) => closeRefused(ws, "id_in_use", "", refused),
+    (_id, error) => log.error({ err: error }, "id claim failed: the connection is closed 1011"),
+  );
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
   const presence = serverPresence(channels, { max: settings.presenceMax, highWaterMark, slowConsumer });
@@ -121,6 +125,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     stats: () => channels.stats(),
     broker: broker !== undefined,
     unsent: () => adapter.stats().unsent,
+    invalid: () => targets.invalid,
   });
   const admin =
     adminAt &&

@@ -20,6 +20,7 @@ export class Targets {
   readonly #adapter: Adapter;
   /** Whether an id can be held on several nodes at once (verified ids): then every node is asked. */
   readonly #shared: boolean;
+  #invalid = 0;
 
   /** Takes the messages other nodes send to this node's connections from now on. */
   constructor(channels: Channels<ClientMeta>, held: HeldIds, adapter: Adapter, shared: boolean) {
@@ -62,15 +63,38 @@ export class Targets {
     return missing.filter(([, id]) => !found.has(id)).map(([target]) => target);
   }
 
+  /** Node messages that were not what a node sends (anyone able to write to Redis can send one): dropped. */
+  get invalid(): number {
+    return this.#invalid;
+  }
+
   #deliver(message: string): void {
-    let routed: Routed;
-    try {
-      routed = JSON.parse(message) as Routed;
-    } catch {
-      return; // not from a ws-channels server of this version: nothing to deliver
+    const routed = parseRouted(message);
+    if (routed === undefined) {
+      this.#invalid++;
+      return;
     }
-    if (!Array.isArray(routed.ids) || typeof routed.text !== "string") return;
     // the adapter located these ids here, so it holds this node's claims even if their answers are still on the way
-    for (const id of routed.ids) for (const ws of this.#held.all(String(id)) ?? []) void this.#channels.send(ws, routed.text);
+    for (const id of routed.ids) for (const ws of this.#held.all(id) ?? []) void this.#channels.send(ws, routed.text);
+  }
+}
+
+/**
+ * Reads a node message as a node sends it: string ids, and a text that is one `{"from", "payload"}`
+ * frame, so that no other frame (a forged say or error) reaches a client this way.
+ * @returns undefined for anything else.
+ */
+function parseRouted(message: string): Routed | undefined {
+  try {
+    const routed = JSON.parse(message) as Partial<Routed> | null;
+    if (routed === null || typeof routed !== "object" || !Array.isArray(routed.ids) || typeof routed.text !== "string") return undefined;
+    if (!routed.ids.every((id) => typeof id === "string")) return undefined;
+    const frame = JSON.parse(routed.text) as Record<string, unknown> | null;
+    if (frame === null || typeof frame !== "object" || Array.isArray(frame)) return undefined;
+    const keys = Object.keys(frame);
+    if (keys.length !== 2 || keys[0] !== "from" || keys[1] !== "payload") return undefined;
+    return routed as Routed;
+  } catch {
+    return undefined; // not JSON
   }
 }

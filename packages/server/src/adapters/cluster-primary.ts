@@ -1,14 +1,17 @@
 import cluster, { type Worker } from "node:cluster";
-import { fromWorkers } from "ws-channels/cluster";
+import { fromWorkers, WorkerBacklog } from "ws-channels/cluster";
 import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
 
 /**
  * In the primary, the side of `ClusterAdapter` that `ClusterBroker`'s `setupPrimary` does not
  * cover: the id table (id -> the workers holding it), and node messages forwarded to the worker
- * they name. A worker that exits frees its ids at once. Call before forking.
+ * they name. A worker that exits frees its ids at once. Call before forking. Node messages to a
+ * worker that stops reading its IPC channel are bounded (`WorkerBacklog`'s defaults): past it
+ * they are dropped and reported to `dropped`, so one stuck worker cannot take the primary down.
  * @returns a function that stops serving and forgets the table.
  */
-export function serveClusterAdapter(): () => void {
+export function serveClusterAdapter(dropped: (worker: Worker) => void = () => undefined): () => void {
+  const backlog = new WorkerBacklog();
   const holders = new Map<string, Set<Worker>>();
   const held = new Map<Worker, Set<string>>();
   const drop = (id: string, worker: Worker): void => {
@@ -42,7 +45,8 @@ export function serveClusterAdapter(): () => void {
     },
     node: ({ node, message }) => {
       const worker = cluster.workers?.[node];
-      if (worker !== undefined) send(worker, { wsChannels: "node", message });
+      const forward: AdapterToWorker = { wsChannels: "node", message };
+      if (worker !== undefined && !backlog.send(worker, forward, message.length, ignore) && worker.isConnected()) dropped(worker);
     },
   });
 
@@ -59,7 +63,10 @@ export function serveClusterAdapter(): () => void {
   };
 }
 
+/** The worker may die with a message in flight: a failed send is its `exit`'s business. */
+const ignore = (): void => undefined;
+
+/** Answers a worker's request: not bounded, one per request it made. */
 function send(worker: Worker, message: AdapterToWorker): void {
-  // the worker may die with a message in flight: a failed send is its `exit`'s business
-  if (worker.isConnected()) worker.send(message, undefined, () => undefined);
+  if (worker.isConnected()) worker.send(message, undefined, ignore);
 }

@@ -18,6 +18,9 @@ export type AdapterToWorker =
 
 type Answer = Extract<AdapterToWorker, { request: number }>;
 
+/** How long a worker waits for the primary to answer a claim or a locate, in ms. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+
 /**
  * A worker of a node:cluster whose primary runs `serveClusterAdapter` (what `runPrimary` does):
  * broadcasts through `ClusterBroker`, ids in the primary's table, and node messages forwarded by
@@ -26,16 +29,23 @@ type Answer = Extract<AdapterToWorker, { request: number }>;
 export class ClusterAdapter implements Adapter {
   readonly node: NodeAddress;
   readonly broker: Broker = new ClusterBroker();
-  readonly #waiting = new Map<number, (answer: Answer | undefined) => void>();
+  /** Requests sent, by number: each resolves with its answer, "gone" (the primary is) or "timeout". */
+  readonly #waiting = new Map<number, (answer: Answer | "gone" | "timeout") => void>();
+  readonly #timeoutMs: number;
   readonly #unlisten: () => void;
   #receive: ((message: string) => void) | undefined;
   #nextRequest = 0;
   #unsent = 0;
 
-  /** @throws {Error} outside a cluster worker. */
-  constructor() {
+  /**
+   * @param timeoutMs how long a claim or locate waits for the primary's answer: without one in
+   *   time, the claim is refused and the ids are found nowhere. Default: REQUEST_TIMEOUT_MS.
+   * @throws {Error} outside a cluster worker.
+   */
+  constructor(timeoutMs = REQUEST_TIMEOUT_MS) {
     if (cluster.worker === undefined) throw new Error("ClusterAdapter runs in a cluster worker");
     this.node = String(cluster.worker.id);
+    this.#timeoutMs = timeoutMs;
     const answered = (answer: Answer): void => {
       this.#waiting.get(answer.request)?.(answer);
       this.#waiting.delete(answer.request);
@@ -50,7 +60,9 @@ export class ClusterAdapter implements Adapter {
   async claim(id: string, exclusive: boolean): Promise<boolean> {
     const answer = await this.#ask((request) => ({ wsChannels: "claim", id, exclusive, request }));
     // With the primary gone the worker is stopping: no other worker can hold the id meanwhile.
-    return answer?.wsChannels !== "claimed" || answer.granted;
+    // A primary that does not answer may have given the id to another: refused.
+    if (answer === "gone") return true;
+    return answer !== "timeout" && answer.wsChannels === "claimed" && answer.granted;
   }
 
   release(id: string): void {
@@ -60,7 +72,7 @@ export class ClusterAdapter implements Adapter {
   async locate(ids: readonly string[]): Promise<Map<string, NodeAddress[]>> {
     if (ids.length === 0) return new Map();
     const answer = await this.#ask((request) => ({ wsChannels: "locate", ids, request }));
-    return new Map(answer?.wsChannels === "located" ? answer.found : []);
+    return new Map(typeof answer === "object" && answer.wsChannels === "located" ? answer.found : []);
   }
 
   /** A worker never loses an id: the primary's table lives as long as the cluster. */
@@ -89,7 +101,7 @@ export class ClusterAdapter implements Adapter {
 
   close(): Promise<void> {
     this.#unlisten();
-    for (const resolve of this.#waiting.values()) resolve(undefined);
+    for (const resolve of this.#waiting.values()) resolve("gone");
     this.#waiting.clear();
     return Promise.resolve();
   }
@@ -102,15 +114,18 @@ export class ClusterAdapter implements Adapter {
     });
   }
 
-  /** Sends a request to the primary. @returns its answer, or undefined if the primary is gone. */
-  #ask(message: (request: number) => AdapterToPrimary): Promise<Answer | undefined> {
+  /** Sends a request to the primary. @returns its answer, "gone" if the primary is, "timeout" if it did not answer in time. */
+  #ask(message: (request: number) => AdapterToPrimary): Promise<Answer | "gone" | "timeout"> {
     const request = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#waiting.set(request, resolve);
-      this.#post(message(request), () => {
+      const timer = setTimeout(() => settle("timeout"), this.#timeoutMs).unref();
+      const settle = (answer: Answer | "gone" | "timeout"): void => {
+        clearTimeout(timer);
         this.#waiting.delete(request);
-        resolve(undefined);
-      });
+        resolve(answer);
+      };
+      this.#waiting.set(request, settle);
+      this.#post(message(request), () => settle("gone"));
     });
   }
 }

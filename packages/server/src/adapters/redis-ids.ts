@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { RedisConnections } from "ws-channels/redis";
 import type { IdClaims, NodeAddress } from "./adapter.js";
+import { CLAIM, LOCATE, RELEASE, type Scripts } from "./redis-id-scripts.js";
 
 /** How long a claim lives in Redis unless its node refreshes it, in ms. */
 export const CLAIM_TTL_MS = 10_000;
@@ -9,66 +10,33 @@ export const REFRESH_MS = 3_000;
 /** The most ids one script call handles. */
 const BATCH = 500;
 
-/*
- * Each id is a sorted set `PREFIX:id:ID` of the addresses of the nodes holding it, scored by when
- * the claim expires (Redis's own clock, so nodes' clocks do not matter). A node's claims expire
- * unless it refreshes them: the ids of a node that dies without a goodbye are free again within
- * CLAIM_TTL_MS. Scripts make each step atomic, so two nodes cannot both take an exclusive id.
- */
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
-
-/** KEYS: ids; ARGV: node, ttl, then per key "1" (exclusive) or "0". @returns the indexes refused. */
-const CLAIM = `${NOW}
-local refused = {}
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local mine = redis.call('ZSCORE', key, ARGV[1]) and 1 or 0
-  if ARGV[2 + i] == '1' and redis.call('ZCARD', key) - mine > 0 then
-    refused[#refused + 1] = i
-  else
-    redis.call('ZADD', key, now + tonumber(ARGV[2]), ARGV[1])
-    redis.call('PEXPIRE', key, ARGV[2])
-  end
-end
-return refused`;
-
-/** KEYS: ids; ARGV: node. Removes this node only, so a late release never frees another node's claim. */
-const RELEASE = `for _, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[1]) end
-return 0`;
-
-/** KEYS: ids; ARGV: node. @returns per key, the addresses of the other nodes holding it now. */
-const LOCATE = `${NOW}
-local found = {}
-for i, key in ipairs(KEYS) do
-  local nodes = {}
-  for _, node in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
-    if node ~= ARGV[1] then nodes[#nodes + 1] = node end
-  end
-  found[i] = nodes
-end
-return found`;
-
-interface Scripts {
-  wsClaim(...args: (string | number)[]): Promise<number[]>;
-  wsRelease(...args: (string | number)[]): Promise<number>;
-  wsLocate(...args: (string | number)[]): Promise<string[][]>;
+/** One claim of an id by this node: a refused or failed claim removes its own token, never a later claim's. */
+interface Claim {
+  readonly exclusive: boolean;
+  readonly token: number;
 }
 
 /**
  * Ids claimed in Redis, for servers on many machines. A node whose Redis restarts empty claims
  * its ids again on reconnecting. While Redis cannot be reached, claims are granted (each node
  * still refuses a duplicate among its own connections) and made for real when it returns; an
- * exclusive id another node took meanwhile is reported to `onLost`.
+ * exclusive id another node took meanwhile is reported to `onLost`. A claim Redis fails while
+ * connected (an error reply, no answer in time) rejects: it is never granted silently.
  */
 export class RedisIds implements IdClaims {
   readonly #connections: RedisConnections;
   readonly #redis: Redis & Scripts;
   readonly #node: NodeAddress;
-  /** The ids this node holds, and whether each is exclusive. */
-  readonly #held = new Map<string, boolean>();
+  /** The ids this node holds, each with its latest claim. */
+  readonly #held = new Map<string, Claim>();
   readonly #lost: ((id: string) => void)[] = [];
   readonly #timer: NodeJS.Timeout;
+  #tokens = 0;
+  /** The refresh running now, if any: refreshes never overlap. */
+  #refreshing: Promise<void> | undefined;
+  /** A refresh was asked for while one ran: run another once it ends. */
+  #again = false;
+  #closed = false;
 
   /** Claims for node `node` on the commands connection of `connections`, under its prefix. */
   constructor(connections: RedisConnections, node: NodeAddress) {
@@ -78,19 +46,26 @@ export class RedisIds implements IdClaims {
     this.#redis.defineCommand("wsClaim", { lua: CLAIM });
     this.#redis.defineCommand("wsRelease", { lua: RELEASE });
     this.#redis.defineCommand("wsLocate", { lua: LOCATE });
-    this.#redis.on("ready", this.#refresh);
-    this.#timer = setInterval(this.#refresh, REFRESH_MS).unref();
+    this.#redis.on("ready", this.#onReady);
+    this.#timer = setInterval(this.#onReady, REFRESH_MS).unref();
   }
 
+  /** @throws {Error} (rejects) if Redis, connected, fails the claim: the caller must not let the connection in. */
   async claim(id: string, exclusive: boolean): Promise<boolean> {
-    this.#held.set(id, exclusive);
+    const claim: Claim = { exclusive, token: ++this.#tokens };
+    this.#held.set(id, claim);
+    // unreachable: granted, and claimed for real by the first refresh once Redis is back
+    if (this.#redis.status !== "ready") return true;
+    let refused: number[];
     try {
-      const refused = await this.#redis.wsClaim(1, this.#key(id), this.#node, CLAIM_TTL_MS, exclusive ? "1" : "0");
-      if (refused.length === 0) return true;
-    } catch {
-      return true; // Redis unreachable: claimed for real on the first refresh after it returns
+      refused = await this.#redis.wsClaim(1, this.#key(id), this.#node, CLAIM_TTL_MS, exclusive ? "1" : "0");
+    } catch (error) {
+      this.#forget(id, claim);
+      this.#connections.unanswered(error);
+      throw error instanceof Error ? error : new Error(String(error));
     }
-    this.#held.delete(id);
+    if (refused.length === 0) return true;
+    this.#forget(id, claim);
     return false;
   }
 
@@ -113,10 +88,34 @@ export class RedisIds implements IdClaims {
     this.#lost.push(listener);
   }
 
+  /**
+   * Refreshes (or, after Redis lost them, makes again) every claim of this node, in batches of
+   * BATCH ids. Called while one runs, it runs once more after it, never alongside.
+   * @returns when every claim has been refreshed, or Redis could not be reached.
+   */
+  refresh(): Promise<void> {
+    if (this.#refreshing !== undefined) {
+      this.#again = true;
+      return this.#refreshing;
+    }
+    const running = (async () => {
+      do {
+        this.#again = false;
+        await this.#refreshAll();
+      } while (this.#again && !this.#closed);
+    })();
+    this.#refreshing = running.finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
   /** Releases every claim of this node; the connections are their owner's. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
-    this.#redis.off("ready", this.#refresh);
+    this.#redis.off("ready", this.#onReady);
+    await this.#refreshing;
     const held = [...this.#held.keys()];
     this.#held.clear();
     for (let i = 0; i < held.length; i += BATCH) {
@@ -125,26 +124,46 @@ export class RedisIds implements IdClaims {
     }
   }
 
-  /** Refreshes (or, after Redis lost them, makes again) every claim of this node, in batches. */
-  readonly #refresh = async (): Promise<void> => {
-    const held = [...this.#held];
-    for (let i = 0; i < held.length; i += BATCH) {
-      const batch = held.slice(i, i + BATCH);
+  readonly #onReady = (): void => {
+    if (!this.#closed) void this.refresh();
+  };
+
+  /**
+   * One pass over the claims held when it starts. Each batch is taken when it is sent, from the
+   * claims still held then: an id released meanwhile is not claimed again (its release, sent
+   * after, would come too late to undo that), and only the claim refreshed is forgotten if refused.
+   */
+  async #refreshAll(): Promise<void> {
+    const ids = [...this.#held.keys()];
+    for (let i = 0; i < ids.length && !this.#closed; i += BATCH) {
+      const batch: [string, Claim][] = [];
+      for (const id of ids.slice(i, i + BATCH)) {
+        const claim = this.#held.get(id);
+        if (claim !== undefined) batch.push([id, claim]);
+      }
+      if (batch.length === 0) continue;
       const keys = batch.map(([id]) => this.#key(id));
-      const flags = batch.map(([, exclusive]) => (exclusive ? "1" : "0"));
+      const flags = batch.map(([, claim]) => (claim.exclusive ? "1" : "0"));
       let refused: number[];
       try {
         refused = await this.#redis.wsClaim(keys.length, ...keys, this.#node, CLAIM_TTL_MS, ...flags);
-      } catch {
+      } catch (error) {
+        this.#connections.unanswered(error);
         return; // unreachable: the next `ready` tries again
       }
       for (const index of refused) {
-        const [id] = batch[index - 1] as [string, boolean];
-        if (!this.#held.delete(id)) continue; // released meanwhile
-        for (const listener of this.#lost) listener(id);
+        const [id, claim] = batch[index - 1] as [string, Claim];
+        if (this.#forget(id, claim)) for (const listener of this.#lost) listener(id);
       }
     }
-  };
+  }
+
+  /** Forgets `claim` of `id` if it is still the latest. @returns whether it was. */
+  #forget(id: string, claim: Claim): boolean {
+    if (this.#held.get(id) !== claim) return false; // released meanwhile, or claimed again since
+    this.#held.delete(id);
+    return true;
+  }
 
   #key(id: string): string {
     return this.#connections.name("id", id);

@@ -13,13 +13,16 @@ export class HeldIds {
   /** Connections whose exclusive claim the adapter has not answered yet: they hold the id here, but get nothing sent to it. */
   readonly #pending = new Set<WebSocket>();
   readonly #claims: IdClaims;
+  readonly #failed: (id: string, error: unknown) => void;
 
   /**
    * @param lost called with each connection whose exclusive id another node took while the
    *   adapter could not tell (see `IdClaims.onLost`): it must be closed.
+   * @param failed told of each claim the adapter failed (Redis answered an error), to log it.
    */
-  constructor(claims: IdClaims, lost: (ws: WebSocket) => void) {
+  constructor(claims: IdClaims, lost: (ws: WebSocket) => void, failed: (id: string, error: unknown) => void) {
     this.#claims = claims;
+    this.#failed = failed;
     claims.onLost((id) => {
       for (const ws of this.#connections.get(id) ?? []) lost(ws);
     });
@@ -31,7 +34,8 @@ export class HeldIds {
    * @param exclusive true for an unverified `?id=`, which no other connection may hold; false for
    *   a verified id, which other connections may hold too.
    * @returns false, and `ws` holds nothing, if the claim is exclusive and the id is held here or
-   *   on another node.
+   *   on another node; rejects, and `ws` holds nothing, if the adapter failed the claim (the
+   *   connection must not be let in: its session closes it 1011).
    */
   claim(id: string, ws: WebSocket, exclusive: boolean): Promise<boolean> {
     const holders = this.#connections.get(id);
@@ -46,11 +50,18 @@ export class HeldIds {
     this.#connections.set(id, new Set([ws]));
     if (exclusive) this.#pending.add(ws);
     ws.once("close", () => this.#drop(id, ws));
-    return this.#claims.claim(id, exclusive).then((granted) => {
-      this.#pending.delete(ws);
-      if (!granted) this.#drop(id, ws);
-      return granted;
-    });
+    return this.#claims.claim(id, exclusive).then(
+      (granted) => {
+        this.#pending.delete(ws);
+        if (!granted) this.#drop(id, ws);
+        return granted;
+      },
+      (error: unknown) => {
+        this.#drop(id, ws);
+        this.#failed(id, error);
+        throw error;
+      },
+    );
   }
 
   /**

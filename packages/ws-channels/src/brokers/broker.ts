@@ -45,10 +45,13 @@ export interface BrokerEvents {
 export interface Broker {
   /**
    * Called once, by the `Channels` the broker is given to: from now on every envelope received
-   * for a subscribed channel goes to `receive`, in the order the broker got them.
+   * for a subscribed channel goes to `receive`, in the order the broker got them, with the channel
+   * it came on when the broker's server names it (a Redis channel): an envelope naming another
+   * channel than that is dropped and counted invalid, since anyone able to write to the server can
+   * publish anything there.
    * @throws {Error} when called a second time (a broker serves one `Channels`).
    */
-  start(receive: (envelope: Buffer) => void): void;
+  start(receive: (envelope: Buffer, channel?: ChannelId) => void): void;
   /**
    * Subscribes this node to `channel`. Calls for one channel (subscribe, unsubscribe, subscribe)
    * reach the broker's server in call order.

@@ -1,6 +1,7 @@
 import cluster, { type ClusterSettings, type Worker } from "node:cluster";
 import type { ChannelId } from "../types.js";
 import { type BrokerToPrimary, type BrokerToWorker, fromWorkers } from "./cluster-protocol.js";
+import { WorkerBacklog, type WorkerBacklogOptions } from "./worker-backlog.js";
 
 /** What the primary's routing holds and has done. */
 export interface ClusterPrimaryStats {
@@ -12,7 +13,10 @@ export interface ClusterPrimaryStats {
   routed: number;
   /** Envelope copies written to workers' IPC channels. */
   forwarded: number;
-  /** Envelope copies not sent: the worker's IPC channel was closed or closing. */
+  /**
+   * Envelope copies not sent: the worker's IPC channel was closed or closing, or the worker had
+   * more than its bound of them not yet taken (`SetupPrimaryOptions`).
+   */
   dropped: number;
 }
 
@@ -25,19 +29,27 @@ export interface ClusterPrimary {
   close(): void;
 }
 
+/** Options of `setupPrimary()`: the bound on what one worker has not taken yet. */
+export type SetupPrimaryOptions = WorkerBacklogOptions;
+
 /**
  * Makes this process (a node:cluster primary) the hub of `ClusterBroker`: it sets
  * `serialization: "advanced"` (plus `settings`) with `cluster.setupPrimary`, so call it before
  * `cluster.fork()`. Then it keeps which worker is subscribed to which channel, acknowledges each
  * subscription, and forwards every broadcast to the other workers subscribed to its channel, in
  * the order each worker sent them. A worker that exits is forgotten. Messages without the
- * `wsChannels` tag are the application's and are left alone.
+ * `wsChannels` tag are the application's and are left alone. A worker that stops reading its IPC
+ * channel gets at most `maxPending` envelopes or `maxPendingBytes` bytes waiting in the primary;
+ * past that its copies are dropped and counted (`dropped`), so it cannot take the primary down.
  *
  * @param settings more `cluster.setupPrimary` settings (`exec`, `args`...); `serialization` is always "advanced".
+ * @param options per worker: `maxPending` (default 65,536) and `maxPendingBytes` (default 64 MiB).
  * @throws {Error} in a worker, or if the routing is already set up (and not closed) in this process.
+ * @throws {RangeError} if `maxPending` or `maxPendingBytes` is not an integer >= 1.
  */
-export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
+export function setupPrimary(settings: ClusterSettings = {}, options: SetupPrimaryOptions = {}): ClusterPrimary {
   if (!cluster.isPrimary) throw new Error("setupPrimary() runs in the cluster primary, not in a worker");
+  const backlog = new WorkerBacklog(options);
   cluster.setupPrimary({ ...settings, serialization: "advanced" });
   const routes = new Map<ChannelId, Set<Worker>>();
   const subscriptions = new Map<Worker, Set<ChannelId>>();
@@ -56,10 +68,10 @@ export function setupPrimary(settings: ClusterSettings = {}): ClusterPrimary {
     else counts.dropped++;
   };
   const ignore = (): void => undefined; // an answer to a worker that is going: its exit cleans up
-  const send = (worker: Worker, message: BrokerToWorker): void => {
-    if (worker.isConnected()) worker.send(message, forwarded);
-    else counts.dropped++;
+  const send = (worker: Worker, message: Extract<BrokerToWorker, { wsChannels: "msg" }>): void => {
+    if (!backlog.send(worker, message, message.envelope.byteLength, forwarded)) counts.dropped++;
   };
+  // Answers are not bounded: one per request the worker made, and a dropped ack would hang its subscription.
   const answer = (worker: Worker, message: BrokerToWorker): void => {
     if (worker.isConnected()) worker.send(message, ignore);
   };

@@ -10,6 +10,8 @@ export interface ClusterBrokerOptions {
    * published (counted in `unpublished`). Default: 65,536.
    */
   maxPending?: number;
+  /** The same bound in bytes of envelopes (an IPC channel backed up by a busy primary holds them all). Default: 64 MiB. */
+  maxPendingBytes?: number;
 }
 
 /** What a worker's IPC channel needs to offer: `process` in a cluster worker. */
@@ -38,11 +40,13 @@ interface Ipc {
 export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #ipc: Ipc;
   readonly #maxPending: number;
+  readonly #maxPendingBytes: number;
   readonly #live = new Set<ChannelId>();
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
   readonly #counts = { published: 0, unpublished: 0 };
   #nextId = 0;
   #pending = 0;
+  #pendingBytes = 0;
   #connected = false;
   #closed = false;
   /** The primary answered, but over JSON IPC: it forked this worker before `setupPrimary()`. */
@@ -53,18 +57,19 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
 
   /**
    * @throws {Error} outside a cluster worker (a process without an IPC channel).
-   * @throws {RangeError} if `maxPending` is not an integer >= 1.
+   * @throws {RangeError} if `maxPending` or `maxPendingBytes` is not an integer >= 1.
    */
   constructor(options: ClusterBrokerOptions = {}) {
     super();
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { maxPending = 65_536 } = options;
-    if (!Number.isInteger(maxPending) || maxPending < 1)
-      throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
+    const { maxPending = 65_536, maxPendingBytes = 64 * 1024 * 1024 } = options;
+    for (const [name, value] of Object.entries({ maxPending, maxPendingBytes }))
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1, got ${String(value)}`);
     if (typeof process.send !== "function")
       throw new Error("ClusterBroker runs in a node:cluster worker (this process has no IPC channel)");
     this.#ipc = process as unknown as Ipc;
     this.#maxPending = maxPending;
+    this.#maxPendingBytes = maxPendingBytes;
   }
 
   /** Says hello to the primary: the broker is up once it answers. @throws {Error} when called a second time, or for a second ClusterBroker in this worker. */
@@ -89,12 +94,21 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
   }
 
   publish(channel: ChannelId, envelope: Buffer): void {
-    if (!this.#ipc.connected || this.#pending >= this.#maxPending || this.#closed || this.#misconfigured) {
+    const bytes = envelope.byteLength;
+    const full = this.#pending >= this.#maxPending || this.#pendingBytes + bytes > this.#maxPendingBytes;
+    if (!this.#ipc.connected || full || this.#closed || this.#misconfigured) {
       this.#counts.unpublished++;
       return;
     }
     this.#pending++;
-    this.#ipc.send?.({ wsChannels: "pub", channel, envelope }, this.#sent);
+    this.#pendingBytes += bytes;
+    // the callback runs once the message is written to the channel: until then it is pending
+    this.#ipc.send?.({ wsChannels: "pub", channel, envelope }, (error) => {
+      this.#pending--;
+      this.#pendingBytes -= bytes;
+      if (error === null) this.#counts.published++;
+      else this.#counts.unpublished++;
+    });
   }
 
   stats(): BrokerStats {
@@ -119,12 +133,6 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     this.#ipc.send?.(message, ignore); // with a callback, a channel closing under it is not an 'error' event
     return true;
   }
-
-  readonly #sent = (error: Error | null): void => {
-    this.#pending--;
-    if (error === null) this.#counts.published++;
-    else this.#counts.unpublished++;
-  };
 
   readonly #onEnvelope = (message: { envelope: Uint8Array }): void => this.#receive?.(asBuffer(message.envelope));
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
@@ -11,13 +12,28 @@ import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
  */
 export const MAX_SEQUENCES = 65_536;
 
+/**
+ * The most broadcasts from one origin a receiver counts as lost in one gap on its word alone. A
+ * larger jump (anyone who can write to the broker can send one) is dropped as invalid, unless the
+ * origin's next envelope follows it: then the origin really moved on, and its sequence is taken up
+ * from there.
+ */
+export const MAX_GAP = 65_536;
+
+/** The most origins a receiver follows per channel: past it the one heard from least recently is forgotten, so made-up origins cannot grow memory. */
+export const MAX_ORIGINS = 4096;
+
 /** What a node's broker link reports in `stats().broker`: the broker's counts and the receiver's. */
 export interface BrokerLinkStats extends BrokerStats {
   /** Envelopes from other nodes delivered to this node's members (each one counted once). */
   received: number;
   /** Broadcasts from other nodes that never arrived: gaps in an origin's sequence for a channel. */
   lost: number;
-  /** Received bytes that were not an envelope (another version, truncated): dropped. */
+  /**
+   * Received bytes that were not what a node sends, dropped: not an envelope (another version,
+   * truncated), text that is not UTF-8, an envelope for another channel than the one it came on,
+   * a repeat, or a sequence number jumping more than MAX_GAP ahead.
+   */
   invalid: number;
   /**
    * Envelopes for a channel with no member here: sent while this node's unsubscription was on its
@@ -30,6 +46,8 @@ export interface BrokerLinkStats extends BrokerStats {
 interface Seen {
   epoch: number;
   seq: number;
+  /** The last envelope dropped for jumping too far: if the next one follows it, the origin moved on. */
+  jumped?: { epoch: number; seq: number } | undefined;
 }
 
 /** The outgoing sequence of one channel at this node. */
@@ -121,10 +139,10 @@ export class BrokerLink {
     return this.#broker.close();
   }
 
-  readonly #receive = (bytes: Buffer): void => {
+  readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId): void => {
     if (this.#closed) return;
     const envelope = decodeEnvelope(bytes);
-    if (envelope === undefined) {
+    if (envelope === undefined || (arrivedOn !== undefined && envelope.channel !== arrivedOn)) {
       this.#counts.invalid++;
       return;
     }
@@ -135,21 +153,37 @@ export class BrokerLink {
       this.#counts.stray++; // the last local member left while this was on its way
       return;
     }
+    if (!envelope.binary && !isUtf8(envelope.payload)) {
+      this.#counts.invalid++; // as a text frame it would make every WebSocket member close (RFC 6455 §8.1)
+      return;
+    }
     const seen = origins.get(origin);
     if (seen === undefined) {
+      if (origins.size >= MAX_ORIGINS) origins.delete(origins.keys().next().value as number);
       origins.set(origin, { epoch, seq });
-    } else if (seen.epoch !== epoch) {
-      this.#counts.lost += seq - 1; // a new sequence: its first seq - 1 envelopes never came
-      seen.epoch = epoch;
-      seen.seq = seq;
-    } else {
-      // Modulo 2^32, so that a sequence wrapping around is not a repeat.
-      const ahead = (seq - seen.seq) >>> 0;
-      if (ahead === 0 || ahead > 0x7fffffff) return; // a repeat of an envelope already delivered
-      this.#counts.lost += ahead - 1;
-      seen.seq = seq;
-    }
+    } else if (!this.#follows(seen, epoch, seq)) return;
     this.#counts.received++;
     this.#deliver(channel, Payload.fromBytes(envelope.payload, envelope.binary));
   };
+
+  /**
+   * Whether (epoch, seq) comes after `seen` in its origin's sequence: if so it becomes the last
+   * seen, and what it skipped is counted lost; if not (a repeat, a jump past MAX_GAP) it is counted
+   * invalid. Comparisons are modulo 2^32, so that a sequence wrapping around is not a repeat.
+   */
+  #follows(seen: Seen, epoch: number, seq: number): boolean {
+    // a new sequence: its first seq - 1 envelopes never came
+    const gap = seen.epoch !== epoch ? (seq - 1) >>> 0 : ((seq - seen.seq) >>> 0) - 1;
+    const confirmed = seen.jumped !== undefined && seen.jumped.epoch === epoch && (seq - seen.jumped.seq) >>> 0 === 1;
+    if (gap === -1 || (gap > MAX_GAP && !confirmed)) {
+      if (gap !== -1) seen.jumped = { epoch, seq };
+      this.#counts.invalid++;
+      return false;
+    }
+    if (gap <= MAX_GAP) this.#counts.lost += gap; // a confirmed jump's gap is unknown: the jump itself was counted invalid
+    seen.epoch = epoch;
+    seen.seq = seq;
+    seen.jumped = undefined;
+    return true;
+  }
 }

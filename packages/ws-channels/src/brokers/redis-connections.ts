@@ -9,6 +9,8 @@ export const REDIS_DEFAULTS = {
   timeoutMs: 2000,
   /** The most publishes sent and not yet answered. */
   maxPending: 65_536,
+  /** The most bytes of envelopes sent and not yet answered: 64 MiB. */
+  maxPendingBytes: 64 * 1024 * 1024,
 } as const;
 
 /** ioredis options, but the reply mapping: ws-channels reads replies in ioredis's default shape. */

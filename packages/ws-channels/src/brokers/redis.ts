@@ -19,12 +19,16 @@ export interface RedisBrokerOptions extends RedisConnectionsOptions {
    * Default: 65,536.
    */
   maxPending?: number;
+  /** The same bound in bytes of envelopes: past it a broadcast is not published. Default: 64 MiB. */
+  maxPendingBytes?: number;
 }
 
 /** The most channels one SUBSCRIBE or UNSUBSCRIBE names. */
 const BATCH = 1000;
 /** ':' in a Redis name. */
 const COLON = 0x3a;
+/** 'n', the kind of a number channel's name. */
+const N = 0x6e;
 
 /**
  * A broker over Redis pub/sub: one Redis channel per live channel, subscribed while this node has
@@ -46,11 +50,13 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /** Where the kind's one letter ends in the broker's Redis names: a ':' there, and the name is the broker's. */
   readonly #kindEnd: number;
   readonly #maxPending: number;
+  readonly #maxPendingBytes: number;
   /** The live set: every channel subscribed and not unsubscribed, with its Redis name. */
   readonly #live = new Map<ChannelId, string>();
   readonly #counts = { published: 0, unpublished: 0 };
   #pending = 0;
-  #receive: ((envelope: Buffer) => void) | undefined;
+  #pendingBytes = 0;
+  #receive: ((envelope: Buffer, channel: ChannelId) => void) | undefined;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
   #subscribed = false;
   #connected = false;
@@ -59,19 +65,20 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
 
   /**
    * @throws {TypeError} for options of the wrong type, or `connections` with options of its own.
-   * @throws {RangeError} if `maxPending` or `timeoutMs` is not an integer >= 1.
+   * @throws {RangeError} if `maxPending`, `maxPendingBytes` or `timeoutMs` is not an integer >= 1.
    */
   constructor(options: RedisBrokerOptions = {}) {
     super();
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-    const { connections, maxPending = REDIS_DEFAULTS.maxPending, ...own } = options;
+    const { connections, maxPending = REDIS_DEFAULTS.maxPending, maxPendingBytes = REDIS_DEFAULTS.maxPendingBytes, ...own } = options;
     if (connections !== undefined && !(connections instanceof RedisConnections))
       throw new TypeError("connections must be a RedisConnections");
     if (connections !== undefined && Object.values(own).some((value) => value !== undefined))
       throw new TypeError("connections come with their own url, client, redis, prefix and timeoutMs");
-    if (!Number.isInteger(maxPending) || maxPending < 1)
-      throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
+    for (const [name, value] of Object.entries({ maxPending, maxPendingBytes }))
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1, got ${String(value)}`);
     this.#maxPending = maxPending;
+    this.#maxPendingBytes = maxPendingBytes;
     this.#owns = connections === undefined;
     this.#connections = connections ?? new RedisConnections(own);
     this.#pub = this.#connections.commands;
@@ -87,7 +94,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   /** @throws {Error} when called a second time. */
-  start(receive: (envelope: Buffer) => void): void {
+  start(receive: (envelope: Buffer, channel: ChannelId) => void): void {
     if (this.#receive !== undefined) throw new Error("this RedisBroker already serves a Channels");
     this.#receive = receive;
   }
@@ -114,13 +121,22 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   publish(channel: ChannelId, envelope: Buffer): void {
-    if (this.#pub.status !== "ready" || this.#pending >= this.#maxPending || this.#closing !== undefined) {
+    const bytes = envelope.byteLength;
+    const full = this.#pending >= this.#maxPending || this.#pendingBytes + bytes > this.#maxPendingBytes;
+    if (this.#pub.status !== "ready" || full || this.#closing !== undefined) {
       this.#counts.unpublished++;
       return;
     }
     this.#pending++;
+    this.#pendingBytes += bytes;
     if (!this.#corked) this.#cork();
-    this.#pub.publish(this.#live.get(channel) ?? this.#nameOf(channel), envelope).then(this.#published, this.#unpublished);
+    this.#pub.publish(this.#live.get(channel) ?? this.#nameOf(channel), envelope).then(
+      () => this.#answered(bytes, true),
+      (error: unknown) => {
+        this.#answered(bytes, false);
+        this.#unanswered(error);
+      },
+    );
   }
 
   stats(): BrokerStats {
@@ -153,9 +169,14 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     return batches;
   }
 
-  /** A message on the subscribing connection: the broker's when its name is (other users' kinds are longer than one letter). */
+  /**
+   * A message on the subscribing connection: the broker's when its name is (other users' kinds are
+   * longer than one letter), handed on with the channel its name says, which the envelope must match.
+   */
   readonly #onMessage = (name: Buffer, envelope: Buffer): void => {
-    if (name[this.#kindEnd] === COLON) this.#receive?.(envelope);
+    if (name[this.#kindEnd] !== COLON || this.#receive === undefined) return;
+    const channel = name.toString("utf8", this.#kindEnd + 1);
+    this.#receive(envelope, name[this.#kindEnd - 1] === N ? Number(channel) : channel);
   };
 
   /**
@@ -177,16 +198,12 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     return this.#connections.name(typeof channel === "number" ? "n" : "s", channel);
   }
 
-  readonly #published = (): void => {
+  #answered(bytes: number, published: boolean): void {
     this.#pending--;
-    this.#counts.published++;
-  };
-
-  readonly #unpublished = (error: unknown): void => {
-    this.#pending--;
-    this.#counts.unpublished++;
-    this.#unanswered(error);
-  };
+    this.#pendingBytes -= bytes;
+    if (published) this.#counts.published++;
+    else this.#counts.unpublished++;
+  }
 
   readonly #unanswered = (error: unknown): void => this.#connections.unanswered(error);
 
