@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
+import type { Socket } from "node:net";
 import { eventually, within } from "./helpers.js";
 
 /** A child process and everything it has written so far, stdout and stderr together. */
@@ -109,4 +110,39 @@ export function stopGroups(groups: ChildProcess[]): void {
       // the group has already exited
     }
   }
+}
+
+/** The live workers of a `--workers` server, in the order they started (as its primary logged them). */
+export function startedWorkers(server: Spawned): number[] {
+  const started = [...server.output().matchAll(/worker (\d+) \(pid (\d+)\) started/g)].map((m) => Number(m[2]));
+  return started.filter(alive);
+}
+
+/**
+ * Connects to a `--workers` server until the kernel shows the connection held by its worker
+ * `node` (the order of `startedWorkers`; the primary deals connections round robin).
+ */
+export async function connectToWorker<C>(
+  server: Spawned,
+  node: number,
+  port: number,
+  open: () => Promise<C>,
+  socket: (c: C) => Socket,
+  close: (c: C) => Promise<void>,
+): Promise<C> {
+  const pid = startedWorkers(server)[node] as number;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const client = await open();
+    const local = socket(client).localPort as number;
+    // Not read meanwhile, so that a server's refusal (a close frame) cannot end the connection
+    // before its owner is known; a TCP connection may still be on its way from the primary.
+    socket(client).pause();
+    let owner: number | undefined;
+    const deadline = Date.now() + 2000;
+    while (owner === undefined && Date.now() < deadline) owner = (await socketOwners(port, [local], startedWorkers(server))).get(local);
+    socket(client).resume();
+    if (owner === pid) return client;
+    await close(client);
+  }
+  throw new Error(`no connection landed on worker ${pid} in 20 attempts`);
 }

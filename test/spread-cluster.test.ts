@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, TcpClient, WsClient } from "./helpers.js";
-import { alive, killAll, type Spawned, serverPorts, socketOwners, spawnProject, waitFor } from "./processes.js";
+import { connectToWorker, killAll, type Spawned, serverPorts, spawnProject, startedWorkers, waitFor } from "./processes.js";
 import { join, openWhenFree, settled, spreadsOverNodes, type TwoNodes } from "./spread.js";
 
 const children: ChildProcess[] = [];
@@ -10,34 +10,17 @@ let server: Spawned;
 let ports: { ws: number; tcp: number };
 
 /** The live workers, in the order they started: node 0 and node 1. */
-function liveWorkers(): number[] {
-  const started = [...server.output().matchAll(/worker (\d+) \(pid (\d+)\) started/g)].map((m) => Number(m[2]));
-  return started.filter(alive);
-}
+const liveWorkers = (): number[] => startedWorkers(server);
 
 /** Connects until the kernel shows the connection held by worker `node` (the primary deals them round robin). */
-async function onWorker<C>(
+function onWorker<C>(
   node: 0 | 1,
   port: number,
   open: () => Promise<C>,
   socket: (c: C) => Socket,
   close: (c: C) => Promise<void>,
 ): Promise<C> {
-  const pid = liveWorkers()[node] as number;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const client = await open();
-    const local = socket(client).localPort as number;
-    // Not read meanwhile, so that a server's refusal (a close frame) cannot end the connection
-    // before its owner is known; a TCP connection may still be on its way from the primary.
-    socket(client).pause();
-    let owner: number | undefined;
-    const deadline = Date.now() + 2000;
-    while (owner === undefined && Date.now() < deadline) owner = (await socketOwners(port, [local], liveWorkers())).get(local);
-    socket(client).resume();
-    if (owner === pid) return client;
-    await close(client);
-  }
-  throw new Error(`no connection landed on worker ${pid} in 20 attempts`);
+  return connectToWorker(server, node, port, open, socket, close);
 }
 
 const nodes: TwoNodes = {

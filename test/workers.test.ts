@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { REFUSAL_REASONS } from "../packages/server/src/metrics.js";
+import { REFUSAL_REASONS } from "../packages/server/src/refusals.js";
 import { eventually, WsClient, within } from "./helpers.js";
 import { alive, exited, killAll, type Spawned, serverPorts, socketOwners, spawnProject, waitFor } from "./processes.js";
 

@@ -39,7 +39,9 @@ async function read(flag: string, path: string): Promise<Buffer> {
 if (cluster.isPrimary && workers > 1) {
   // The primary holds no client: it supervises, routes, and serves the summed metrics.
   const admin = settings.adminPort === undefined ? undefined : { host: settings.adminHost, port: settings.adminPort };
-  runPrimary({ workers, log, via: redis === undefined ? "cluster" : "redis", admin });
+  const { historySize: size, historyTtl, recoverMax = size } = settings;
+  const history = size > 0 ? { size, ttlMs: historyTtl * 1000, recoverMax } : undefined;
+  runPrimary({ workers, log, via: redis === undefined ? "cluster" : "redis", admin, history });
 } else await serve();
 
 /** One server in this process: the whole server, or one worker of a cluster. */

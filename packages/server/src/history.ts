@@ -22,7 +22,8 @@ export type Joined =
   | { joined: string; recovered: false; epoch: string; offset: number };
 
 /**
- * The says of a server alone, kept (issue 18): every say gets its channel's next offset and is
+ * The says of a service, kept where its adapter keeps them (issue 18: in a process alone, or in
+ * the cluster primary): every say gets its channel's next offset and is
  * delivered with it; a join answers with the channel's position, or with what a returning client
  * missed. Each say is kept as its JSON text, `{"say":...,"from":...}`, encoded once for the
  * delivery and the history both.
@@ -30,22 +31,11 @@ export type Joined =
 export class SayHistory {
   readonly #history: History<string>;
   readonly #recoverMax: number;
-  readonly #authorize: (channel: string, id: string | undefined) => Promise<boolean>;
 
-  /** @param authorize the server's `authorize` hook, bounded by its timeout: a join asks it before joining. */
-  constructor(settings: HistorySettings, authorize: ((channel: string, id: string | undefined) => Promise<boolean>) | undefined) {
+  constructor(settings: HistorySettings) {
     const { size, ttlMs } = settings;
     this.#history = new History<string>({ history: () => ({ size, ttlMs }) });
     this.#recoverMax = settings.recoverMax;
-    this.#authorize = authorize ?? (() => Promise.resolve(true));
-  }
-
-  /** Whether a connection with `id` may join `channel`: the hook said true (a throw, a rejection or a timeout refuses). */
-  mayJoin(channel: string, id: string | undefined): Promise<boolean> {
-    return this.#authorize(channel, id).then(
-      (allowed) => allowed === true,
-      () => false,
-    );
   }
 
   /**
@@ -55,6 +45,11 @@ export class SayHistory {
   deliver(channel: string, entry: string): string {
     const { epoch, offset } = this.#history.append(channel, entry) as HistoryPosition; // every channel keeps history
     return `{"to":${JSON.stringify(channel)},${entry.slice(1, -1)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`;
+  }
+
+  /** Where `channel` stands now: its epoch and newest offset. */
+  position(channel: string): HistoryPosition {
+    return this.#history.position(channel) as HistoryPosition; // every channel keeps history
   }
 
   /**

@@ -1,9 +1,11 @@
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import { fromWorkers, setupPrimary } from "ws-channels/cluster";
+import { serveClusterHistory } from "./adapters/cluster-history-primary.js";
 import { serveClusterAdapter } from "./adapters/cluster-primary.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
+import type { HistorySettings } from "./history.js";
 
 /** How many worker deaths within DEATH_WINDOW_MS stop the whole server. */
 export const MAX_DEATHS = 5;
@@ -39,6 +41,8 @@ export interface PrimaryOptions {
   via: "cluster" | "redis";
   /** Where the admin listener serves every worker's metrics, summed, and the cluster's health. Default: none. */
   admin?: { host: string; port: number } | undefined;
+  /** With `via: "cluster"`: the says the primary keeps for every worker (start the workers with the same `historySize`). Default: none. */
+  history?: HistorySettings | undefined;
 }
 
 /**
@@ -59,7 +63,7 @@ export interface PrimaryOptions {
  * else joinPrimary(await startServer({ port: 4545, spread: { cluster: true } }));
  * @returns nothing: the process exits by itself.
  */
-export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
+export function runPrimary({ workers, log, via, admin, history }: PrimaryOptions): void {
   if (via === "cluster") {
     setupPrimary(); // also makes Buffers cross IPC as bytes
     let noted = 0;
@@ -68,6 +72,7 @@ export function runPrimary({ workers, log, via, admin }: PrimaryOptions): void {
       noted = Date.now();
       log.warn(`worker ${worker.id} is not reading its IPC channel: node messages to it are dropped`);
     });
+    if (history !== undefined) serveClusterHistory(history);
   }
   const deaths: number[] = [];
   const listening = new Set<Worker>();

@@ -6,7 +6,6 @@ import { createAdapter, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
 import type { ClientMeta } from "./client-meta.js";
-import { SayHistory } from "./history.js";
 import { HeldIds } from "./ids/held.js";
 import { sampled } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
@@ -18,6 +17,7 @@ import { TcpBroadcastServer } from "./tcp-server.js";
 import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
+import { joinHistory } from "./ws/history-join.js";
 import { serverPresence } from "./ws/presence.js";
 
 export type { Spread } from "./adapters/index.js";
@@ -70,7 +70,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     slowConsumer,
     ...(mayJoin && { authorize: (channel, _member, meta) => mayJoin(String(channel), meta?.id) }),
   });
-  const history = settings.history && new SayHistory(settings.history, mayJoin);
+  const history = settings.history && joinHistory(adapter.history(settings.history, channels), mayJoin);
   // so that the first clients' joins are subscribed and their ids claimed for real
   const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
@@ -141,7 +141,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await settledWithin(Promise.all([channels.close(), presence.close()]), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
-      history?.close();
+      history?.store.close();
       await admin?.close();
     })());
   try {

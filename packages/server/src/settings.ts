@@ -50,7 +50,7 @@ export interface Settings {
  *   for `jwt` and `authenticate` both given.
  * @throws {RangeError} for a `jwt.key` shorter than RFC 7518 requires, or a bad `jwt.maxAge` or `jwt.clockTolerance`.
  * @throws {RangeError} for a `historySize` or `recoverMax` that is not an integer >= 0 or a
- *   `historyTtl` that is not an integer of seconds >= 1; {TypeError} for `historySize` with `spread`.
+ *   `historyTtl` that is not an integer of seconds >= 1; {TypeError} for `historySize` with a Redis `spread`.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
@@ -107,8 +107,8 @@ function historySettings(given: ServerOptions): HistorySettings | undefined {
     if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
   }
   if (size === 0) return undefined;
-  // the rings live in this process: a client back on another node would get a wrong offset
-  if (given.spread !== undefined)
-    throw new TypeError("historySize > 0 works on a server alone for now, not with spread (cluster or Redis)");
+  // alone or in the cluster primary; not on Redis yet, where a client back on another server would get a wrong offset
+  if (given.spread !== undefined && "redis" in given.spread)
+    throw new TypeError("historySize > 0 works alone or on cluster workers for now, not with Redis");
   return { size, ttlMs: historyTtl * 1000, recoverMax };
 }

@@ -1,5 +1,8 @@
-import type { Broker, BrokerEvents } from "ws-channels";
+import type { Broker, BrokerEvents, Channels } from "ws-channels";
+import type { ClientMeta } from "../client-meta.js";
+import type { HistorySettings } from "../history.js";
 import { emitted } from "../wait.js";
+import type { HistoryStore } from "./history-store.js";
 
 /** How long a server waits at start-up for Redis or the cluster primary before serving alone meanwhile, in ms. */
 export const START_WAIT_MS = 5_000;
@@ -53,9 +56,9 @@ export interface AdapterStats {
  * (a message to one node by its address: what targeted messages to another node's connections
  * travel as), and whether the other nodes can be reached (`up` and `down`, as the broker's).
  *
- * Presence and history storage will belong here too: what every node must read the same (who is
- * in a channel on any node, the last messages of a channel) is kept by the backend the adapter
- * already talks to (the primary's tables, Redis keys under the same prefix).
+ * History storage belongs here too (`history`): the last says of a channel, which every node must
+ * read the same, are kept by the backend the adapter already talks to (this process alone, the
+ * cluster primary); presence across nodes will be too.
  */
 export interface Adapter extends IdClaims {
   /** This node's address. */
@@ -76,6 +79,13 @@ export interface Adapter extends IdClaims {
    */
   ready(): Promise<boolean>;
   stats(): AdapterStats;
+  /**
+   * Where this node keeps and reads says (history on): alone, rings in this process; in a
+   * cluster, the primary's (`serveClusterHistory`), so a client back on another worker recovers.
+   * Call once, with the server's `Channels`, which the store delivers says to.
+   * @throws {TypeError} where the adapter keeps no history (Redis, for now).
+   */
+  history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore;
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
   /** Releases this node's claims, stops taking node messages and closes what the adapter opened; the broker is its `Channels`'s to close. */
   close(): Promise<void>;

@@ -1,4 +1,8 @@
+import type { Channels } from "ws-channels";
+import type { ClientMeta } from "../client-meta.js";
+import type { HistorySettings } from "../history.js";
 import type { Adapter, AdapterStats } from "./adapter.js";
+import { type HistoryStore, LocalHistory } from "./history-store.js";
 
 /** A process alone: nobody else can hold an id, so every claim is granted, nothing is elsewhere, and there is no other node to send to. */
 export class Alone implements Adapter {
@@ -28,6 +32,10 @@ export class Alone implements Adapter {
 
   stats(): AdapterStats {
     return { unsent: 0 };
+  }
+
+  history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore {
+    return new LocalHistory(settings, channels);
   }
 
   /** Never emits: there is nothing to reach. */

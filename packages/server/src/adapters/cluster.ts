@@ -1,7 +1,11 @@
 import cluster from "node:cluster";
-import type { Broker, BrokerEvents } from "ws-channels";
+import type { Broker, BrokerEvents, Channels } from "ws-channels";
 import { ClusterBroker, fromPrimary } from "ws-channels/cluster";
+import type { ClientMeta } from "../client-meta.js";
+import type { HistorySettings } from "../history.js";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import { ClusterHistory } from "./cluster-history.js";
+import type { HistoryStore } from "./history-store.js";
 
 /** What a worker's adapter says to the primary (`serveClusterAdapter`), on the one IPC convention of cluster-protocol.ts. */
 export type AdapterToPrimary =
@@ -92,6 +96,11 @@ export class ClusterAdapter implements Adapter {
 
   stats(): AdapterStats {
     return { unsent: this.#unsent };
+  }
+
+  /** The primary's rings (`serveClusterHistory`); its settings are the primary's, which the CLI gives both. */
+  history(_settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore {
+    return new ClusterHistory(channels);
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Broker, BrokerEvents } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import type { HistoryStore } from "./history-store.js";
 import { RedisIds } from "./redis-ids.js";
 
 /**
@@ -74,6 +75,11 @@ export class RedisAdapter implements Adapter {
 
   stats(): AdapterStats {
     return { unsent: this.#unsent };
+  }
+
+  /** Not yet: settings refuse `historySize` with Redis before an adapter is made. */
+  history(): HistoryStore {
+    throw new TypeError("history is not kept on Redis yet: historySize > 0 works alone or on cluster workers");
   }
 
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {

@@ -2,10 +2,10 @@ import type WebSocket from "ws";
 import type { Channels } from "ws-channels";
 import type { AuthorizeTarget, Identity } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
-import type { SayHistory } from "../history.js";
-import type { RefusalReason } from "../metrics.js";
+import type { RefusalReason } from "../refusals.js";
 import type { Targets } from "../targets.js";
 import type { ClosingRefusal } from "./close-codes.js";
+import type { JoinHistory } from "./history-join.js";
 import type { ServerPresence } from "./presence.js";
 import type { Req } from "./protocol.js";
 
@@ -29,7 +29,7 @@ export interface Caller {
   /** Decides whether it may send to an id; undefined: to any. */
   readonly authorizeTarget: AuthorizeTarget | undefined;
   /** The server's kept says; undefined: history is off. */
-  readonly history: SayHistory | undefined;
+  readonly history: JoinHistory | undefined;
   /**
    * Takes `tokens` more from its rate limit, on top of the one each message takes.
    * @returns false after closing it 1008 `rate limit` when its bucket holds fewer.

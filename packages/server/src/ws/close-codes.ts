@@ -1,5 +1,5 @@
 import WebSocket from "ws";
-import type { RefusalReason } from "../metrics.js";
+import type { RefusalReason } from "../refusals.js";
 
 /** A close frame's code and reason (RFC 6455 section 7.4). */
 export interface CloseFrame {

@@ -50,10 +50,10 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     if (!caller.channels.member(channel, caller.ws)) return caller.close("not_a_member");
     // `from` is the server's word for who said it: a client cannot forge it
     const from = caller.id === undefined ? {} : { from: caller.id };
-    let text = encode(caller, caller.history === undefined ? { to: channel, say, ...from } : { say, ...from });
+    const text = encode(caller, caller.history === undefined ? { to: channel, say, ...from } : { say, ...from });
     if (text === undefined) return;
-    // kept, with its offset: encoded once for the history and for every member
-    if (caller.history !== undefined) text = caller.history.deliver(channel, text);
+    // kept where the adapter keeps says, which numbers it and delivers it to every node
+    if (caller.history !== undefined) return caller.history.store.say(channel, text);
     return caller.channels.broadcast(channel, text).then(
       () => undefined,
       () => undefined, // rejected only once channels are closed, during shutdown

@@ -1,18 +1,45 @@
 import WebSocket from "ws";
 import type { HistoryPosition } from "ws-channels";
+import type { HistoryStore } from "../adapters/history-store.js";
 import type { ClientMeta } from "../client-meta.js";
-import type { SayHistory } from "../history.js";
 import type { Caller } from "./caller.js";
 
+/** What a session needs of history: where says are kept, and the `authorize` hook a join with history asks itself. */
+export interface JoinHistory {
+  readonly store: HistoryStore;
+  /** Whether a connection with `id` may join `channel`: the hook said true (a throw, a rejection or a timeout refuses). */
+  mayJoin(channel: string, id: string | undefined): Promise<boolean>;
+}
+
 /**
- * A join with history on: asks the `authorize` hook first, then joins, takes the channel's
- * position (or what a returning client missed) and queues the reply in one synchronous step, so
- * that every say after that position reaches the client after the reply, and none before it is
- * missing from it. `forbidden` answers a refusal.
+ * The `JoinHistory` of a server whose adapter keeps says in `store`.
+ * @param authorize the server's `authorize` hook, bounded by its timeout; undefined: any join.
+ */
+export function joinHistory(
+  store: HistoryStore,
+  authorize: ((channel: string, id: string | undefined) => Promise<boolean>) | undefined,
+): JoinHistory {
+  return {
+    store,
+    mayJoin: (channel, id) =>
+      authorize === undefined
+        ? Promise.resolve(true)
+        : authorize(channel, id).then(
+            (allowed) => allowed === true,
+            () => false,
+          ),
+  };
+}
+
+/**
+ * A join with history on: asks the `authorize` hook first, then has the store take the channel's
+ * position (or what a returning client missed) and, in the same synchronous step, joins and
+ * queues the reply, so that every say after that position reaches the client after the reply,
+ * and none before it is missing from it. `forbidden` answers a refusal.
  */
 export async function joinWithHistory(
   caller: Caller,
-  history: SayHistory,
+  history: JoinHistory,
   channel: string,
   meta: ClientMeta,
   recover: HistoryPosition | undefined,
@@ -21,7 +48,9 @@ export async function joinWithHistory(
   if (!(await history.mayJoin(channel, caller.id))) return forbidden();
   const { channels, ws } = caller;
   if (ws.readyState !== WebSocket.OPEN) return; // it closed while the hook was deciding
-  // No await from here: the join, the snapshot and the reply's place among the channel's says.
-  channels.join(channel, ws, meta);
-  return caller.reply(history.joined(channel, recover));
+  return history.store.join(channel, recover, (reply) => {
+    if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(); // it closed while the store answered
+    channels.join(channel, ws, meta);
+    return caller.reply(reply);
+  });
 }

@@ -3,13 +3,13 @@ import type { Channels } from "ws-channels";
 import { type Authenticate, type AuthorizeTarget, type Identity, identify, refreshRequest } from "../auth.js";
 import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backlog.js";
 import type { ClientMeta } from "../client-meta.js";
-import type { SayHistory } from "../history.js";
-import type { RefusalReason } from "../metrics.js";
+import type { RefusalReason } from "../refusals.js";
 import type { Targets } from "../targets.js";
 import type { Caller } from "./caller.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
 import { run } from "./commands.js";
 import { Grant } from "./grant.js";
+import type { JoinHistory } from "./history-join.js";
 import type { ServerPresence } from "./presence.js";
 import { parseCommand, type Req } from "./protocol.js";
 import { TokenBucket } from "./rate.js";
@@ -42,7 +42,7 @@ export interface SessionServices {
   /** Decides whether a connection may send to an id (see `ServerOptions.authorizeTarget`); undefined: any. */
   readonly authorizeTarget: AuthorizeTarget | undefined;
   /** The server's kept says; undefined: history is off. */
-  readonly history: SayHistory | undefined;
+  readonly history: JoinHistory | undefined;
   /** Verifies a refreshed token, as it verified the connection's; undefined: no authentication. */
   readonly authenticate: Authenticate | undefined;
   /** How long `authenticate` may take to answer, in ms. */
@@ -65,7 +65,7 @@ export class Session implements Caller {
   readonly presence: ServerPresence;
   readonly targets: Targets;
   readonly authorizeTarget: AuthorizeTarget | undefined;
-  readonly history: SayHistory | undefined;
+  readonly history: JoinHistory | undefined;
   readonly #services: SessionServices;
   readonly #rate: TokenBucket;
   readonly #inOrder: (task: () => Promise<void> | void) => void;

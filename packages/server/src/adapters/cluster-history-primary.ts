@@ -1,0 +1,60 @@
+import type { Worker } from "node:cluster";
+import cluster from "node:cluster";
+import { fromWorkers } from "ws-channels/cluster";
+import { type HistorySettings, SayHistory } from "../history.js";
+import type { HistoryToPrimary, HistoryToWorker } from "./cluster-history.js";
+
+/**
+ * In the primary, the history of every worker's `ClusterHistory`: the rings, the offsets (one
+ * sequence per channel for the whole cluster, so a client back on another worker recovers) and
+ * which workers want each channel's says. The primary handles one message at a time, so a join's
+ * registration and snapshot are one step: every say numbered after the snapshot is sent to that
+ * worker after the answer, and none before it is. The epochs are this primary's: a new primary
+ * (a restart) starts new ones, and clients from before get `recovered: false`. Call before forking.
+ * @returns a function that stops serving and forgets every say.
+ */
+export function serveClusterHistory(settings: HistorySettings): () => void {
+  const says = new SayHistory(settings);
+  const readers = new Map<string, Set<Worker>>();
+  const reading = new Map<Worker, Set<string>>();
+  const drop = (channel: string, worker: Worker): void => {
+    const workers = readers.get(channel);
+    workers?.delete(worker);
+    if (workers?.size === 0) readers.delete(channel);
+  };
+
+  const stop = fromWorkers<HistoryToPrimary>({
+    "history-say": ({ channel, entry }) => {
+      const text = says.deliver(channel, entry);
+      const { epoch, offset } = says.position(channel);
+      for (const worker of readers.get(channel) ?? []) send(worker, { wsChannels: "history-msg", channel, text, epoch, offset });
+    },
+    "history-join": ({ channel, recover, request }, worker) => {
+      readers.set(channel, (readers.get(channel) ?? new Set()).add(worker));
+      reading.set(worker, (reading.get(worker) ?? new Set()).add(channel));
+      send(worker, { wsChannels: "history-joined", request, reply: says.joined(channel, recover) });
+    },
+    "history-leave": ({ channel }, worker) => {
+      drop(channel, worker);
+      reading.get(worker)?.delete(channel);
+    },
+  });
+
+  const onExit = (worker: Worker): void => {
+    for (const channel of reading.get(worker) ?? []) drop(channel, worker);
+    reading.delete(worker);
+  };
+  cluster.on("exit", onExit);
+  return () => {
+    stop();
+    cluster.off("exit", onExit);
+    readers.clear();
+    reading.clear();
+    says.close();
+  };
+}
+
+function send(worker: Worker, message: HistoryToWorker): void {
+  // the worker may die with a message in flight: its `exit` forgets it
+  if (worker.isConnected()) worker.send(message, undefined, () => undefined);
+}

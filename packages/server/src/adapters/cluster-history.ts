@@ -1,0 +1,99 @@
+import type { Channels, HistoryPosition } from "ws-channels";
+import { fromPrimary } from "ws-channels/cluster";
+import type { ClientMeta } from "../client-meta.js";
+import type { Joined } from "../history.js";
+import type { HistoryStore } from "./history-store.js";
+
+/** What a worker's history says to the primary (`serveClusterHistory`), on the one IPC convention of cluster-protocol.ts. */
+export type HistoryToPrimary =
+  | { wsChannels: "history-say"; channel: string; entry: string }
+  | { wsChannels: "history-join"; channel: string; recover: HistoryPosition | undefined; request: number }
+  | { wsChannels: "history-leave"; channel: string };
+
+/** What the primary answers, and the says it delivers to every worker with members in their channel. */
+export type HistoryToWorker =
+  | { wsChannels: "history-joined"; request: number; reply: Joined }
+  | { wsChannels: "history-msg"; channel: string; text: string; epoch: string; offset: number };
+
+/**
+ * A worker's history when the cluster primary keeps the rings (`serveClusterHistory`): a say goes
+ * to the primary, which numbers it and sends its delivery to every worker with members in the
+ * channel, this one too, in offset order; a join asks the primary, which registers this worker
+ * for the channel and takes the snapshot in one step, so the deliveries after the snapshot follow
+ * the answer on the same IPC channel. A worker tells the primary it no longer needs a channel's
+ * says when one arrives for a channel with no member here and no join under way.
+ *
+ * A delivery whose offset is not the next one in the channel's epoch means this worker lost says:
+ * its members get `{"resync": CH}` and join again with `recover`.
+ */
+export class ClusterHistory implements HistoryStore {
+  readonly #channels: Channels<ClientMeta>;
+  readonly #waiting = new Map<number, (reply: Joined | undefined) => void>();
+  /** Joins sent to the primary and not yet answered, by channel. */
+  readonly #joining = new Map<string, number>();
+  /** The position of the last say delivered here, by channel. */
+  readonly #last = new Map<string, HistoryPosition>();
+  readonly #unlisten: () => void;
+  #nextRequest = 0;
+
+  constructor(channels: Channels<ClientMeta>) {
+    this.#channels = channels;
+    this.#unlisten = fromPrimary<HistoryToWorker>({
+      "history-joined": ({ request, reply }) => {
+        this.#waiting.get(request)?.(reply);
+        this.#waiting.delete(request);
+      },
+      "history-msg": (message) => this.#delivered(message),
+    });
+  }
+
+  say(channel: string, entry: string): void {
+    post({ wsChannels: "history-say", channel, entry });
+  }
+
+  join(channel: string, recover: HistoryPosition | undefined, commit: (reply: Joined) => Promise<void>): Promise<void> {
+    const request = this.#nextRequest++;
+    this.#joining.set(channel, (this.#joining.get(channel) ?? 0) + 1);
+    return new Promise<void>((resolve) => {
+      // Called inside the IPC handler: no delivery can be handled between the answer and the commit.
+      this.#waiting.set(request, (reply) => {
+        const left = (this.#joining.get(channel) ?? 1) - 1;
+        if (left === 0) this.#joining.delete(channel);
+        else this.#joining.set(channel, left);
+        if (reply === undefined) return resolve();
+        this.#last.set(channel, { epoch: reply.epoch, offset: reply.offset });
+        resolve(commit(reply));
+      });
+      if (!post({ wsChannels: "history-join", channel, recover, request })) this.#waiting.get(request)?.(undefined);
+    });
+  }
+
+  close(): void {
+    this.#unlisten();
+    for (const resolve of this.#waiting.values()) resolve(undefined);
+    this.#waiting.clear();
+    this.#last.clear();
+  }
+
+  #delivered({ channel, text, epoch, offset }: Extract<HistoryToWorker, { wsChannels: "history-msg" }>): void {
+    if (this.#channels.count(channel) === 0 && !this.#joining.has(channel)) {
+      this.#last.delete(channel);
+      post({ wsChannels: "history-leave", channel });
+      return;
+    }
+    const last = this.#last.get(channel);
+    this.#last.set(channel, { epoch, offset });
+    // the primary registered this worker before its first delivery here: a hole is a loss
+    const lost = last !== undefined && last.epoch === epoch && offset !== last.offset + 1;
+    const local = { local: true } as const; // every worker gets it from the primary: the broker must not carry it too
+    if (lost) void this.#channels.broadcast(channel, `{"resync":${JSON.stringify(channel)}}`, local).catch(() => undefined);
+    this.#channels.broadcast(channel, text, local).catch(() => undefined); // rejected only during shutdown
+  }
+}
+
+/** Sends `message` to the primary. @returns false if it is gone. */
+function post(message: HistoryToPrimary): boolean {
+  if (!process.connected) return false;
+  process.send?.(message, undefined, undefined, () => undefined); // a closing channel is the worker's `disconnect`
+  return true;
+}
