@@ -18,7 +18,7 @@ import { TcpBroadcastServer } from "./tcp-server.js";
 import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
-import { serverPresence } from "./ws/presence.js";
+import { entryOf, serverPresence } from "./ws/presence.js";
 
 export type { Spread } from "./adapters/index.js";
 export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
@@ -97,7 +97,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const held = new HeldIds(adapter, (ws) => closeRefused(ws, "id_in_use", "", refused));
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
-  const presence = serverPresence(channels, { max: settings.presenceMax, highWaterMark, slowConsumer });
+  const presenceOptions = { max: settings.presenceMax, highWaterMark, slowConsumer };
+  const presence = adapter.presence({ channels, local: (over) => serverPresence(over, presenceOptions), entry: entryOf });
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));

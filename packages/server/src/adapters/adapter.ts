@@ -1,5 +1,6 @@
 import type { Broker, BrokerEvents } from "ws-channels";
 import { emitted } from "../wait.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 
 /** How long a server waits at start-up for Redis or the cluster primary before serving alone meanwhile, in ms. */
 export const START_WAIT_MS = 5_000;
@@ -53,9 +54,8 @@ export interface AdapterStats {
  * (a message to one node by its address: what targeted messages to another node's connections
  * travel as), and whether the other nodes can be reached (`up` and `down`, as the broker's).
  *
- * Presence and history storage will belong here too: what every node must read the same (who is
- * in a channel on any node, the last messages of a channel) is kept by the backend the adapter
- * already talks to (the primary's tables, Redis keys under the same prefix).
+ * Presence is kept by the backend the adapter already talks to (`presence`: the primary's tables
+ * for a cluster); history storage will belong here too.
  */
 export interface Adapter extends IdClaims {
   /** This node's address. */
@@ -76,6 +76,11 @@ export interface Adapter extends IdClaims {
    */
   ready(): Promise<boolean>;
   stats(): AdapterStats;
+  /**
+   * Makes the server's presence store from its parts: kept by this process alone, or (cluster) by
+   * the primary for every worker. Called once per server; the store is the server's to close.
+   */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E>;
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
   /** Releases this node's claims, stops taking node messages and closes what the adapter opened; the broker is its `Channels`'s to close. */
   close(): Promise<void>;

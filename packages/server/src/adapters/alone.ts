@@ -1,4 +1,5 @@
 import type { Adapter, AdapterStats } from "./adapter.js";
+import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
 
 /** A process alone: nobody else can hold an id, so every claim is granted, nothing is elsewhere, and there is no other node to send to. */
 export class Alone implements Adapter {
@@ -28,6 +29,10 @@ export class Alone implements Adapter {
 
   stats(): AdapterStats {
     return { unsent: 0 };
+  }
+
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return localPresence(parts);
   }
 
   /** Never emits: there is nothing to reach. */

@@ -2,6 +2,8 @@ import cluster from "node:cluster";
 import type { Broker, BrokerEvents } from "ws-channels";
 import { ClusterBroker, fromPrimary } from "ws-channels/cluster";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import { ClusterPresence } from "./cluster-presence.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 
 /** What a worker's adapter says to the primary (`serveClusterAdapter`), on the one IPC convention of cluster-protocol.ts. */
 export type AdapterToPrimary =
@@ -82,6 +84,10 @@ export class ClusterAdapter implements Adapter {
     return { unsent: this.#unsent };
   }
 
+  /** Held by the primary (`serveClusterPresence`) for every worker. */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return new ClusterPresence(parts);
+  }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);
     return this;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Broker, BrokerEvents } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
 import { RedisIds } from "./redis-ids.js";
 
 /**
@@ -76,6 +77,10 @@ export class RedisAdapter implements Adapter {
     return { unsent: this.#unsent };
   }
 
+  /** Per node for now: each server's presence is its own clients'. */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return localPresence(parts);
+  }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);
     return this;
