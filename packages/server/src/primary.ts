@@ -2,6 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
 import { fromWorkers, setupPrimary } from "ws-channels/cluster";
 import { serveClusterHistory } from "./adapters/cluster-history-primary.js";
+import { serveClusterPresence } from "./adapters/cluster-presence-primary.js";
 import { serveClusterAdapter } from "./adapters/cluster-primary.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
@@ -36,7 +37,7 @@ export interface PrimaryOptions {
   log: PrimaryLog;
   /**
    * How the workers reach each other: "cluster" (the primary routes broadcasts and keeps the id
-   * table) or "redis" (each worker talks to Redis; the primary only supervises).
+   * table and every worker's presence) or "redis" (each worker talks to Redis; the primary only supervises).
    */
   via: "cluster" | "redis";
   /** Where the admin listener serves every worker's metrics, summed, and the cluster's health. Default: none. */
@@ -73,6 +74,7 @@ export function runPrimary({ workers, log, via, admin, history }: PrimaryOptions
       log.warn(`worker ${worker.id} is not reading its IPC channel: node messages to it are dropped`);
     });
     if (history !== undefined) serveClusterHistory(history);
+    serveClusterPresence();
   }
   const deaths: number[] = [];
   const listening = new Set<Worker>();

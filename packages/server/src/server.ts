@@ -18,7 +18,7 @@ import { answered, settledWithin } from "./wait.js";
 import { Admission } from "./ws/admission.js";
 import { closeRefused, type Refused } from "./ws/close-codes.js";
 import { joinHistory } from "./ws/history-join.js";
-import { serverPresence } from "./ws/presence.js";
+import { entryOf, serverPresence } from "./ws/presence.js";
 
 export type { Spread } from "./adapters/index.js";
 export type { Authenticate, AuthorizeTarget, Identity } from "./auth.js";
@@ -101,7 +101,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   );
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
-  const presence = serverPresence(channels, { max: settings.presenceMax, highWaterMark, slowConsumer });
+  const presenceOptions = { max: settings.presenceMax, highWaterMark, slowConsumer };
+  const presence = adapter.presence({ channels, local: (over) => serverPresence(over, presenceOptions), entry: entryOf });
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));

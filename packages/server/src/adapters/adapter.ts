@@ -3,6 +3,7 @@ import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
 import { emitted } from "../wait.js";
 import type { HistoryStore } from "./history-store.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 
 /** How long a server waits at start-up for Redis or the cluster primary before serving alone meanwhile, in ms. */
 export const START_WAIT_MS = 5_000;
@@ -56,9 +57,9 @@ export interface AdapterStats {
  * (a message to one node by its address: what targeted messages to another node's connections
  * travel as), and whether the other nodes can be reached (`up` and `down`, as the broker's).
  *
- * History storage belongs here too (`history`): the last says of a channel, which every node must
- * read the same, are kept by the backend the adapter already talks to (this process alone, the
- * cluster primary); presence across nodes will be too.
+ * History and presence storage belong here too (`history`, `presence`): the last says of a
+ * channel and who is in it, which every node must read the same, are kept by the backend the
+ * adapter already talks to (this process alone, the cluster primary); Redis keeps neither yet.
  */
 export interface Adapter extends IdClaims {
   /** This node's address. */
@@ -86,6 +87,11 @@ export interface Adapter extends IdClaims {
    * @throws {TypeError} where the adapter keeps no history (Redis, for now).
    */
   history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore;
+  /**
+   * Makes the server's presence store from its parts: kept by this process alone, or (cluster) by
+   * the primary for every worker. Called once per server; the store is the server's to close.
+   */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E>;
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this;
   /** Releases this node's claims, stops taking node messages and closes what the adapter opened; the broker is its `Channels`'s to close. */
   close(): Promise<void>;

@@ -3,6 +3,7 @@ import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
 import type { Adapter, AdapterStats } from "./adapter.js";
 import { type HistoryStore, LocalHistory } from "./history-store.js";
+import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
 
 /** A process alone: nobody else can hold an id, so every claim is granted, nothing is elsewhere, and there is no other node to send to. */
 export class Alone implements Adapter {
@@ -36,6 +37,10 @@ export class Alone implements Adapter {
 
   history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore {
     return new LocalHistory(settings, channels);
+  }
+
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return localPresence(parts);
   }
 
   /** Never emits: there is nothing to reach. */

@@ -5,7 +5,9 @@ import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import { ClusterHistory } from "./cluster-history.js";
+import { ClusterPresence } from "./cluster-presence.js";
 import type { HistoryStore } from "./history-store.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 
 /** What a worker's adapter says to the primary (`serveClusterAdapter`), on the one IPC convention of cluster-protocol.ts. */
 export type AdapterToPrimary =
@@ -103,6 +105,10 @@ export class ClusterAdapter implements Adapter {
     return new ClusterHistory(channels);
   }
 
+  /** Held by the primary (`serveClusterPresence`) for every worker. */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return new ClusterPresence(parts);
+  }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);
     return this;

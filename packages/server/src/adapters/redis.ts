@@ -3,6 +3,7 @@ import type { Broker, BrokerEvents } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import type { HistoryStore } from "./history-store.js";
+import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
 import { RedisIds } from "./redis-ids.js";
 
 /**
@@ -82,6 +83,10 @@ export class RedisAdapter implements Adapter {
     throw new TypeError("history is not kept on Redis yet: historySize > 0 works alone or on cluster workers");
   }
 
+  /** Per node for now: each server's presence is its own clients'. */
+  presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
+    return localPresence(parts);
+  }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);
     return this;

@@ -43,7 +43,7 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
 
   presence(caller, { channel }) {
     if (!caller.channels.member(channel, caller.ws)) return caller.reply({ error: "not a member", presence: channel });
-    return caller.reply({ presence: channel, members: caller.presence.entries(channel) });
+    return caller.presence.entries(channel).then((members) => caller.reply({ presence: channel, members }));
   },
 
   say(caller, { channel, say }) {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type Channels, type Member, Presence, type PresenceMode, type PresenceSnapshot, type SlowConsumerPolicy } from "ws-channels";
+import type { PresenceStore } from "../adapters/presence.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { Req } from "./protocol.js";
 
@@ -10,7 +11,8 @@ export interface PresenceEntry {
   info?: Readonly<Record<string, unknown>>;
 }
 
-export type ServerPresence = Presence<ClientMeta, Member, PresenceEntry>;
+/** The server's presence, wherever its adapter keeps it. */
+export type ServerPresence = PresenceStore<PresenceEntry>;
 
 /** This process's part of every ref: random, so that refs made on two nodes never meet. */
 const NODE = randomBytes(6).toString("base64url");
@@ -29,13 +31,14 @@ export function entryOf(meta: ClientMeta): PresenceEntry {
 }
 
 /**
- * The server's presence: the frames of docs/protocol.md, `users` counted by id (a connection
- * without one is its own user).
+ * A `Presence` with the server's frames (docs/protocol.md), `users` counted by id (a connection
+ * without one is its own user), over `channels`: the server's own, or a cluster worker's mirror
+ * of every worker's members (adapters/cluster-presence.ts).
  */
 export function serverPresence(
   channels: Channels<ClientMeta>,
   options: { max: number; highWaterMark: number; slowConsumer: SlowConsumerPolicy },
-): ServerPresence {
+): Presence<ClientMeta, Member, PresenceEntry> {
   return new Presence(channels, {
     entry: (_member, meta) => entryOf(meta),
     user: (entry) => entry.id ?? entry,

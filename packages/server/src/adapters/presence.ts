@@ -1,0 +1,51 @@
+import type { Channels, Member, Presence, PresenceMode, PresenceSnapshot } from "ws-channels";
+import type { ClientMeta } from "../client-meta.js";
+
+/**
+ * Where a server's presence lives: who is in a channel on every node, and its listeners. Each
+ * adapter gives one (`Adapter.presence`): a process alone keeps it itself (`localPresence`), the
+ * workers of a node:cluster in the primary (cluster-presence.ts), servers on Redis per node for now.
+ *
+ * @typeParam E - one entry, as the server's frames carry it.
+ */
+export interface PresenceStore<E> {
+  /**
+   * Makes `member` a listener of `channel`, as `Presence.listen`: `reply` builds the frame written
+   * from the snapshot before any diff; applying the diffs to the snapshot gives the channel's
+   * entries (on every node) at every moment.
+   * @returns the snapshot, or undefined if `member` is closed.
+   */
+  listen(
+    channel: string,
+    member: Member,
+    mode: PresenceMode,
+    reply: (snapshot: PresenceSnapshot<E>) => string | Uint8Array,
+  ): Promise<PresenceSnapshot<E> | undefined>;
+  /** Stops `member` listening to `channel`. @returns false if it was not listening. */
+  unlisten(channel: string, member: Member): boolean;
+  /** `channel`'s entries on every node now (this node's alone if the others cannot be reached). */
+  entries(channel: string): Promise<E[]>;
+  /** Stops every listener and forgets what it holds. */
+  close(): Promise<void>;
+}
+
+/** What an adapter builds a server's presence from: the frames, once, as a `Presence` over a `Channels`. */
+export interface PresenceParts<E> {
+  /** The server's `Channels`: whose memberships are present. */
+  readonly channels: Channels<ClientMeta>;
+  /** A `Presence` with the server's entries, frames and limits over `channels` (this or another). */
+  local(channels: Channels<ClientMeta>): Presence<ClientMeta, Member, E>;
+  /** One membership's entry, from its meta (what `local`'s presence builds too). */
+  entry(meta: ClientMeta): E;
+}
+
+/** Presence kept by this process alone: the library's `Presence` over the server's `Channels`. */
+export function localPresence<E>({ channels, local }: PresenceParts<E>): PresenceStore<E> {
+  const presence = local(channels);
+  return {
+    listen: (channel, member, mode, reply) => presence.listen(channel, member, mode, reply),
+    unlisten: (channel, member) => presence.unlisten(channel, member),
+    entries: (channel) => Promise.resolve(presence.entries(channel)),
+    close: () => presence.close(),
+  };
+}
