@@ -161,8 +161,8 @@ export class Connection {
       this.#pinged = true;
       this.send(JSON.stringify({ ping: ++this.#pings }));
     }
-    const wait = (quiet >= pingAfter ? timeout : pingAfter) - quiet;
-    this.#live = setTimeout(() => this.#watch(), wait);
+    const due = quiet < pingAfter ? Math.min(pingAfter, timeout) : timeout;
+    this.#live = setTimeout(() => this.#watch(), due - quiet);
   }
 
   /** The socket closed (or is given up on, `local`): stop, or wait and try again. */
