@@ -55,7 +55,9 @@ function connect(options: ConstructorParameters<typeof Client>[1] = {}): Client 
 }
 
 /** Lets the token read (a promise) settle and the socket be made. */
-const settle = (): Promise<void> => vi.advanceTimersByTimeAsync(0);
+const settle = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -136,7 +138,13 @@ describe("reconnecting", () => {
   it("retries every other close: 1001, 1006, 1011, 1008 id in use, rate limit", async () => {
     vi.spyOn(Math, "random").mockReturnValue(0);
     connect();
-    for (const [code, reason] of [[1001, "server shutting down"], [1006, ""], [1011, "internal error"], [1008, "id in use"], [1008, "rate limit"]] as const) {
+    for (const [code, reason] of [
+      [1001, "server shutting down"],
+      [1006, ""],
+      [1011, "internal error"],
+      [1008, "id in use"],
+      [1008, "rate limit"],
+    ] as const) {
       await settle();
       last().drop(code, reason);
       expect(client?.state).toBe("reconnecting");
@@ -172,7 +180,10 @@ describe("reconnecting", () => {
     vi.spyOn(Math, "random").mockReturnValue(0.999);
     connect();
     await settle();
-    for (let i = 0; i < 4; i++) last().drop(1006), await vi.advanceTimersByTimeAsync(states.at(-1)?.delay as number);
+    for (let i = 0; i < 4; i++) {
+      last().drop(1006);
+      await vi.advanceTimersByTimeAsync(states.at(-1)?.delay as number);
+    }
     last().drop(1006); // the next try is 7.99 s away
     page.dispatchEvent(new Event("online"));
     await settle();
@@ -232,7 +243,11 @@ describe("offline sends", () => {
     const said = [room.say("a"), room.say("b")];
     last().open();
     await Promise.all(said);
-    expect(last().sent).toEqual([{ join: "lobby", req: 1 }, { say: "a", to: "lobby" }, { say: "b", to: "lobby" }]);
+    expect(last().sent).toEqual([
+      { join: "lobby", req: 1 },
+      { say: "a", to: "lobby" },
+      { say: "b", to: "lobby" },
+    ]);
   });
 
   it("are bounded (maxQueued, default 100): past it, the promise rejects at once", async () => {
@@ -284,7 +299,14 @@ describe("a room's live position (scripted frames)", () => {
     expect(offsets).toEqual([5, 6]);
     expect(socket.sent.at(-1)).toEqual({ join: "ch", recover: { offset: 6, epoch: "e1" }, req: 2 });
     say(9); // before the recovery's reply: in its missed, or before the join
-    socket.receive({ joined: "ch", recovered: true, epoch: "e1", offset: 9, missed: [7, 8, 9].map((n) => ({ say: n, offset: n })), req: 2 });
+    socket.receive({
+      joined: "ch",
+      recovered: true,
+      epoch: "e1",
+      offset: 9,
+      missed: [7, 8, 9].map((n) => ({ say: n, offset: n })),
+      req: 2,
+    });
     say(10);
     expect(offsets).toEqual([5, 6, 7, 8, 9, 10]);
     say(1, "e2"); // offsets started again
