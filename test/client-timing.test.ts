@@ -344,3 +344,51 @@ describe("a room's live position (scripted frames)", () => {
     expect(Object.getPrototypeOf(room.members())).toBe(Map.prototype);
   });
 });
+
+describe("tokens", () => {
+  /** A JWT-shaped token with `exp` (the client reads exp only; verifying is the server's job). */
+  const jwt = (exp: number, n: number): string => `e30.${Buffer.from(JSON.stringify({ sub: "ann", exp, n })).toString("base64url")}.sig`;
+
+  it("a token function is asked again 60 s before expiry and sent as a refresh; refreshed reschedules", async () => {
+    vi.setSystemTime(1_000_000_000_000);
+    const now = (): number => Math.floor(Date.now() / 1000);
+    const tokens: string[] = [];
+    // liveness off for the test's span: only the refresh timer runs
+    connect({ token: () => tokens[tokens.push(jwt(now() + 300, tokens.length)) - 1] as string, pingAfter: 1e9, timeout: 1e9 });
+    await settle();
+    const socket = last();
+    socket.open();
+    await vi.advanceTimersByTimeAsync(239_999);
+    expect(socket.sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(socket.sent).toEqual([{ refresh: tokens[1] }]);
+    socket.receive({ refreshed: now() + 300 });
+    await vi.advanceTimersByTimeAsync(240_000);
+    expect(socket.sent).toEqual([{ refresh: tokens[1] }, { refresh: tokens[2] }]);
+  });
+
+  it("a string token is never refreshed", async () => {
+    vi.setSystemTime(1_000_000_000_000);
+    connect({ token: jwt(1_000_000_000 + 300, 0), pingAfter: 1e9, timeout: 1e9 });
+    await settle();
+    last().open();
+    await vi.advanceTimersByTimeAsync(400_000);
+    expect(last().sent).toEqual([]);
+  });
+});
+
+describe("the client's module runs in browsers", () => {
+  it("imports only its own modules, by relative .js paths (no bare specifier, no node: module)", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const dir = new URL("../packages/ws-channels/src/client/", import.meta.url);
+    const files = [new URL("../client.ts", dir), ...(await readdir(dir)).map((name) => new URL(name, dir))];
+    let count = 0;
+    for (const file of files) {
+      const text = await readFile(file, "utf8");
+      const specifiers = [...text.matchAll(/\bfrom\s+"([^"]+)"|import\(\s*"([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+      count += specifiers.length;
+      for (const specifier of specifiers) expect(specifier, String(file)).toMatch(/^\.\.?\/[\w/.-]+\.js$/);
+    }
+    expect(count).toBeGreaterThan(10);
+  });
+});
