@@ -15,6 +15,15 @@ export class Emitter<Events extends object> {
     return () => this.off(type, listener);
   }
 
+  /** Calls `listener` with the next `type` event only. @returns a function that removes it first. */
+  once<K extends keyof Events>(type: K, listener: Listener<Events[K]>): () => void {
+    const off = this.on(type, (event) => {
+      off();
+      listener(event);
+    });
+    return off;
+  }
+
   /** Removes a listener `on` added. */
   off<K extends keyof Events>(type: K, listener: Listener<Events[K]>): void {
     this.#listeners.get(type)?.delete(listener);
