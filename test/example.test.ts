@@ -109,3 +109,13 @@ describe("each example runs with one command", () => {
     await Promise.all([ann.close(), bob.close(), other.close()]);
   }, 30_000);
 });
+
+describe("npm run example:client", () => {
+  it("a Node client drops its connection and recovers what was said meanwhile", async () => {
+    await compileExamples();
+    const started = spawnProject(groups, "npm", ["run", "example:client", "--ignore-scripts"], {}, true);
+    await waitFor(started, /ann hears bob: "and now live" \(offset 3\)/, "the example to finish", 15_000);
+    expect(started.output()).toMatch(/ann: reconnecting[\s\S]*ann hears bob: "said while ann was away" \(offset 2\)[\s\S]*recovered true/);
+    expect(await exited(started.child, 10_000)).toEqual([0, null]);
+  }, 60_000);
+});
