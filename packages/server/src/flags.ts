@@ -81,6 +81,9 @@ export interface Flags {
   historySize: number;
   historyTtl: number;
   recoverMax?: number;
+  /** Undefined: on, unless a JWT key is given. */
+  page?: boolean;
+  demo: boolean;
 }
 
 /**
