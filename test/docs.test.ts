@@ -22,6 +22,7 @@ const ENTRY_POINTS: Record<string, string> = {
   "ws-channels": "packages/ws-channels/src/index.ts",
   "ws-channels/redis": "packages/ws-channels/src/redis.ts",
   "ws-channels/cluster": "packages/ws-channels/src/cluster.ts",
+  "ws-channels/client": "packages/ws-channels/src/client.ts",
   "@ws-channels/server": "packages/server/src/server.ts",
 };
 

@@ -103,3 +103,32 @@ describe('"req": a client\'s tag, echoed in the reply', () => {
     expect(await c.next()).toEqual({ joined: "room" });
   });
 });
+
+describe('{"ping": N}: answered {"pong": N}', () => {
+  it("echoes a number or a string, in order with the other replies, and a req beside it", async () => {
+    await start();
+    const c = await client("ann");
+    c.send({ ping: 1 });
+    c.send({ join: "room" });
+    c.send({ ping: "two" });
+    c.send({ ping: 3, req: "r" });
+    expect([await c.next(), await c.next(), await c.next(), await c.next()]).toEqual([
+      { pong: 1 },
+      { joined: "room" },
+      { pong: "two" },
+      { pong: 3, req: "r" },
+    ]);
+  });
+
+  it.each([
+    ["null", '{"ping": null}'],
+    ["an object", '{"ping": {}}'],
+    ["a string of 65 characters", `{"ping": "${"x".repeat(65)}"}`],
+    ["an extra key", '{"ping": 1, "to": "room"}'],
+  ])("closes 3000 invalid payload for %s", async (_, text) => {
+    await start();
+    const c = await client();
+    c.ws.send(text);
+    expect(await c.closedBy()).toEqual({ code: 3000, reason: "invalid payload" });
+  });
+});

@@ -84,6 +84,11 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     const expiresAt = caller.renew(verified);
     return caller.reply({ refreshed: expiresAt === undefined || !Number.isFinite(expiresAt) ? null : Math.floor(expiresAt / 1000) });
   },
+
+  ping(caller, { ping }) {
+    // a client's liveness check: the reply, written in order, shows the connection and the server both work
+    return caller.reply({ pong: ping });
+  },
 };
 
 /**

@@ -18,12 +18,13 @@ export type Command = (
   | { readonly kind: "say"; readonly channel: string; readonly say: unknown }
   | { readonly kind: "targets"; readonly targets: readonly (string | number)[]; readonly payload: unknown }
   | { readonly kind: "refresh"; readonly token: string }
+  | { readonly kind: "ping"; readonly ping: Req }
 ) & { readonly req?: Req };
 
 /**
- * Reads one text frame. Returns undefined for anything that is not exactly one of the seven shapes,
+ * Reads one text frame. Returns undefined for anything that is not exactly one of the shapes in the table,
  * each with an optional `req`: not JSON, not an object, extra or missing keys, a `req` that is not
- * a string or finite number of at most `MAX_REQ_LENGTH` characters, a `refresh` that is not a
+ * a string or finite number of at most `MAX_REQ_LENGTH` characters (a `ping`'s N alike), a `refresh` that is not a
  * string, a channel name that is not a non-empty string of at most `maxChannelLength` characters
  * (Unicode code points), targets that are not strings or finite numbers. A channel name or target string must be well-formed UTF-16 (no lone surrogate,
  * which JSON's `\uD800` escape can carry): UTF-8 has no encoding for one, so on its way to Redis
@@ -64,6 +65,8 @@ function shape(fields: Record<string, unknown>, keys: string[], maxChannelLength
     return { kind: "targets", targets: fields.targets, payload: fields.payload };
   }
   if (keys.length === 1 && keys[0] === "refresh" && typeof fields.refresh === "string") return { kind: "refresh", token: fields.refresh };
+  // a ping's N is checked as a req is: the pong echoes it, so it is bounded alike
+  if (keys.length === 1 && keys[0] === "ping" && isReq(fields.ping)) return { kind: "ping", ping: fields.ping };
   return undefined;
 }
 
