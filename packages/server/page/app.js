@@ -35,18 +35,13 @@ const token = params.get("token") ?? undefined;
 
 /** Until when a simulated offline refuses every connection, in ms since the epoch. */
 let offlineUntil = 0;
-/** The socket the client opened last: "drop connection" closes it if the client has no `drop`. */
-let socket;
-
 /**
- * The browser's WebSocket, remembered as it is made; while "offline" each new one is closed while
- * still connecting, which the browser reports as a failed connection (close 1006), as a lost
- * network does.
+ * The browser's WebSocket, except while "offline": then each new one is closed while still
+ * connecting, which the browser reports as a failed connection (close 1006), as a lost network does.
  */
 class PageSocket extends WebSocket {
   constructor(url) {
     super(url);
-    socket = this;
     if (Date.now() < offlineUntil) this.close();
   }
 }
@@ -78,6 +73,7 @@ function element(tag, className, content) {
 function showState({ state, attempt, delay, code, reason }) {
   clearInterval(countdown);
   ui.state.dataset.state = state;
+  if (state !== "open") delete ui.messages.dataset.joined;
   const why = code === undefined ? "" : ` (${code}${reason ? ` ${reason}` : ""})`;
   if (state === "reconnecting") {
     const due = Date.now() + (delay ?? 0);
@@ -122,6 +118,7 @@ function showActivity({ joins, leaves }) {
 function listen(joined) {
   let replaying = 0;
   room.on("joined", ({ recovered, missed }) => {
+    ui.messages.dataset.joined = room.channel; // a hook: says from here on reach this page
     replaying = missed.length;
     if (joined.first) joined.first = false;
     else if (config.history && !recovered) {
@@ -204,9 +201,9 @@ function join() {
   ui.message.focus();
 }
 
+/** Cuts the socket without a leave; the client reconnects and rejoins (with history: recovers). */
 function drop() {
-  if (typeof client?.drop === "function") client.drop();
-  else socket?.close(4000, "dropped by the page");
+  client?.drop();
 }
 
 ui.who.addEventListener("submit", (event) => {
