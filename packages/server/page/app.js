@@ -129,7 +129,7 @@ function listen(joined) {
   });
   room.on("message", ({ say, from, offset }) => {
     const item = element("li", replaying > 0 ? "replayed" : "");
-    item.append(element("span", "from", from ?? "(no id)"), element("span", "say", text(say)));
+    item.append(element("span", "from", from ?? "(no id)"), element("span", "text", text(say)));
     if (replaying > 0) {
       replaying--;
       item.append(element("span", "tag", "replayed"));
