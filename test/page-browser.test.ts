@@ -138,6 +138,7 @@ describe("the page in Chromium", () => {
     await ann.waitForFunction(() => document.querySelector('[data-testid="state"]')?.getAttribute("data-state") === "reconnecting", null, {
       timeout: WAIT,
     });
+    expect(await ann.textContent('[data-testid="state"]')).toMatch(/^reconnecting: attempt \d+, next in \d+\.\d s, offline/);
     for (const text of ["missed 1", "missed 2", "missed 3"]) await say(bob, text);
     await shows(bob, "messages", "missed 3");
     expect(await state(ann)).toBe("reconnecting");
@@ -177,7 +178,7 @@ describe("the page in Chromium", () => {
     expect(await items(ann, "messages")).toEqual([]);
   }, 30_000);
 
-  it("works against the CLI with --workers 2: says reach pages on either worker", async () => {
+  it("works against the CLI with --workers 2: says reach pages on either worker (presence is per worker for now: each sees itself)", async () => {
     const started = spawnProject(children, process.execPath, [
       "packages/server/dist/cli.js",
       "--port",
