@@ -77,9 +77,10 @@ describe("the packed tarballs", () => {
   it.each([
     ["ws-channels", "packages/ws-channels"],
     ["@ws-channels/server", "packages/server"],
-  ])("%s holds dist/, README.md, LICENSE and package.json, and nothing else", async (name, folder) => {
+  ])("%s holds dist/, README.md, LICENSE and package.json (the server its page/ too), and nothing else", async (name, folder) => {
     const files = await filesUnder(join(server, "node_modules", name));
-    expect(files.filter((f) => !f.startsWith("dist/")).sort()).toEqual(["LICENSE", "README.md", "package.json"]);
+    const page = folder === "packages/server" ? (await filesUnder(join(root, folder, "page"))).map((f) => `page/${f}`) : [];
+    expect(files.filter((f) => !f.startsWith("dist/")).sort()).toEqual(["LICENSE", "README.md", "package.json", ...page].sort());
     // dist/ is exactly the compiled src/: one .js and one .d.ts per module, no maps, no tests
     const modules = (await filesUnder(join(root, folder, "src"))).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
     const expected = modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]);
@@ -134,7 +135,7 @@ describe("the library installed alone (npm install --omit=dev ws-channels)", () 
 });
 
 describe("the server installed with the library", () => {
-  it("runs from an ESM file: startServer answers a join", async () => {
+  it("runs from an ESM file: startServer answers a join and serves the page", async () => {
     const script = `
       import { startServer } from "@ws-channels/server";
       import WebSocket from "ws";
@@ -146,12 +147,15 @@ describe("the server installed with the library", () => {
       peer.send(JSON.stringify({ join: "lobby" }));
       const [reply] = await once(peer, "message");
       peer.close();
+      // the page, and the client modules it imports from the installed library
+      const status = async (path) => (await fetch("http://127.0.0.1:" + server.ws.port + path)).status;
+      const page = [await status("/"), await status("/page/app.js"), await status("/client.js")];
       await server.close();
-      console.log(String(reply));
+      console.log(JSON.stringify({ reply: JSON.parse(String(reply)), page }));
     `;
     await writeFile(join(server, "use.mjs"), script);
     const out = await run(process.execPath, ["use.mjs"], server, 30_000);
-    expect(JSON.parse(out.trim())).toMatchObject({ joined: "lobby" });
+    expect(JSON.parse(out.trim())).toMatchObject({ reply: { joined: "lobby" }, page: [200, 200, 200] });
   }, 40_000);
 
   it.each(["nodenext", "bundler"])(

@@ -294,9 +294,9 @@ describe("hostile input does not take the server down", () => {
     await joined(a, "still-up");
   });
 
-  it("plain HTTP gets 426 Upgrade Required", async () => {
-    const response = await fetch(`http://127.0.0.1:${server.ws.port}/`);
-    expect(response.status).toBe(426);
+  it("plain HTTP gets the page (on by default), and a path that is not the page's 404 (more in page-http.test.ts)", async () => {
+    expect((await fetch(`http://127.0.0.1:${server.ws.port}/`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${server.ws.port}/nothing`)).status).toBe(404);
   });
 });
 

@@ -64,11 +64,13 @@ async function serve(): Promise<void> {
       throw new Error("--jwt-audience, --jwt-issuer, --jwt-max-age and --jwt-require-channels need a JWT key");
     const spread = redis !== undefined ? { redis, prefix } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
     // a worker's metrics go to the primary's admin listener, which sums them
-    const { adminPort, ...rest } = settings;
+    const { adminPort, demo, ...rest } = settings;
     const server = await startServer({
       ...rest,
       ...(adminPort !== undefined && !cluster.isWorker && { adminPort }),
       ...(spread && { spread }),
+      // one ticker per server, not per worker: the first worker's says reach every worker
+      demo: demo && (!cluster.isWorker || cluster.worker?.id === 1),
       logger: log,
       ...(key && { jwt: { key, ...claims } }),
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),

@@ -81,6 +81,9 @@ export interface Flags {
   historySize: number;
   historyTtl: number;
   recoverMax?: number;
+  /** Undefined: on, unless a JWT key is given. */
+  page?: boolean;
+  demo: boolean;
 }
 
 /**
@@ -121,6 +124,9 @@ function program(): Command {
       "most says one recovery returns; more missed: recovered false (default: --history-size)",
       integer(0, 2 ** 20),
     )
+    .option("--page", "serve the page on the WebSocket port even with a JWT key")
+    .option("--no-page", "plain HTTP on the WebSocket port gets 426, no page (default: the page at / unless a JWT key is given)")
+    .option("--demo", "say 1, 2, 3... into channel ticker five times a second (in the first worker only)", false)
     .option(
       "--tcp-port <port>",
       `TCP broadcast port (0: any free port) (default: ${DEFAULTS.tcpPort}; with a JWT key: off unless given)`,

@@ -78,7 +78,10 @@ export interface ServerOptions {
    * makes the `authenticate` hook from them; give one or the other). Default: none.
    */
   jwt?: JwtOptions & { key: JwtKey };
-  /** Origins a browser's upgrade may come from (others: HTTP 403), or "*". Default: "*". */
+  /**
+   * Origins a browser's upgrade may come from (others: HTTP 403), or "*"; with `page`, the page's
+   * own origin always may. Default: "*".
+   */
   allowedOrigins?: readonly string[] | "*";
   /** PEM certificate (chain) and private key: the WebSocket listener serves `wss://`. Default: none. */
   tls?: TlsFiles;
@@ -110,6 +113,15 @@ export interface ServerOptions {
   historyTtl?: number;
   /** The most says one recovery may return; more missed: `recovered: false`. Default: `historySize`. */
   recoverMax?: number;
+  /**
+   * Serve the page on the WebSocket port: plain HTTP `GET /` answers a page to chat, see who is
+   * here and watch reconnection (its files under `/page/` and the client library's modules under
+   * `/client/`; any other path 404). False: every plain HTTP request gets 426. Default: true, or
+   * false when `authenticate` or `jwt` is set.
+   */
+  page?: boolean;
+  /** Say 1, 2, 3... into channel `ticker` five times a second, for the page to show recovery. Default: false. */
+  demo?: boolean;
   /**
    * The other nodes this server serves with, as one service: `{ redis: url }` for every server
    * sharing that Redis (on any machine), `{ cluster: true }` in a worker of a node:cluster whose

@@ -10,6 +10,9 @@ import { HeldIds } from "./ids/held.js";
 import { sampled } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
 import type { ServerOptions } from "./options.js";
+import { loadPage } from "./page/files.js";
+import { servePage, upgradeRequired } from "./page/serve.js";
+import { startTicker, TICKER_CHANNEL } from "./page/ticker.js";
 import { resolveSettings } from "./settings.js";
 import { Slots } from "./slots.js";
 import { Targets } from "./targets.js";
@@ -58,7 +61,9 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const settings = resolveSettings(options);
-  const { log, graceMs, tcp: tcpAt, admin: adminAt } = settings;
+  const { log, graceMs, tcp: tcpAt, admin: adminAt, history: kept } = settings;
+  const ticker = settings.demo ? TICKER_CHANNEL : null;
+  const page = settings.admission.page && (await loadPage({ history: kept !== undefined, presence: kept === undefined, ticker }));
   const adapter = await createAdapter(settings.spread);
   const { broker } = adapter;
   const { highWaterMark, slowConsumer, authorize, hookTimeout } = settings.channels;
@@ -71,6 +76,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(mayJoin && { authorize: (channel, _member, meta) => mayJoin(String(channel), meta?.id) }),
   });
   const history = settings.history && joinHistory(adapter.history(settings.history, channels), mayJoin);
+  const stopTicker = ticker === null ? undefined : startTicker(channels, history?.store);
   // so that the first clients' joins are subscribed and their ids claimed for real
   const connected = await adapter.ready();
   let closing: Promise<void> | undefined;
@@ -120,7 +126,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     authenticate,
     hookTimeout,
   };
-  const admission = new Admission(settings.admission, slots, held, services, log);
+  const admission = new Admission(settings.admission, slots, held, services, log, page ? servePage(page) : upgradeRequired);
   const metrics = new ServerMetrics({
     connections: () => ({ ws: admission.stats().connections, tcp: tcpServer?.connections ?? 0 }),
     stats: () => channels.stats(),
@@ -139,6 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     (closing ??= (async () => {
       // Each step is bounded, so that a broker or Redis that stopped answering cannot hold the
       // shutdown; ids are released only once their connections are closed.
+      stopTicker?.();
       await settledWithin(Promise.all([channels.close(), presence.close()]), graceMs);
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
@@ -157,6 +164,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       adminAt && admin?.listen(adminAt.host, adminAt.port),
     ]);
     log.info(`WebSocket listening on ${url(settings.admission.tls ? "wss" : "ws", ws)}`);
+    if (page) log.info(`page on ${url(settings.admission.tls ? "https" : "http", ws)}/`);
     if (tcp) log.info(`TCP broadcast listening on ${url("tcp", tcp)}`);
     else
       log.info(

@@ -40,6 +40,8 @@ export interface Settings {
   readonly spread: Spread | undefined;
   /** Says kept per channel; undefined: off. */
   readonly history: HistorySettings | undefined;
+  /** Whether the demo ticker runs. */
+  readonly demo: boolean;
 }
 
 /**
@@ -65,6 +67,8 @@ export function resolveSettings(options: ServerOptions): Settings {
   const backlog = { maxPending: given.maxPending, maxPendingBytes: given.maxPendingBytes, pendingTimeout: given.pendingTimeout };
   // the TCP port cannot authenticate: with `authenticate` it is off unless asked for
   const tcpPort = options.tcpPort ?? (authenticate === undefined ? DEFAULTS.tcpPort : false);
+  // a page that cannot get a token is no use on a server that requires one: asked for, it can pass `?token=`
+  const page = options.page ?? authenticate === undefined;
   return {
     channels: { highWaterMark: given.highWaterMark, slowConsumer: given.slowConsumer, authorize: given.authorize, hookTimeout },
     presenceMax: given.presenceMax,
@@ -79,6 +83,7 @@ export function resolveSettings(options: ServerOptions): Settings {
       allowedOrigins: given.allowedOrigins === undefined || given.allowedOrigins === "*" ? "*" : origins(given.allowedOrigins),
       authenticate,
       hookTimeout,
+      page,
     },
     session: {
       maxChannelLength: given.maxChannelLength,
@@ -94,6 +99,7 @@ export function resolveSettings(options: ServerOptions): Settings {
     log: given.logger ?? pino({ enabled: false }),
     spread: given.spread,
     history: historySettings(given),
+    demo: given.demo ?? false,
   };
 }
 

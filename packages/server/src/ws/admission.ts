@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
@@ -6,6 +6,7 @@ import { WebSocketServer } from "ws";
 import { type Bound, listen } from "../address.js";
 import { type Authenticate, type Identity, query } from "../auth.js";
 import type { HeldIds } from "../ids/held.js";
+import type { HttpHandler } from "../page/serve.js";
 import type { Slots } from "../slots.js";
 import { closeRefused, GOING_AWAY } from "./close-codes.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -32,6 +33,8 @@ export interface AdmissionSettings {
   readonly authenticate: Authenticate | undefined;
   /** How long `authenticate` may take to answer, in ms; past it: 401. */
   readonly hookTimeout: number;
+  /** Whether the page is served: its own origin (the request's `Host`) is then let in whatever `allowedOrigins` says. */
+  readonly page: boolean;
 }
 
 /**
@@ -57,18 +60,16 @@ export class Admission {
    * @param slots the node's connection slots, shared with the TCP port.
    * @param held this node's ids, where each connection's id is claimed.
    * @param services what every session shares.
+   * @param http answers plain HTTP requests (the page, or 426).
    * @throws {Error} naming `tls.cert` or `tls.key` for a certificate or key that is not PEM, or that do not match.
    */
-  constructor(settings: AdmissionSettings, slots: Slots, held: HeldIds, services: SessionServices, log: Logger) {
+  constructor(settings: AdmissionSettings, slots: Slots, held: HeldIds, services: SessionServices, log: Logger, http: HttpHandler) {
     this.#settings = settings;
     this.#slots = slots;
     this.#held = held;
     this.#services = services;
     this.#log = log;
-    const upgradeRequired = (_: IncomingMessage, response: ServerResponse): void => {
-      response.writeHead(426, { Connection: "close" }).end("Upgrade Required\n");
-    };
-    this.#http = createListener(settings.tls, upgradeRequired);
+    this.#http = createListener(settings.tls, http);
     this.#http.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: settings.maxFrameSize, perMessageDeflate: false });
     this.#heartbeat = new Heartbeat(settings.pingInterval, settings.pingTimeout);

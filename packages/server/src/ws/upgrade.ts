@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { type Authenticate, type Identity, identify } from "../auth.js";
 
 /** Who may open a WebSocket: which browser origins, and how a client proves who it is. */
@@ -10,6 +11,8 @@ export interface Gate {
   authenticate?: Authenticate | undefined;
   /** How long `authenticate` may take to answer, in ms; past it: 401. */
   hookTimeout: number;
+  /** Whether the page is served here: an upgrade from its own origin is then allowed. */
+  page: boolean;
 }
 
 /** What the gate decided: let in (with its identity when authenticated), or answer with a status. */
@@ -19,17 +22,30 @@ export type Verdict =
 
 /**
  * Checks the `Origin` of a browser's upgrade (a request without one is not a browser's, and is
- * allowed), then asks `authenticate`, if any.
+ * allowed; with the page on, so is the page's own origin), then asks `authenticate`, if any.
  */
-export async function admit(request: IncomingMessage, { allowedOrigins, authenticate, hookTimeout }: Gate): Promise<Verdict> {
+export async function admit(request: IncomingMessage, { allowedOrigins, authenticate, hookTimeout, page }: Gate): Promise<Verdict> {
   const origin = request.headers.origin;
-  if (origin !== undefined && allowedOrigins !== "*" && !allowedOrigins.includes(origin.toLowerCase())) {
+  const allowed = (seen: string): boolean =>
+    allowedOrigins === "*" || allowedOrigins.includes(seen.toLowerCase()) || (page && seen.toLowerCase() === ownOrigin(request));
+  if (origin !== undefined && !allowed(origin)) {
     return { admitted: false, status: 403, reason: "origin", detail: `origin ${origin} not allowed` };
   }
   if (authenticate === undefined) return { admitted: true, identity: undefined };
   const identity = await identify(authenticate, request, hookTimeout);
   if ("refused" in identity) return { admitted: false, status: 401, reason: "token", detail: identity.refused };
   return { admitted: true, identity };
+}
+
+/**
+ * The origin a page served by this listener has, as browsers write it: the scheme of this
+ * connection and the `Host` the request was sent to (undefined without a valid one).
+ */
+function ownOrigin(request: IncomingMessage): string | undefined {
+  const { host } = request.headers;
+  const scheme = (request.socket as TLSSocket).encrypted === true ? "https" : "http";
+  if (host === undefined || !URL.canParse(`${scheme}://${host}`)) return undefined;
+  return new URL(`${scheme}://${host}`).origin;
 }
 
 /**
