@@ -16,7 +16,6 @@ ann.on("state", ({ state, attempt, delay }) =>
 );
 
 const joined = (room: Room) => new Promise<{ recovered: boolean; missed: readonly unknown[] }>((resolve) => room.once("joined", resolve));
-// (presence, { presence: true }, is refused by a server with history for now)
 const annRoom = ann.join("lobby");
 const bobRoom = bob.join("lobby");
 annRoom.on("message", ({ say, from, offset }) => console.log(`ann hears ${from}: ${JSON.stringify(say)} (offset ${offset})`));

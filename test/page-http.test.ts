@@ -45,7 +45,7 @@ describe("the page on the WebSocket port", () => {
     expect(app.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     expect(await app.text()).toContain('from "/client.js"');
     expect((await fetch(`${base}/page/style.css`)).headers.get("content-type")).toBe("text/css; charset=utf-8");
-    expect(await (await fetch(`${base}/page/config.json`)).json()).toEqual({ history: false, presence: true, ticker: null });
+    expect(await (await fetch(`${base}/page/config.json`)).json()).toEqual({ history: false, ticker: null });
   });
 
   it("serves the client library's built modules, each one the entry imports, with no bundler", async () => {
@@ -121,7 +121,7 @@ describe("the page on the WebSocket port", () => {
 describe("--demo's ticker", () => {
   it("says 1, 2, 3... into ticker from ticker, with offsets and no hole when history is on; the config tells the page", async () => {
     const base = await start({ demo: true, historySize: 100 });
-    expect(await (await fetch(`${base}/page/config.json`)).json()).toEqual({ history: true, presence: false, ticker: "ticker" });
+    expect(await (await fetch(`${base}/page/config.json`)).json()).toEqual({ history: true, ticker: "ticker" });
     const c = await WsClient.open(`${base.replace("http", "ws")}/`);
     clients.push(c);
     c.send({ join: "ticker" });

@@ -46,7 +46,7 @@ function refs(channel: string): Set<string> {
 }
 
 describe("presence over the WebSocket protocol", () => {
-  it("a join with presence echoes its req; with history on, presence in a join is refused and nothing changes", async () => {
+  it("a join with presence echoes its req; with history on, the position comes first, then the snapshot frame and diffs", async () => {
     await start();
     const a = await client("?id=ann");
     a.send({ join: "room", presence: "count", req: "r1" });
@@ -54,11 +54,25 @@ describe("presence over the WebSocket protocol", () => {
     await server!.close();
     await start({ historySize: 10 });
     const b = await client("?id=bob");
-    b.send({ join: "room", presence: true, recover: { offset: 0, epoch: "e" }, req: 2 });
-    expect(await b.next()).toEqual({ error: "presence with history is not supported yet", join: "room", req: 2 });
-    expect(server!.channels.count("room")).toBe(0);
-    b.send({ join: "room" });
-    expect(await b.next()).toMatchObject({ joined: "room", offset: 0 });
+    b.send({ join: "room", presence: true, req: 2 });
+    const joined = (await b.next()) as { ref: string; epoch: string };
+    expect(joined).toEqual({ joined: "room", ref: joined.ref, epoch: joined.epoch, offset: 0, req: 2 });
+    expect(await b.next()).toEqual({ presence: "room", members: [{ ref: joined.ref, id: "bob" }] });
+    b.send({ say: "one", to: "room" });
+    expect(await b.next()).toEqual({ to: "room", say: "one", from: "bob", offset: 1, epoch: joined.epoch });
+    const c = await client("?id=cat");
+    c.send({ join: "room", presence: "count", recover: { offset: 0, epoch: joined.epoch } });
+    const back = (await c.next()) as { ref: string };
+    expect(back).toEqual({
+      joined: "room",
+      ref: back.ref,
+      recovered: true,
+      epoch: joined.epoch,
+      offset: 1,
+      missed: [{ say: "one", from: "bob", offset: 1 }],
+    });
+    expect(await c.next()).toEqual({ presence: "room", count: { connections: 2, users: 2 } });
+    expect(await b.next()).toEqual({ presence: "room", joins: [{ ref: back.ref, id: "cat" }], leaves: [] });
   });
 
   it("a join with presence answers the snapshot, then diffs; a plain join is present too", async () => {

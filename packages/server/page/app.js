@@ -28,7 +28,7 @@ const ui = {
   ticker: $("ticker"),
 };
 
-/** What the server tells the page: whether it keeps history, whether presence works with it, the ticker's channel. */
+/** What the server tells the page: whether it keeps history, and the ticker's channel. */
 const config = await fetch("/page/config.json").then((response) => response.json());
 const params = new URL(location.href).searchParams;
 const token = params.get("token") ?? undefined;
@@ -92,10 +92,6 @@ function showState({ state, attempt, delay, code, reason }) {
 
 function showMembers() {
   ui.members.replaceChildren();
-  if (!config.presence) {
-    ui.members.append(element("li", "off", "presence is off on a server with history (for now)"));
-    return;
-  }
   const ids = [...room.members()].sort(([a], [b]) => a.localeCompare(b));
   for (const [id, refs] of ids) {
     const item = element("li", id === ui.name.value ? "me" : "", id === "" ? "(no id)" : id);
@@ -185,7 +181,7 @@ function join() {
     ui.activity.replaceChildren();
     ui.banner.hidden = true;
     ui.note.textContent = "";
-    room = client.join(channel, { presence: config.presence, recover: config.history });
+    room = client.join(channel, { presence: true, recover: config.history });
     listen({ first: true });
   }
   if (config.ticker !== null && tickerRoom === undefined) {

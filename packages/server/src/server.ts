@@ -63,7 +63,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const settings = resolveSettings(options);
   const { log, graceMs, tcp: tcpAt, admin: adminAt, history: kept } = settings;
   const ticker = settings.demo ? TICKER_CHANNEL : null;
-  const page = settings.admission.page && (await loadPage({ history: kept !== undefined, presence: kept === undefined, ticker }));
+  const page = settings.admission.page && (await loadPage({ history: kept !== undefined, ticker }));
   const adapter = await createAdapter(settings.spread);
   const { broker } = adapter;
   const { highWaterMark, slowConsumer, authorize, hookTimeout } = settings.channels;

@@ -12,8 +12,6 @@ export interface PageFile {
 export interface PageConfig {
   /** Whether the server keeps history, so that the page joins with `recover` and shows what was replayed. */
   readonly history: boolean;
-  /** Whether a join may ask for presence (not yet together with history). */
-  readonly presence: boolean;
   /** The demo ticker's channel, or null without `--demo`. */
   readonly ticker: string | null;
 }

@@ -24,11 +24,7 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
     };
     if (!mayJoin(caller.allowed, channel)) return forbidden();
     const meta = { id: caller.id, ref: nextRef(), ...(caller.info !== undefined && { info: caller.info }) };
-    if (caller.history !== undefined) {
-      // presence frames go their own way, the says with their offsets another: not yet in one join
-      if (presence !== undefined) return caller.reply({ error: "presence with history is not supported yet", join: channel });
-      return joinWithHistory(caller, caller.history, channel, meta, recover, forbidden);
-    }
+    if (caller.history !== undefined) return joinWithHistory(caller, caller.history, channel, meta, recover, presence, forbidden);
     return channels.tryJoin(channel, ws, meta).then((joined) => {
       if (!joined) return forbidden();
       return presence === undefined ? caller.reply({ joined: channel }) : listen(caller, channel, presence);

@@ -3,6 +3,7 @@ import type { HistoryPosition } from "ws-channels";
 import type { HistoryStore } from "../adapters/history-store.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { Caller } from "./caller.js";
+import { type PresenceMode, snapshotFrame } from "./presence.js";
 
 /** What a session needs of history: where says are kept, and the `authorize` hook a join with history asks itself. */
 export interface JoinHistory {
@@ -35,7 +36,9 @@ export function joinHistory(
  * A join with history on: asks the `authorize` hook first, then has the store take the channel's
  * position (or what a returning client missed) and, in the same synchronous step, joins and
  * queues the reply, so that every say after that position reaches the client after the reply,
- * and none before it is missing from it. `forbidden` answers a refusal.
+ * and none before it is missing from it. With `presence`, the joined reply also carries the
+ * connection's `ref`, and the presence snapshot follows as `{"presence": CH, "members"}` (or
+ * `"count"`), then its diffs. `forbidden` answers a refusal.
  */
 export async function joinWithHistory(
   caller: Caller,
@@ -43,14 +46,20 @@ export async function joinWithHistory(
   channel: string,
   meta: ClientMeta,
   recover: HistoryPosition | undefined,
+  presence: PresenceMode | undefined,
   forbidden: () => Promise<void>,
 ): Promise<void> {
   if (!(await history.mayJoin(channel, caller.id))) return forbidden();
   const { channels, ws } = caller;
   if (ws.readyState !== WebSocket.OPEN) return; // it closed while the hook was deciding
-  return history.store.join(channel, recover, (reply) => {
+  await history.store.join(channel, recover, (reply) => {
     if (ws.readyState !== WebSocket.OPEN) return Promise.resolve(); // it closed while the store answered
     channels.join(channel, ws, meta);
-    return caller.reply(reply);
+    return caller.reply(presence === undefined ? reply : { ...reply, ref: meta?.ref });
   });
+  // Presence comes after the position, as a snapshot frame of its own: the says after the
+  // position and the presence frames after the snapshot each keep their order.
+  if (presence !== undefined && channels.member(channel, ws)) {
+    await caller.presence.listen(channel, ws, presence, (snapshot) => snapshotFrame(channel, snapshot));
+  }
 }

@@ -57,6 +57,11 @@ export function joinedReply(channel: string, ref: string, snapshot: PresenceSnap
   return JSON.stringify(req === undefined ? reply : { ...reply, req });
 }
 
+/** A presence snapshot as a frame of its own (after a join with history): `members`, or `count`. */
+export function snapshotFrame(channel: string, snapshot: PresenceSnapshot<PresenceEntry>): string {
+  return JSON.stringify({ presence: channel, ...("entries" in snapshot ? { members: snapshot.entries } : snapshot) });
+}
+
 /** The ref `member` holds in `channel` (O(channel): for a join again with presence only). */
 export function refIn(channels: Channels<ClientMeta>, channel: string, member: Member): string {
   return channels.reduce(channel, "", (ref, membership) => (membership.member === member ? (membership.meta?.ref ?? "") : ref));
