@@ -1,8 +1,8 @@
 import type { Worker } from "node:cluster";
-import cluster from "node:cluster";
 import { fromWorkers } from "ws-channels/cluster";
 import { type HistorySettings, SayHistory } from "../history.js";
 import type { HistoryToPrimary, HistoryToWorker } from "./cluster-history.js";
+import { WorkerIndex } from "./worker-index.js";
 
 /**
  * In the primary, the history of every worker's `ClusterHistory`: the rings, the offsets (one
@@ -15,41 +15,24 @@ import type { HistoryToPrimary, HistoryToWorker } from "./cluster-history.js";
  */
 export function serveClusterHistory(settings: HistorySettings): () => void {
   const says = new SayHistory(settings);
-  const readers = new Map<string, Set<Worker>>();
-  const reading = new Map<Worker, Set<string>>();
-  const drop = (channel: string, worker: Worker): void => {
-    const workers = readers.get(channel);
-    workers?.delete(worker);
-    if (workers?.size === 0) readers.delete(channel);
-  };
+  const readers = new WorkerIndex<string>();
 
   const stop = fromWorkers<HistoryToPrimary>({
     "history-say": ({ channel, entry }) => {
       const text = says.deliver(channel, entry);
       const { epoch, offset } = says.position(channel);
-      for (const worker of readers.get(channel) ?? []) send(worker, { wsChannels: "history-msg", channel, text, epoch, offset });
+      for (const worker of readers.workers(channel)) send(worker, { wsChannels: "history-msg", channel, text, epoch, offset });
     },
     "history-join": ({ channel, recover, request }, worker) => {
-      readers.set(channel, (readers.get(channel) ?? new Set()).add(worker));
-      reading.set(worker, (reading.get(worker) ?? new Set()).add(channel));
+      readers.add(channel, worker);
       send(worker, { wsChannels: "history-joined", request, reply: says.joined(channel, recover) });
     },
-    "history-leave": ({ channel }, worker) => {
-      drop(channel, worker);
-      reading.get(worker)?.delete(channel);
-    },
+    "history-leave": ({ channel }, worker) => readers.delete(channel, worker),
   });
 
-  const onExit = (worker: Worker): void => {
-    for (const channel of reading.get(worker) ?? []) drop(channel, worker);
-    reading.delete(worker);
-  };
-  cluster.on("exit", onExit);
   return () => {
     stop();
-    cluster.off("exit", onExit);
-    readers.clear();
-    reading.clear();
+    readers.close();
     says.close();
   };
 }

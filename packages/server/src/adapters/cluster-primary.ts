@@ -1,6 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { fromWorkers, WorkerBacklog } from "ws-channels/cluster";
 import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
+import { WorkerIndex } from "./worker-index.js";
 
 /**
  * In the primary, the side of `ClusterAdapter` that `ClusterBroker`'s `setupPrimary` does not
@@ -12,33 +13,19 @@ import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
  */
 export function serveClusterAdapter(dropped: (worker: Worker) => void = () => undefined): () => void {
   const backlog = new WorkerBacklog();
-  const holders = new Map<string, Set<Worker>>();
-  const held = new Map<Worker, Set<string>>();
-  const drop = (id: string, worker: Worker): void => {
-    const workers = holders.get(id);
-    workers?.delete(worker);
-    if (workers?.size === 0) holders.delete(id);
-  };
+  const holders = new WorkerIndex<string>();
 
   const stop = fromWorkers<AdapterToPrimary>({
     claim: ({ id, exclusive, request }, worker) => {
-      const workers = holders.get(id) ?? new Set<Worker>();
-      const granted = !exclusive || [...workers].every((w) => w === worker);
-      if (granted) {
-        workers.add(worker);
-        holders.set(id, workers);
-        held.set(worker, (held.get(worker) ?? new Set()).add(id));
-      }
+      const granted = !exclusive || [...holders.workers(id)].every((w) => w === worker);
+      if (granted) holders.add(id, worker);
       send(worker, { wsChannels: "claimed", request, granted });
     },
-    release: ({ id }, worker) => {
-      drop(id, worker);
-      held.get(worker)?.delete(id);
-    },
+    release: ({ id }, worker) => holders.delete(id, worker),
     locate: ({ ids, request }, worker) => {
       const found: [string, string[]][] = [];
       for (const id of ids) {
-        const elsewhere = [...(holders.get(id) ?? [])].filter((w) => w !== worker).map((w) => String(w.id));
+        const elsewhere = [...holders.workers(id)].filter((w) => w !== worker).map((w) => String(w.id));
         if (elsewhere.length > 0) found.push([id, elsewhere]);
       }
       send(worker, { wsChannels: "located", request, found });
@@ -50,16 +37,9 @@ export function serveClusterAdapter(dropped: (worker: Worker) => void = () => un
     },
   });
 
-  const onExit = (worker: Worker): void => {
-    for (const id of held.get(worker) ?? []) drop(id, worker);
-    held.delete(worker);
-  };
-  cluster.on("exit", onExit);
   return () => {
     stop();
-    cluster.off("exit", onExit);
-    holders.clear();
-    held.clear();
+    holders.close();
   };
 }
 
