@@ -124,7 +124,7 @@ describe("the page in Chromium", () => {
     await shows(ann, "members", "bob", true);
     await shows(ann, "activity", "bob left");
     expect([...ann.errors, ...bob.errors]).toEqual([]);
-  });
+  }, 60_000);
 
   it("with history, a page that was offline comes back and shows what it missed as replayed, and the ticker has no hole", async () => {
     const base = await start({ historySize: 100, demo: true });
