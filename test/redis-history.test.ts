@@ -137,4 +137,25 @@ describe("history on two servers with --redis", () => {
     expect(got).toMatchObject({ joined: "outage", recovered: false, offset: 0 });
     expect(got.epoch).not.toBe(epoch);
   });
+
+  it("a join while Redis is down answers an epoch no recovery matches; resync once Redis is back", async () => {
+    await twoServers();
+    const a = await client(0);
+    await redis.kill();
+    await eventually(() => servers[0]?.channels.stats().broker?.connected === false, "the broker to go down", 10_000);
+    expect(await join(a, "dark")).toEqual({ joined: "dark", epoch: "", offset: 0 });
+    await redis.start();
+    await eventually(() => a.received.some((m) => (m as { resync?: unknown }).resync === "dark"), "resync", 10_000);
+    const got = (await within(
+      (async () => {
+        a.send({ join: "dark", recover: { offset: 0, epoch: "" } });
+        for (;;) {
+          const m = (await a.next()) as Joined;
+          if (m.joined === "dark") return m;
+        }
+      })(),
+      "the recovery",
+    )) as Joined;
+    expect(got).toEqual({ joined: "dark", recovered: false, epoch: expect.stringMatching(/^[0-9a-f]{16}$/), offset: 0 });
+  });
 });

@@ -40,6 +40,8 @@ export class RedisHistory implements HistoryStore {
   readonly #subscribed = new Map<string, { channel: string; last: HistoryPosition | undefined }>();
   /** Per channel with joins waiting for Redis: what arrived meanwhile. */
   readonly #joining = new Map<string, { joins: number; arrived: Arrived[] }>();
+  /** Channels whose members get `{"resync": CH}` once both connections are ready again. */
+  readonly #toResync = new Set<string>();
   #closed = false;
 
   /** @param lost called for a say Redis did not take (down, or too slow): counted by the adapter. */
@@ -52,6 +54,7 @@ export class RedisHistory implements HistoryStore {
     this.#channels = channels;
     this.#lost = lost;
     connections.subscriber.on("ready", this.#resubscribe).on("message", this.#onMessage);
+    connections.commands.on("ready", this.#flushResync);
   }
 
   say(channel: string, entry: string): void {
@@ -84,6 +87,7 @@ export class RedisHistory implements HistoryStore {
     } catch (error: unknown) {
       this.#connections.unanswered(error);
       // Redis unreachable: no position to give; an epoch no recovery matches, and a resync when it is back
+      this.#toResync.add(channel);
       reply =
         recover === undefined ? { joined: channel, epoch: "", offset: 0 } : { joined: channel, recovered: false, epoch: "", offset: 0 };
     }
@@ -96,6 +100,7 @@ export class RedisHistory implements HistoryStore {
     this.#closed = true;
     const { subscriber } = this.#connections;
     subscriber.off("ready", this.#resubscribe).off("message", this.#onMessage);
+    this.#connections.commands.off("ready", this.#flushResync);
     this.#subscribed.clear();
     this.#joining.clear();
   }
@@ -154,9 +159,18 @@ export class RedisHistory implements HistoryStore {
     this.#connections.subscriber.subscribe(...names).then(() => {
       for (const subscription of this.#subscribed.values()) {
         subscription.last = undefined;
-        this.#resync(subscription.channel);
+        this.#toResync.add(subscription.channel);
       }
+      this.#flushResync();
     }, this.#connections.unanswered);
+  };
+
+  /** Once both connections are ready (a recovery can read), tells the members of channels that may have lost says. */
+  readonly #flushResync = (): void => {
+    const { commands, subscriber } = this.#connections;
+    if (commands.status !== "ready" || subscriber.status !== "ready") return;
+    for (const channel of this.#toResync) this.#resync(channel);
+    this.#toResync.clear();
   };
 
   #resync(channel: string): void {
