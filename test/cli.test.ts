@@ -111,9 +111,6 @@ describe("the ws-channels CLI", () => {
     const lone = start(process.execPath, ["packages/server/dist/cli.js", "--redis-prefix", "app"]);
     expect((await within(once(lone.child, "exit"), "--redis-prefix without --redis to exit"))[0]).toBe(1);
     expect(lone.output()).toContain("--redis-prefix goes with --redis");
-    const spread = start(process.execPath, ["packages/server/dist/cli.js", "--history-size", "10", "--redis", "redis://127.0.0.1:1"]);
-    expect((await within(once(spread.child, "exit"), "--history-size with --redis to exit"))[0]).toBe(1);
-    expect(spread.output()).toContain("--history-size works on one process or with --workers for now, not with --redis");
   });
 
   it("--history-size keeps says: a say carries its offset and epoch, a join the position", async () => {

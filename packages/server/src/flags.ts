@@ -95,8 +95,6 @@ export function parseFlags(argv?: readonly string[]): Flags {
   const flags = command.opts<Flags>();
   if (flags.redis === undefined && command.getOptionValueSource("redisPrefix") === "cli")
     command.error("error: --redis-prefix goes with --redis");
-  if (flags.historySize > 0 && flags.redis !== undefined)
-    command.error("error: --history-size works on one process or with --workers for now, not with --redis");
   return flags;
 }
 

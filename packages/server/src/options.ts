@@ -105,8 +105,8 @@ export interface ServerOptions {
   /**
    * Says kept per channel (issue 18): each say then carries its channel's `offset` and `epoch`,
    * a join answers with the channel's position, and a client that comes back with `recover`
-   * gets exactly what it missed. 0: off. Only on a server alone for now: with `spread`, `startServer`
-   * rejects. Default: 0.
+   * gets exactly what it missed. 0: off. Kept in this process alone, in the cluster primary with
+   * workers, in Redis with `spread: { redis }` (a say there waits for one round trip). Default: 0.
    */
   historySize?: number;
   /** How long a say is kept, and a channel's history once nothing is said there, in seconds. Default: 300. */

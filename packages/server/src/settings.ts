@@ -52,7 +52,7 @@ export interface Settings {
  *   for `jwt` and `authenticate` both given.
  * @throws {RangeError} for a `jwt.key` shorter than RFC 7518 requires, or a bad `jwt.maxAge` or `jwt.clockTolerance`.
  * @throws {RangeError} for a `historySize` or `recoverMax` that is not an integer >= 0 or a
- *   `historyTtl` that is not an integer of seconds >= 1; {TypeError} for `historySize` with a Redis `spread`.
+ *   `historyTtl` that is not an integer of seconds >= 1.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
@@ -113,8 +113,5 @@ function historySettings(given: ServerOptions): HistorySettings | undefined {
     if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
   }
   if (size === 0) return undefined;
-  // alone or in the cluster primary; not on Redis yet, where a client back on another server would get a wrong offset
-  if (given.spread !== undefined && "redis" in given.spread)
-    throw new TypeError("historySize > 0 works alone or on cluster workers for now, not with Redis");
   return { size, ttlMs: historyTtl * 1000, recoverMax };
 }

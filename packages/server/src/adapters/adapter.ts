@@ -82,9 +82,9 @@ export interface Adapter extends IdClaims {
   stats(): AdapterStats;
   /**
    * Where this node keeps and reads says (history on): alone, rings in this process; in a
-   * cluster, the primary's (`serveClusterHistory`), so a client back on another worker recovers.
+   * cluster, the primary's (`serveClusterHistory`), so a client back on another worker recovers;
+   * on Redis, a stream per channel there, so a client back on another server recovers.
    * Call once, with the server's `Channels`, which the store delivers says to.
-   * @throws {TypeError} where the adapter keeps no history (Redis, for now).
    */
   history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore;
   /**

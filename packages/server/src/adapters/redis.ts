@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
-import type { Broker, BrokerEvents } from "ws-channels";
+import type { Broker, BrokerEvents, Channels } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
+import type { ClientMeta } from "../client-meta.js";
+import type { HistorySettings } from "../history.js";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import type { HistoryStore } from "./history-store.js";
 import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
+import { RedisHistory } from "./redis-history.js";
 import { RedisIds } from "./redis-ids.js";
 
 /**
@@ -78,9 +81,9 @@ export class RedisAdapter implements Adapter {
     return { unsent: this.#unsent };
   }
 
-  /** Not yet: settings refuse `historySize` with Redis before an adapter is made. */
-  history(): HistoryStore {
-    throw new TypeError("history is not kept on Redis yet: historySize > 0 works alone or on cluster workers");
+  /** A stream per channel in Redis (`RedisHistory`); a say Redis did not take is counted in `unsent`. */
+  history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore {
+    return new RedisHistory(this.#connections, settings, channels, () => this.#unsent++);
   }
 
   /** Per node for now: each server's presence is its own clients'. */
