@@ -3,8 +3,9 @@ import type { Broker, BrokerEvents } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import type { HistoryStore } from "./history-store.js";
-import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 import { RedisIds } from "./redis-ids.js";
+import { RedisPresence } from "./redis-presence.js";
 
 /**
  * Servers sharing one Redis, on any machine: broadcasts through `RedisBroker`, ids in Redis
@@ -83,9 +84,9 @@ export class RedisAdapter implements Adapter {
     throw new TypeError("history is not kept on Redis yet: historySize > 0 works alone or on cluster workers");
   }
 
-  /** Per node for now: each server's presence is its own clients'. */
+  /** Every node's entries in Redis, with their diffs on Redis channels (`RedisPresence`). */
   presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
-    return localPresence(parts);
+    return new RedisPresence(parts, this.#connections, this.node);
   }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);

@@ -1,0 +1,161 @@
+import type { Redis } from "ioredis";
+import { Channels, type Member, type Presence, type PresenceMode, type PresenceSnapshot } from "ws-channels";
+import type { RedisConnections } from "ws-channels/redis";
+import type { ClientMeta } from "../client-meta.js";
+import type { NodeAddress } from "./adapter.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
+import { MirroredChannel, type PresenceDiff } from "./redis-presence-mirror.js";
+import { CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from "./redis-presence-scripts.js";
+
+/**
+ * Presence of servers sharing one Redis (redis-presence-scripts.ts has the layout): each node
+ * writes its memberships' entries, gathered per turn, with one script per channel that also
+ * publishes the diff. A listened channel is mirrored, as on cluster workers, in a `Channels` of
+ * stand-ins under the server's own `Presence`, which builds the frames once and fans them out:
+ * subscribed first, then filled from a snapshot, then moved by the diffs numbered above it. A
+ * listen waits until the mirror has reached a snapshot read after its own join was written, so
+ * the listener's snapshot holds it. Closing removes every entry of this node, with leaves.
+ */
+export class RedisPresence<E> implements PresenceStore<E> {
+  readonly #parts: PresenceParts<E>;
+  readonly #connections: RedisConnections;
+  readonly #redis: Redis & PresenceScripts;
+  readonly #node: NodeAddress;
+  readonly #mirror = new Channels<ClientMeta>();
+  readonly #presence: Presence<ClientMeta, Member, E>;
+  /** By the Redis channel its diffs come on. */
+  readonly #listened = new Map<string, MirroredChannel>();
+  readonly #keys = new WeakMap<Member, string>();
+  readonly #stop: () => void;
+  #ops = new Map<string, string[]>();
+  #immediate: NodeJS.Immediate | undefined;
+  #nextKey = 0;
+
+  constructor(parts: PresenceParts<E>, connections: RedisConnections, node: NodeAddress) {
+    this.#parts = parts;
+    this.#connections = connections;
+    this.#node = node;
+    this.#presence = parts.local(this.#mirror);
+    this.#redis = connections.commands as Redis & PresenceScripts;
+    this.#redis.defineCommand("wsPresenceChange", { numberOfKeys: 4, lua: CHANGE });
+    this.#redis.defineCommand("wsPresenceSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
+    this.#redis.defineCommand("wsPresenceLeaveAll", { numberOfKeys: 1, lua: LEAVE_ALL });
+    connections.subscriber.on("message", this.#onMessage);
+    this.#stop = parts.channels.observe((channel, member, meta, cause) => {
+      const key = meta?.ref || this.#keyOf(member); // the TCP port's members have no ref
+      const ops = this.#ops.get(String(channel)) ?? [];
+      this.#ops.set(String(channel), ops);
+      ops.push(key, cause === "join" ? JSON.stringify({ n: node, m: meta }) : "");
+      this.#immediate ??= setImmediate(this.#flush);
+      if (cause !== "join") this.#drop(String(channel));
+    });
+  }
+
+  async listen(
+    channel: string,
+    member: Member,
+    mode: PresenceMode,
+    reply: (snapshot: PresenceSnapshot<E>) => string | Uint8Array,
+  ): Promise<PresenceSnapshot<E> | undefined> {
+    void this.#flush(); // this connection's join is written before the snapshot is read
+    const name = this.#connections.name("pd", channel);
+    let listened = this.#listened.get(name);
+    if (listened === undefined) {
+      listened = new MirroredChannel(this.#mirror, channel);
+      this.#listened.set(name, listened);
+    }
+    listened.pending++;
+    try {
+      await this.#connections.subscriber.subscribe(name);
+      const [version = "0", ...all] = await this.#redis.wsPresenceSnapshot(
+        this.#connections.name("p", channel),
+        this.#connections.name("pv", channel),
+      );
+      if (!listened.filled) listened.fill(Number(version), all);
+      else await listened.reached(Number(version));
+    } catch (error) {
+      this.#connections.unanswered(error); // Redis down: this node's own presence, as alone
+      if (!listened.filled) listened.fill(0, []);
+    } finally {
+      listened.pending--;
+    }
+    try {
+      return await this.#presence.listen(channel, member, mode, reply);
+    } finally {
+      this.#drop(channel);
+    }
+  }
+
+  unlisten(channel: string, member: Member): boolean {
+    return this.#presence.unlisten(channel, member);
+  }
+
+  async entries(channel: string): Promise<E[]> {
+    try {
+      const [, ...all] = await this.#redis.wsPresenceSnapshot(this.#connections.name("p", channel), this.#connections.name("pv", channel));
+      const entries: E[] = [];
+      for (let i = 1; i < all.length; i += 2) entries.push(this.#parts.entry((JSON.parse(all[i] as string) as { m: ClientMeta }).m));
+      return entries;
+    } catch {
+      return this.#parts.channels.reduce(channel, [] as E[], (entries, { meta }) => {
+        entries.push(this.#parts.entry(meta));
+        return entries;
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#stop();
+    this.#connections.subscriber.off("message", this.#onMessage);
+    const written = this.#flush();
+    clearImmediate(this.#immediate);
+    const mine = this.#connections.name("pn", this.#node);
+    await Promise.all([written, this.#redis.wsPresenceLeaveAll(mine, this.#node, this.#connections.prefix)]).catch(
+      this.#connections.unanswered,
+    );
+    const names = [...this.#listened.keys()];
+    for (const listened of this.#listened.values()) listened.clear();
+    this.#listened.clear();
+    if (names.length > 0 && this.#connections.subscriber.status === "ready")
+      await this.#connections.subscriber.unsubscribe(...names).catch(() => undefined);
+    await this.#presence.close();
+    await this.#mirror.close();
+  }
+
+  /** Writes this turn's joins and leaves, one script per channel, in order on the one connection. */
+  readonly #flush = (): Promise<unknown> => {
+    this.#immediate = undefined;
+    const ops = this.#ops;
+    this.#ops = new Map();
+    const written: Promise<unknown>[] = [];
+    for (const [channel, list] of ops) {
+      const name = (kind: string): string => this.#connections.name(kind, kind === "pn" ? this.#node : channel);
+      const keys = [name("p"), name("pv"), name("pn"), name("pd")];
+      written.push(this.#redis.wsPresenceChange(...keys, channel, ...list).catch(this.#connections.unanswered));
+    }
+    return Promise.all(written);
+  };
+
+  /** Stops listening to `channel` once this node has no member in it and no listen is on its way. */
+  #drop(channel: string): void {
+    const name = this.#connections.name("pd", channel);
+    const listened = this.#listened.get(name);
+    if (listened === undefined || listened.pending > 0 || this.#parts.channels.count(channel) > 0) return;
+    this.#listened.delete(name);
+    listened.clear();
+    this.#connections.subscriber.unsubscribe(name).catch(() => undefined);
+  }
+
+  readonly #onMessage = (name: string, message: string): void => {
+    this.#listened.get(name)?.apply(JSON.parse(message) as PresenceDiff);
+  };
+
+  #keyOf(member: Member): string {
+    let key = this.#keys.get(member);
+    if (key === undefined) {
+      key = `${this.#node}~${(this.#nextKey++).toString(36)}`;
+      this.#keys.set(member, key);
+    }
+    return key;
+  }
+}

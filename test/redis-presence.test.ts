@@ -1,0 +1,113 @@
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RunningServer, startServer } from "../packages/server/src/server.js";
+import { RedisServer } from "./brokers/redis-server.js";
+import { until, WsClient } from "./helpers.js";
+
+const redis = new RedisServer();
+let inspect: Redis;
+const servers: RunningServer[] = [];
+const clients: WsClient[] = [];
+
+beforeAll(async () => {
+  await redis.start();
+  inspect = new Redis(redis.path);
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  inspect.disconnect();
+  await redis.stop();
+});
+
+async function server(): Promise<RunningServer> {
+  const started = await startServer({ port: 0, tcpPort: false, spread: { redis: redis.path } });
+  servers.push(started);
+  return started;
+}
+
+async function client(on: RunningServer, id: string): Promise<WsClient> {
+  const c = await WsClient.open(`ws://127.0.0.1:${on.ws.port}/?id=${id}`);
+  clients.push(c);
+  return c;
+}
+
+type Entry = { ref: string; id: string | null };
+type Frame = { joined?: string; ref?: string; presence?: Entry[] | string; joins?: Entry[]; leaves?: string[]; members?: Entry[] };
+
+/** Joins `channel` with presence: the joined frame (its snapshot). */
+async function listen(c: WsClient, channel: string): Promise<Frame> {
+  c.send({ join: channel, presence: true });
+  return (await c.next()) as Frame;
+}
+
+const ids = (entries: Entry[] | undefined): (string | null)[] => (entries ?? []).map((e) => e.id).sort();
+
+describe("presence on two servers sharing a real redis-server", () => {
+  it("each sees the other's members in snapshots, diffs and reads; a leave crosses over", async () => {
+    const [one, two] = [await server(), await server()];
+    const ann = await client(one, "ann");
+    expect(ids((await listen(ann, "room")).presence as Entry[])).toEqual(["ann"]);
+    const ben = await client(two, "ben");
+    const joined = await listen(ben, "room");
+    expect(ids(joined.presence as Entry[])).toEqual(["ann", "ben"]);
+    expect(await ann.next()).toEqual({ presence: "room", joins: [{ ref: joined.ref, id: "ben" }], leaves: [] });
+    ben.send({ presence: "room" });
+    expect(ids(((await ben.next()) as Frame).members)).toEqual(["ann", "ben"]);
+    const amy = await client(one, "amy");
+    amy.send({ join: "room" }); // present without listening
+    expect(await amy.next()).toMatchObject({ joined: "room" });
+    expect(ids(((await ben.next()) as Frame).joins)).toEqual(["amy"]);
+    expect(ids(((await ann.next()) as Frame).joins)).toEqual(["amy"]);
+    await amy.close();
+    const left = (await ben.next()) as Frame;
+    expect(left.joins).toEqual([]);
+    expect(left.leaves).toHaveLength(1);
+    expect(((await ann.next()) as Frame).leaves).toEqual(left.leaves);
+    expect(await inspect.hlen("ws-channels:p:room")).toBe(2);
+  });
+
+  it("a herd of joins on one server reaches the other's listener as a few diffs, applied exactly", async () => {
+    const [one, two] = [await server(), await server()];
+    const ann = await client(one, "ann");
+    await listen(ann, "herd");
+    const herd = await Promise.all(Array.from({ length: 50 }, (_, i) => client(two, `h${i}`)));
+    for (const c of herd) c.send({ join: "herd" });
+    const present = new Set<string | null>(["ann"]);
+    let frames = 0;
+    await until(async () => {
+      const frame = (await ann.next()) as Frame;
+      frames++;
+      for (const entry of frame.joins ?? []) {
+        expect(present.has(entry.id), `a second join of ${entry.id}`).toBe(false);
+        present.add(entry.id);
+      }
+      return present.size === 51;
+    }, "every join of the herd");
+    expect(frames).toBeLessThan(50);
+    expect(await inspect.hlen("ws-channels:p:herd")).toBe(51);
+  });
+
+  it("a server closing cleanly removes its entries from Redis and its members leave the other's lists", async () => {
+    const [one, two] = [await server(), await server()];
+    const ann = await client(one, "ann");
+    await listen(ann, "bye");
+    const ben = await client(two, "ben");
+    const bens = await listen(ben, "bye");
+    await ann.next(); // ben's join
+    const cal = await client(two, "cal");
+    cal.send({ join: "bye" });
+    const cals = ((await ann.next()) as Frame).joins?.[0]?.ref;
+    await servers.splice(1, 1)[0]?.close();
+    const gone = new Set<string>();
+    await until(async () => {
+      for (const ref of ((await ann.next()) as Frame).leaves ?? []) gone.add(ref);
+      return gone.size === 2;
+    }, "both of the closed server's members to leave");
+    expect([...gone].sort()).toEqual([bens.ref, cals].sort());
+    expect(await inspect.hlen("ws-channels:p:bye")).toBe(1);
+    expect(await inspect.keys("ws-channels:pn:*")).toHaveLength(1);
+  });
+});
