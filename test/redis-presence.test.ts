@@ -1,13 +1,16 @@
+import type { ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../packages/server/src/server.js";
 import { RedisServer } from "./brokers/redis-server.js";
 import { until, WsClient } from "./helpers.js";
+import { killAll, serverPorts, spawnProject, waitFor } from "./processes.js";
 
 const redis = new RedisServer();
 let inspect: Redis;
 const servers: RunningServer[] = [];
 const clients: WsClient[] = [];
+const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   await redis.start();
@@ -18,6 +21,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 afterAll(async () => {
+  killAll(children);
   inspect.disconnect();
   await redis.stop();
 });
@@ -109,5 +113,43 @@ describe("presence on two servers sharing a real redis-server", () => {
     expect([...gone].sort()).toEqual([bens.ref, cals].sort());
     expect(await inspect.hlen("ws-channels:p:bye")).toBe(1);
     expect(await inspect.keys("ws-channels:pn:*")).toHaveLength(1);
+    expect(await inspect.smembers("ws-channels:pnodes")).toHaveLength(1);
   });
+
+  it("a server killed without a goodbye, holding the reaper's lease: its member leaves three survivors' lists within 15 s, exactly once", async () => {
+    const survivors = [await server(), await server(), await server()];
+    const listeners: WsClient[] = [];
+    for (const [i, on] of survivors.entries()) {
+      const c = await client(on, `s${i}`);
+      await listen(c, "crash");
+      listeners.push(c);
+    }
+    const args = ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--redis", redis.path];
+    const before = new Set(await inspect.smembers("ws-channels:pnodes"));
+    const doomed = spawnProject(children, process.execPath, args);
+    const ports = await serverPorts(doomed, 10_000);
+    await waitFor(doomed, /broker up/, "the broker to come up");
+    const victim = await WsClient.open(`ws://127.0.0.1:${ports.ws}/?id=victim`);
+    clients.push(victim);
+    const { ref } = await listen(victim, "crash");
+    const frames = (c: WsClient): Frame[] => c.received as Frame[];
+    const leavesOf = (c: WsClient): number => frames(c).filter((f) => f.leaves?.includes(ref as string)).length;
+    for (const c of listeners)
+      await until(async () => frames(c).some((f) => f.joins?.some((e) => e.ref === ref)), "the victim's join everywhere");
+    const node = (await inspect.smembers("ws-channels:pnodes")).find((n) => !before.has(n));
+    expect(node).toBeDefined();
+    doomed.child.kill("SIGKILL");
+    const killed = Date.now();
+    // as if the dead server held the lease: a survivor must take it over once it expires
+    await inspect.set("ws-channels:preaper", node as string, "PX", 6000);
+    for (const c of listeners) await until(async () => leavesOf(c) > 0, "the victim's leave", 15_000);
+    expect(Date.now() - killed).toBeLessThan(15_000);
+    expect(await inspect.smembers("ws-channels:pnodes")).toHaveLength(3);
+    expect(await inspect.get("ws-channels:preaper")).not.toBe(node);
+    // a join after the reap: every diff before it, a second leave included, has arrived once it has
+    const marker = await client(survivors[0] as RunningServer, "marker");
+    marker.send({ join: "crash" });
+    for (const c of listeners) await until(async () => frames(c).some((f) => f.joins?.some((e) => e.id === "marker")), "the marker's join");
+    for (const c of listeners) expect(leavesOf(c)).toBe(1);
+  }, 30_000);
 });

@@ -5,7 +5,7 @@ import type { ClientMeta } from "../client-meta.js";
 import type { NodeAddress } from "./adapter.js";
 import type { PresenceParts, PresenceStore } from "./presence.js";
 import { MirroredChannel, type PresenceDiff } from "./redis-presence-mirror.js";
-import { CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from "./redis-presence-scripts.js";
+import { BEAT, BEAT_MS, CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from "./redis-presence-scripts.js";
 
 /**
  * Presence of servers sharing one Redis (redis-presence-scripts.ts has the layout): each node
@@ -27,6 +27,7 @@ export class RedisPresence<E> implements PresenceStore<E> {
   readonly #listened = new Map<string, MirroredChannel>();
   readonly #keys = new WeakMap<Member, string>();
   readonly #stop: () => void;
+  readonly #beating: NodeJS.Timeout;
   #ops = new Map<string, string[]>();
   #immediate: NodeJS.Immediate | undefined;
   #nextKey = 0;
@@ -37,9 +38,12 @@ export class RedisPresence<E> implements PresenceStore<E> {
     this.#node = node;
     this.#presence = parts.local(this.#mirror);
     this.#redis = connections.commands as Redis & PresenceScripts;
-    this.#redis.defineCommand("wsPresenceChange", { numberOfKeys: 4, lua: CHANGE });
+    this.#redis.defineCommand("wsPresenceChange", { numberOfKeys: 6, lua: CHANGE });
     this.#redis.defineCommand("wsPresenceSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
-    this.#redis.defineCommand("wsPresenceLeaveAll", { numberOfKeys: 1, lua: LEAVE_ALL });
+    this.#redis.defineCommand("wsPresenceLeaveAll", { numberOfKeys: 3, lua: LEAVE_ALL });
+    this.#redis.defineCommand("wsPresenceBeat", { numberOfKeys: 3, lua: BEAT });
+    this.#beat();
+    this.#beating = setInterval(this.#beat, BEAT_MS).unref();
     connections.subscriber.on("message", this.#onMessage);
     this.#stop = parts.channels.observe((channel, member, meta, cause) => {
       const key = meta?.ref || this.#keyOf(member); // the TCP port's members have no ref
@@ -106,13 +110,12 @@ export class RedisPresence<E> implements PresenceStore<E> {
 
   async close(): Promise<void> {
     this.#stop();
+    clearInterval(this.#beating);
     this.#connections.subscriber.off("message", this.#onMessage);
     const written = this.#flush();
     clearImmediate(this.#immediate);
-    const mine = this.#connections.name("pn", this.#node);
-    await Promise.all([written, this.#redis.wsPresenceLeaveAll(mine, this.#node, this.#connections.prefix)]).catch(
-      this.#connections.unanswered,
-    );
+    const left = this.#redis.wsPresenceLeaveAll(...this.#nodeKeys(), this.#node, this.#connections.prefix);
+    await Promise.all([written, left]).catch(this.#connections.unanswered);
     const names = [...this.#listened.keys()];
     for (const listened of this.#listened.values()) listened.clear();
     this.#listened.clear();
@@ -130,8 +133,8 @@ export class RedisPresence<E> implements PresenceStore<E> {
     const written: Promise<unknown>[] = [];
     for (const [channel, list] of ops) {
       const name = (kind: string): string => this.#connections.name(kind, kind === "pn" ? this.#node : channel);
-      const keys = [name("p"), name("pv"), name("pn"), name("pd")];
-      written.push(this.#redis.wsPresenceChange(...keys, channel, ...list).catch(this.#connections.unanswered));
+      const keys = [name("p"), name("pv"), name("pn"), name("pd"), ...this.#nodeKeys().slice(0, 2)];
+      written.push(this.#redis.wsPresenceChange(...keys, this.#node, channel, ...list).catch(this.#connections.unanswered));
     }
     return Promise.all(written);
   };
@@ -149,6 +152,17 @@ export class RedisPresence<E> implements PresenceStore<E> {
   readonly #onMessage = (name: string, message: string): void => {
     this.#listened.get(name)?.apply(JSON.parse(message) as PresenceDiff);
   };
+
+  /** Beats and, holding the lease, removes the entries of nodes that stopped beating, with leaves. */
+  readonly #beat = (): void => {
+    this.#redis.wsPresenceBeat(...this.#nodeKeys(), this.#node, this.#connections.prefix).catch(this.#connections.unanswered);
+  };
+
+  /** This node's beat, the set of nodes with presence, the reaper's lease. */
+  #nodeKeys(): [string, string, string] {
+    const { prefix } = this.#connections;
+    return [this.#connections.name("pb", this.#node), `${prefix}:pnodes`, `${prefix}:preaper`];
+  }
 
   #keyOf(member: Member): string {
     let key = this.#keys.get(member);
