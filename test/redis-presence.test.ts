@@ -152,4 +152,24 @@ describe("presence on two servers sharing a real redis-server", () => {
     for (const c of listeners) await until(async () => frames(c).some((f) => f.joins?.some((e) => e.id === "marker")), "the marker's join");
     for (const c of listeners) expect(leavesOf(c)).toBe(1);
   }, 30_000);
+
+  it("Redis killed: each server's own presence goes on (joins, leaves, new listeners), the others' as last seen", async () => {
+    const [one, two] = [await server(), await server()];
+    const ann = await client(one, "ann");
+    await listen(ann, "down");
+    const ben = await client(two, "ben");
+    await listen(ben, "down");
+    expect(ids(((await ann.next()) as Frame).joins)).toEqual(["ben"]);
+    await redis.kill();
+    const amy = await client(one, "amy");
+    amy.send({ join: "down" });
+    expect(await amy.next()).toMatchObject({ joined: "down" });
+    expect(ids(((await ann.next()) as Frame).joins)).toEqual(["amy"]);
+    const cal = await client(one, "cal");
+    expect(ids((await listen(cal, "down")).presence as Entry[])).toEqual(["amy", "ann", "ben", "cal"]);
+    expect(ids(((await ann.next()) as Frame).joins)).toEqual(["cal"]);
+    await amy.close();
+    for (const c of [ann, cal]) expect(((await c.next()) as Frame).leaves).toHaveLength(1);
+    await redis.start();
+  });
 });

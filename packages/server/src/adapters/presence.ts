@@ -49,3 +49,11 @@ export function localPresence<E>({ channels, local }: PresenceParts<E>): Presenc
     close: () => presence.close(),
   };
 }
+
+/** This node's own entries of `channel`: what a store answers when the other nodes cannot be reached. */
+export function ownEntries<E>({ channels, entry }: PresenceParts<E>, channel: string): E[] {
+  return channels.reduce(channel, [] as E[], (entries, { meta }) => {
+    entries.push(entry(meta));
+    return entries;
+  });
+}

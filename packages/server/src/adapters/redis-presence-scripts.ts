@@ -35,7 +35,7 @@ redis.call('SET', KEYS[5], '1', 'PX', ${BEAT_TTL_MS}) -- a node with entries bea
 redis.call('SADD', KEYS[6], ARGV[1])
 if #joins + #leaves == 0 then return tonumber(redis.call('GET', KEYS[2]) or '0') end
 local version = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, j = joins, l = leaves}))
+redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, n = ARGV[1], j = joins, l = leaves}))
 return version`;
 
 /** KEYS: hash, version. @returns [version, key, entry JSON, key, entry JSON, ...]. */
@@ -62,7 +62,7 @@ const LEAVE_ALL_FUNCTION = `local function leave_all(node, prefix)
     end
     if #leaves > 0 then
       local version = redis.call('INCR', prefix .. ':pv:' .. channel)
-      redis.call('PUBLISH', prefix .. ':pd:' .. channel, cjson.encode({v = version, j = {}, l = leaves}))
+      redis.call('PUBLISH', prefix .. ':pd:' .. channel, cjson.encode({v = version, n = node, j = {}, l = leaves}))
       removed = removed + #leaves
     end
   end

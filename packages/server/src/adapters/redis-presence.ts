@@ -3,7 +3,7 @@ import { Channels, type Member, type Presence, type PresenceMode, type PresenceS
 import type { RedisConnections } from "ws-channels/redis";
 import type { ClientMeta } from "../client-meta.js";
 import type { NodeAddress } from "./adapter.js";
-import type { PresenceParts, PresenceStore } from "./presence.js";
+import { ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
 import { MirroredChannel, type PresenceDiff } from "./redis-presence-mirror.js";
 import { BEAT, BEAT_MS, CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from "./redis-presence-scripts.js";
 
@@ -12,9 +12,9 @@ import { BEAT, BEAT_MS, CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from
  * writes its memberships' entries, gathered per turn, with one script per channel that also
  * publishes the diff. A listened channel is mirrored, as on cluster workers, in a `Channels` of
  * stand-ins under the server's own `Presence`, which builds the frames once and fans them out:
- * subscribed first, then filled from a snapshot, then moved by the diffs numbered above it. A
- * listen waits until the mirror has reached a snapshot read after its own join was written, so
- * the listener's snapshot holds it. Closing removes every entry of this node, with leaves.
+ * subscribed first, then filled from a snapshot, then moved by the diffs numbered above it; this
+ * node's own members are mirrored from its `Channels` directly (redis-presence-mirror.ts), so a
+ * listener's snapshot holds its own join. Closing removes every entry of this node, with leaves.
  */
 export class RedisPresence<E> implements PresenceStore<E> {
   readonly #parts: PresenceParts<E>;
@@ -50,6 +50,7 @@ export class RedisPresence<E> implements PresenceStore<E> {
       const ops = this.#ops.get(String(channel)) ?? [];
       this.#ops.set(String(channel), ops);
       ops.push(key, cause === "join" ? JSON.stringify({ n: node, m: meta }) : "");
+      this.#listened.get(connections.name("pd", channel))?.own(key, cause === "join", meta);
       this.#immediate ??= setImmediate(this.#flush);
       if (cause !== "join") this.#drop(String(channel));
     });
@@ -61,25 +62,16 @@ export class RedisPresence<E> implements PresenceStore<E> {
     mode: PresenceMode,
     reply: (snapshot: PresenceSnapshot<E>) => string | Uint8Array,
   ): Promise<PresenceSnapshot<E> | undefined> {
-    void this.#flush(); // this connection's join is written before the snapshot is read
     const name = this.#connections.name("pd", channel);
     let listened = this.#listened.get(name);
     if (listened === undefined) {
-      listened = new MirroredChannel(this.#mirror, channel);
+      listened = new MirroredChannel(this.#mirror, channel, this.#node);
       this.#listened.set(name, listened);
     }
     listened.pending++;
     try {
-      await this.#connections.subscriber.subscribe(name);
-      const [version = "0", ...all] = await this.#redis.wsPresenceSnapshot(
-        this.#connections.name("p", channel),
-        this.#connections.name("pv", channel),
-      );
-      if (!listened.filled) listened.fill(Number(version), all);
-      else await listened.reached(Number(version));
-    } catch (error) {
-      this.#connections.unanswered(error); // Redis down: this node's own presence, as alone
-      if (!listened.filled) listened.fill(0, []);
+      listened.filling ??= this.#fill(channel, name, listened);
+      await listened.filling;
     } finally {
       listened.pending--;
     }
@@ -95,16 +87,14 @@ export class RedisPresence<E> implements PresenceStore<E> {
   }
 
   async entries(channel: string): Promise<E[]> {
+    void this.#flush(); // this node's changes so far are written before the read
     try {
       const [, ...all] = await this.#redis.wsPresenceSnapshot(this.#connections.name("p", channel), this.#connections.name("pv", channel));
       const entries: E[] = [];
       for (let i = 1; i < all.length; i += 2) entries.push(this.#parts.entry((JSON.parse(all[i] as string) as { m: ClientMeta }).m));
       return entries;
     } catch {
-      return this.#parts.channels.reduce(channel, [] as E[], (entries, { meta }) => {
-        entries.push(this.#parts.entry(meta));
-        return entries;
-      });
+      return ownEntries(this.#parts, channel);
     }
   }
 
@@ -138,6 +128,22 @@ export class RedisPresence<E> implements PresenceStore<E> {
     }
     return Promise.all(written);
   };
+
+  /** Subscribes to `channel`'s diffs, then fills its mirror from a snapshot and this node's members. */
+  async #fill(channel: string, name: string, listened: MirroredChannel): Promise<void> {
+    let snapshot: string[] = [];
+    try {
+      await this.#connections.subscriber.subscribe(name);
+      const named = (kind: string): string => this.#connections.name(kind, channel);
+      snapshot = await this.#redis.wsPresenceSnapshot(named("p"), named("pv"));
+    } catch (error) {
+      this.#connections.unanswered(error); // Redis down: this node's own presence goes on
+    }
+    const own = this.#parts.channels.reduce(channel, new Map<string, ClientMeta>(), (keys, { member, meta }) =>
+      keys.set(meta?.ref || this.#keyOf(member), meta),
+    );
+    listened.fill(own, Number(snapshot[0] ?? 0), snapshot.slice(1));
+  }
 
   /** Stops listening to `channel` once this node has no member in it and no listen is on its way. */
   #drop(channel: string): void {
