@@ -94,6 +94,49 @@ describe("presence on two servers sharing a real redis-server", () => {
     expect(await inspect.hlen("ws-channels:p:herd")).toBe(51);
   });
 
+  it("joins and leaves on one server racing listens on the other: snapshot then diffs give Redis's presence, no phantom, none missing", async () => {
+    const [one, two] = [await server(), await server()];
+    const churn = await Promise.all(Array.from({ length: 40 }, (_, i) => client(two, `c${i}`)));
+    const sent = churn.map(() => 0);
+    const send = (i: number, message: object): void => {
+      churn[i]?.send(message);
+      sent[i] = (sent[i] ?? 0) + 1;
+    };
+    const answered = (): Promise<void> =>
+      until(async () => churn.every((c, i) => c.received.length >= (sent[i] ?? 0)), "every join and leave answered");
+    for (let round = 0; round < 10; round++) {
+      const channel = `race${round}`;
+      const listener = await client(one, `l${round}`);
+      // joins and leaves in flight on the other server while the listen is answered
+      for (const i of churn.keys()) send(i, i % 3 === round % 3 ? { leave: channel } : { join: channel });
+      listener.send({ join: channel, presence: true });
+      for (let toggle = 0; toggle < 6; toggle++) {
+        for (const i of churn.keys()) if (i % 2 === toggle % 2) send(i, toggle % 3 === 0 ? { leave: channel } : { join: channel });
+        if (toggle % 2 === 1) await answered(); // some before the snapshot, some after
+      }
+      const present = new Map<string, Entry>();
+      const applyFrame = (frame: Frame): void => {
+        for (const entry of Array.isArray(frame.presence) ? frame.presence : []) {
+          expect(present.has(entry.ref), `${entry.ref} twice in the snapshot`).toBe(false);
+          present.set(entry.ref, entry);
+        }
+        for (const entry of frame.joins ?? []) {
+          expect(present.has(entry.ref), `a second join of ${entry.ref}`).toBe(false);
+          present.set(entry.ref, entry);
+        }
+        for (const ref of frame.leaves ?? []) expect(present.delete(ref), `a leave of absent ${ref}`).toBe(true);
+      };
+      let seen = 0;
+      await until(async () => {
+        for (const frame of listener.received.slice(seen) as Frame[]) applyFrame(frame);
+        seen = listener.received.length;
+        const inRedis = await inspect.hkeys(`ws-channels:p:${channel}`);
+        const churned = await inspect.hlen(`ws-channels:p:${channel}`);
+        return seen > 0 && churned > 1 && inRedis.length === present.size && inRedis.every((ref) => present.has(ref));
+      }, "the listener's list to be Redis's");
+    }
+  });
+
   it("a server closing cleanly removes its entries from Redis and its members leave the other's lists", async () => {
     const [one, two] = [await server(), await server()];
     const ann = await client(one, "ann");
