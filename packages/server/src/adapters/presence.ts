@@ -4,7 +4,7 @@ import type { ClientMeta } from "../client-meta.js";
 /**
  * Where a server's presence lives: who is in a channel on every node, and its listeners. Each
  * adapter gives one (`Adapter.presence`): a process alone keeps it itself (`localPresence`), the
- * workers of a node:cluster in the primary (cluster-presence.ts), servers on Redis in Redis (redis-presence.ts).
+ * workers of a node:cluster in the primary (cluster-presence.ts), servers sharing a Redis in it (redis-presence.ts).
  *
  * @typeParam E - one entry, as the server's frames carry it.
  */
