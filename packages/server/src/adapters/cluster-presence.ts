@@ -1,7 +1,7 @@
 import { Channels, type Member, type Presence, type PresenceMode, type PresenceSnapshot } from "ws-channels";
 import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
-import type { PresenceParts, PresenceStore } from "./presence.js";
+import { ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
 
 /** One membership in one channel as it crosses IPC: its key (unique in the channel) and meta; no meta is a leave. */
 export type PresenceOp = [channel: string, key: string, meta?: ClientMeta];
@@ -94,10 +94,7 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     const answer = await this.#ask((request) => ({ wsChannels: "presenceRead", channel, request }));
     if (answer?.wsChannels === "presenceEntries") return answer.metas.map((meta) => this.#parts.entry(meta));
     // the primary is gone (the worker is stopping): this worker's own
-    return this.#parts.channels.reduce(channel, [] as E[], (entries, { meta }) => {
-      entries.push(this.#parts.entry(meta));
-      return entries;
-    });
+    return ownEntries(this.#parts, channel);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import type { ClientMeta } from "../client-meta.js";
 /**
  * Where a server's presence lives: who is in a channel on every node, and its listeners. Each
  * adapter gives one (`Adapter.presence`): a process alone keeps it itself (`localPresence`), the
- * workers of a node:cluster in the primary (cluster-presence.ts), servers on Redis per node for now.
+ * workers of a node:cluster in the primary (cluster-presence.ts), servers sharing a Redis in it (redis-presence.ts).
  *
  * @typeParam E - one entry, as the server's frames carry it.
  */
@@ -48,4 +48,12 @@ export function localPresence<E>({ channels, local }: PresenceParts<E>): Presenc
     entries: (channel) => Promise.resolve(presence.entries(channel)),
     close: () => presence.close(),
   };
+}
+
+/** This node's own entries of `channel`: what a store answers when the other nodes cannot be reached. */
+export function ownEntries<E>({ channels, entry }: PresenceParts<E>, channel: string): E[] {
+  return channels.reduce(channel, [] as E[], (entries, { meta }) => {
+    entries.push(entry(meta));
+    return entries;
+  });
 }

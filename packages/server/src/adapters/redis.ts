@@ -5,9 +5,10 @@ import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
 import type { HistoryStore } from "./history-store.js";
-import { localPresence, type PresenceParts, type PresenceStore } from "./presence.js";
+import type { PresenceParts, PresenceStore } from "./presence.js";
 import { RedisHistory } from "./redis-history.js";
 import { RedisIds } from "./redis-ids.js";
+import { RedisPresence } from "./redis-presence.js";
 
 /**
  * Servers sharing one Redis, on any machine: broadcasts through `RedisBroker`, ids in Redis
@@ -86,9 +87,9 @@ export class RedisAdapter implements Adapter {
     return new RedisHistory(this.#connections, settings, channels, () => this.#unsent++);
   }
 
-  /** Per node for now: each server's presence is its own clients'. */
+  /** Every node's entries in Redis, with their diffs on Redis channels (`RedisPresence`). */
   presence<E>(parts: PresenceParts<E>): PresenceStore<E> {
-    return localPresence(parts);
+    return new RedisPresence(parts, this.#connections, this.node);
   }
   on<E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void): this {
     this.broker.on(event, listener);
