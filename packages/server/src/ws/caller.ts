@@ -1,11 +1,11 @@
 import type WebSocket from "ws";
 import type { Channels } from "ws-channels";
+import type { HistoryStore } from "../adapters/history-store.js";
 import type { AuthorizeTarget, Identity } from "../auth.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../refusals.js";
 import type { Targets } from "../targets.js";
 import type { ClosingRefusal } from "./close-codes.js";
-import type { JoinHistory } from "./history-join.js";
 import type { ServerPresence } from "./presence.js";
 import type { Req } from "./protocol.js";
 
@@ -57,4 +57,11 @@ export interface Caller {
    * @returns the new expiry, in ms since the epoch; undefined: none.
    */
   renew(identity: Identity): number | undefined;
+}
+
+/** What a session needs of history: where says are kept, and the `authorize` hook a join with history asks itself. */
+export interface JoinHistory {
+  readonly store: HistoryStore;
+  /** Whether a connection with `id` may join `channel`: the hook said true (a throw, a rejection or a timeout refuses). */
+  mayJoin(channel: string, id: string | undefined): Promise<boolean>;
 }

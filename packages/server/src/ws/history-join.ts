@@ -2,15 +2,8 @@ import WebSocket from "ws";
 import type { HistoryPosition } from "ws-channels";
 import type { HistoryStore } from "../adapters/history-store.js";
 import type { ClientMeta } from "../client-meta.js";
-import type { Caller } from "./caller.js";
+import type { Caller, JoinHistory } from "./caller.js";
 import { type PresenceMode, snapshotFrame } from "./presence.js";
-
-/** What a session needs of history: where says are kept, and the `authorize` hook a join with history asks itself. */
-export interface JoinHistory {
-  readonly store: HistoryStore;
-  /** Whether a connection with `id` may join `channel`: the hook said true (a throw, a rejection or a timeout refuses). */
-  mayJoin(channel: string, id: string | undefined): Promise<boolean>;
-}
 
 /**
  * The `JoinHistory` of a server whose adapter keeps says in `store`.

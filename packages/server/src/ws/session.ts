@@ -5,11 +5,10 @@ import { Backlog, type BacklogEvents, type BacklogLimits, Valve } from "../backl
 import type { ClientMeta } from "../client-meta.js";
 import type { RefusalReason } from "../refusals.js";
 import type { Targets } from "../targets.js";
-import type { Caller } from "./caller.js";
+import type { Caller, JoinHistory } from "./caller.js";
 import { type ClosingRefusal, closeRefused, INTERNAL_ERROR, type Refused } from "./close-codes.js";
 import { run } from "./commands.js";
 import { Grant } from "./grant.js";
-import type { JoinHistory } from "./history-join.js";
 import type { ServerPresence } from "./presence.js";
 import { parseCommand, type Req } from "./protocol.js";
 import { TokenBucket } from "./rate.js";
