@@ -1,7 +1,7 @@
 import { Channels, type Member, type Presence, type PresenceMode, type PresenceSnapshot } from "ws-channels";
 import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
-import { ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
+import { MembershipKeys, ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
 
 /** One membership in one channel as it crosses IPC: its key (unique in the channel) and meta; no meta is a leave. */
 export type PresenceOp = [channel: string, key: string, meta?: ClientMeta];
@@ -40,12 +40,11 @@ export class ClusterPresence<E> implements PresenceStore<E> {
   /** Listens waiting for the primary's answer, per channel. */
   readonly #pending = new Map<string, number>();
   readonly #waiting = new Map<number, (answer: Answer | undefined) => void>();
-  readonly #keys = new WeakMap<Member, string>();
+  readonly #keys = new MembershipKeys();
   readonly #stop: (() => void)[] = [];
   #ops: PresenceOp[] = [];
   #immediate: NodeJS.Immediate | undefined;
   #nextRequest = 0;
-  #nextKey = 0;
 
   constructor(parts: PresenceParts<E>) {
     this.#parts = parts;
@@ -57,7 +56,7 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     this.#stop.push(
       fromPrimary<PresenceToWorker>({ presenceDiff: (diff) => this.#apply(diff), presenceListened: answered, presenceEntries: answered }),
       parts.channels.observe((channel, member, meta, cause) => {
-        const key = meta?.ref || this.#keyOf(member); // the TCP port's members have no ref
+        const key = this.#keys.of(member, meta);
         this.#ops.push(cause === "join" ? [String(channel), key, meta] : [String(channel), key]);
         this.#immediate ??= setImmediate(this.#flush);
         if (cause !== "join") this.#drop(String(channel));
@@ -149,15 +148,6 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     const stand = { send: () => undefined }; // a stand-in: the mirror's members are never written to
     stands.set(key, stand);
     this.#mirror.join(channel, stand, meta);
-  }
-
-  #keyOf(member: Member): string {
-    let key = this.#keys.get(member);
-    if (key === undefined) {
-      key = `~${(this.#nextKey++).toString(36)}`;
-      this.#keys.set(member, key);
-    }
-    return key;
   }
 
   #ask(message: (request: number) => PresenceToPrimary): Promise<Answer | undefined> {

@@ -57,3 +57,28 @@ export function ownEntries<E>({ channels, entry }: PresenceParts<E>, channel: st
     return entries;
   });
 }
+
+/**
+ * The key of a membership in a presence store: its `ref`, or, for a member that has none (the TCP
+ * port's), a key of its own, `PREFIX~N`, kept as long as the member lives.
+ */
+export class MembershipKeys {
+  readonly #keys = new WeakMap<Member, string>();
+  readonly #prefix: string;
+  #next = 0;
+
+  /** @param prefix what this node's own keys start with (its address where keys cross nodes). */
+  constructor(prefix = "") {
+    this.#prefix = prefix;
+  }
+
+  of(member: Member, meta: ClientMeta): string {
+    if (meta?.ref) return meta.ref;
+    let key = this.#keys.get(member);
+    if (key === undefined) {
+      key = `${this.#prefix}~${(this.#next++).toString(36)}`;
+      this.#keys.set(member, key);
+    }
+    return key;
+  }
+}

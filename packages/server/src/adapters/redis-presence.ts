@@ -3,7 +3,7 @@ import { Channels, type Member, type Presence, type PresenceMode, type PresenceS
 import type { RedisConnections } from "ws-channels/redis";
 import type { ClientMeta } from "../client-meta.js";
 import type { NodeAddress } from "./adapter.js";
-import { ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
+import { MembershipKeys, ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
 import { MirroredChannel, type PresenceDiff } from "./redis-presence-mirror.js";
 import { BEAT, BEAT_MS, CHANGE, LEAVE_ALL, type PresenceScripts, SNAPSHOT } from "./redis-presence-scripts.js";
 
@@ -25,17 +25,17 @@ export class RedisPresence<E> implements PresenceStore<E> {
   readonly #presence: Presence<ClientMeta, Member, E>;
   /** By the Redis channel its diffs come on. */
   readonly #listened = new Map<string, MirroredChannel>();
-  readonly #keys = new WeakMap<Member, string>();
+  readonly #keys: MembershipKeys;
   readonly #stop: () => void;
   readonly #beating: NodeJS.Timeout;
   #ops = new Map<string, string[]>();
   #immediate: NodeJS.Immediate | undefined;
-  #nextKey = 0;
 
   constructor(parts: PresenceParts<E>, connections: RedisConnections, node: NodeAddress) {
     this.#parts = parts;
     this.#connections = connections;
     this.#node = node;
+    this.#keys = new MembershipKeys(node);
     this.#presence = parts.local(this.#mirror);
     this.#redis = connections.commands as Redis & PresenceScripts;
     this.#redis.defineCommand("wsPresenceChange", { numberOfKeys: 6, lua: CHANGE });
@@ -46,7 +46,7 @@ export class RedisPresence<E> implements PresenceStore<E> {
     this.#beating = setInterval(this.#beat, BEAT_MS).unref();
     connections.subscriber.on("message", this.#onMessage);
     this.#stop = parts.channels.observe((channel, member, meta, cause) => {
-      const key = meta?.ref || this.#keyOf(member); // the TCP port's members have no ref
+      const key = this.#keys.of(member, meta);
       const ops = this.#ops.get(String(channel)) ?? [];
       this.#ops.set(String(channel), ops);
       ops.push(key, cause === "join" ? JSON.stringify({ n: node, m: meta }) : "");
@@ -140,7 +140,7 @@ export class RedisPresence<E> implements PresenceStore<E> {
       this.#connections.unanswered(error); // Redis down: this node's own presence goes on
     }
     const own = this.#parts.channels.reduce(channel, new Map<string, ClientMeta>(), (keys, { member, meta }) =>
-      keys.set(meta?.ref || this.#keyOf(member), meta),
+      keys.set(this.#keys.of(member, meta), meta),
     );
     listened.fill(own, Number(snapshot[0] ?? 0), snapshot.slice(1));
   }
@@ -168,14 +168,5 @@ export class RedisPresence<E> implements PresenceStore<E> {
   #nodeKeys(): [string, string, string] {
     const { prefix } = this.#connections;
     return [this.#connections.name("pb", this.#node), `${prefix}:pnodes`, `${prefix}:preaper`];
-  }
-
-  #keyOf(member: Member): string {
-    let key = this.#keys.get(member);
-    if (key === undefined) {
-      key = `${this.#node}~${(this.#nextKey++).toString(36)}`;
-      this.#keys.set(member, key);
-    }
-    return key;
   }
 }
