@@ -1,19 +1,13 @@
 import { request } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseFlags } from "../packages/server/src/flags.js";
-import { type RunningServer, type ServerOptions, secretKey, startServer } from "../packages/server/src/server.js";
-import { upgrade, WsClient } from "./helpers.js";
+import { type ServerOptions, secretKey } from "../packages/server/src/server.js";
+import { serverPerTest, upgrade, WsClient } from "./helpers.js";
 
-let server: RunningServer | undefined;
-const clients: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const fixture = serverPerTest({ port: 0, tcpPort: false });
 
 async function start(options: ServerOptions = {}): Promise<string> {
-  server = await startServer({ port: 0, tcpPort: false, ...options });
+  const server = await fixture.start(options);
   return `http://127.0.0.1:${server.ws.port}`;
 }
 
@@ -99,7 +93,7 @@ describe("the page on the WebSocket port", () => {
   it("with a JWT key the page is off unless page: true (--page) asks for it", async () => {
     const jwt = { key: secretKey("s".repeat(64)) };
     expect((await fetch(`${await start({ jwt })}/`)).status).toBe(426);
-    await server?.close();
+    await fixture.server.close();
     expect((await fetch(`${await start({ jwt, page: true })}/`)).status).toBe(200);
   });
 
@@ -112,7 +106,7 @@ describe("the page on the WebSocket port", () => {
     expect((await upgrade(`${ws}/`, { origin: "http://evil.example" })).status).toBe(403);
     // a page elsewhere that names this host is still another origin
     expect((await upgrade(`${ws}/`, { origin: base.replace("http:", "https:") })).status).toBe(403);
-    await server?.close();
+    await fixture.server.close();
     base = await start({ allowedOrigins, page: false });
     expect((await upgrade(`${base.replace("http", "ws")}/`, { origin: base })).status).toBe(403);
   });
@@ -123,7 +117,7 @@ describe("--demo's ticker", () => {
     const base = await start({ demo: true, historySize: 100 });
     expect(await (await fetch(`${base}/page/config.json`)).json()).toEqual({ history: true, ticker: "ticker" });
     const c = await WsClient.open(`${base.replace("http", "ws")}/`);
-    clients.push(c);
+    fixture.closeAfter(c);
     c.send({ join: "ticker" });
     const joined = (await c.next()) as { epoch: string; offset: number };
     const says: { say: number; offset: number; from: string; epoch: string }[] = [];
@@ -136,7 +130,7 @@ describe("--demo's ticker", () => {
   it("without history the says carry no offset", async () => {
     const base = await start({ demo: true });
     const c = await WsClient.open(`${base.replace("http", "ws")}/`);
-    clients.push(c);
+    fixture.closeAfter(c);
     c.send({ join: "ticker" });
     expect(await c.next()).toEqual({ joined: "ticker" });
     const first = (await c.next()) as { say: number };

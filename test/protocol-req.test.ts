@@ -1,23 +1,13 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
-import { WsClient } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { serverPerTest, WsClient } from "./helpers.js";
 
-let server: RunningServer | undefined;
-const clients: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const fixture = serverPerTest({ port: 0, tcpPort: false, maxMessagesPerSecond: 10_000 });
 
-async function start(options: ServerOptions = {}): Promise<void> {
-  server = await startServer({ port: 0, tcpPort: false, maxMessagesPerSecond: 10_000, ...options });
-}
+const start = fixture.start;
 
 async function client(id?: string): Promise<WsClient> {
-  const c = await WsClient.open(`ws://127.0.0.1:${server!.ws.port}/${id === undefined ? "" : `?id=${id}`}`);
-  clients.push(c);
-  return c;
+  const c = await WsClient.open(`ws://127.0.0.1:${fixture.server.ws.port}/${id === undefined ? "" : `?id=${id}`}`);
+  return fixture.closeAfter(c);
 }
 
 describe('"req": a client\'s tag, echoed in the reply', () => {

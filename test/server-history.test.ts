@@ -1,27 +1,17 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type WebSocket from "ws";
-import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
-import { eventually, until, WsClient } from "./helpers.js";
+import { eventually, serverPerTest, until, WsClient } from "./helpers.js";
 
 type Delivery = { to: string; say: unknown; from?: string; offset: number; epoch: string };
 type Joined = { joined: string; epoch: string; offset: number; recovered?: boolean; missed?: { say: unknown; offset: number }[] };
 
-let server: RunningServer | undefined;
-const clients: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const fixture = serverPerTest({ port: 0, tcpPort: false, maxMessagesPerSecond: 100_000, historySize: 100 });
 
-async function start(options: ServerOptions = {}): Promise<void> {
-  server = await startServer({ port: 0, tcpPort: false, maxMessagesPerSecond: 100_000, historySize: 100, ...options });
-}
+const start = fixture.start;
 
 async function client(id?: string): Promise<WsClient> {
-  const c = await WsClient.open(`ws://127.0.0.1:${server?.ws.port}/${id === undefined ? "" : `?id=${id}`}`);
-  clients.push(c);
-  return c;
+  const c = await WsClient.open(`ws://127.0.0.1:${fixture.server.ws.port}/${id === undefined ? "" : `?id=${id}`}`);
+  return fixture.closeAfter(c);
 }
 
 async function join(c: WsClient, channel: string, recover?: { offset: number; epoch: string }): Promise<Joined> {
@@ -147,15 +137,15 @@ describe("history on one process", () => {
     socket.pause();
     const big = "x".repeat(32 * 1024);
     let sent = 0;
-    while ((server?.channels.stats().dropped ?? 0) === 0 && sent < 1500) {
+    while (fixture.server.channels.stats().dropped === 0 && sent < 1500) {
       publisher.send({ say: big, to: "room" });
       while (((await publisher.next()) as Delivery).offset !== sent + 1);
       sent++;
     }
-    expect(server?.channels.stats().dropped).toBeGreaterThan(0);
+    expect(fixture.server.channels.stats().dropped).toBeGreaterThan(0);
     await say(publisher, "room", 3, sent + 1); // skipped too, or not: either way recovered below
     socket.resume();
-    const [member] = server?.channels.reduce("room", [] as unknown[], (all, { member }) => [...all, member]) ?? [];
+    const [member] = fixture.server.channels.reduce("room", [] as unknown[], (all, { member }) => [...all, member]);
     await eventually(() => (member as WebSocket).bufferedAmount === 0, "the slow consumer to drain");
     slow.send({ leave: "none" }); // its reply comes after every say the server wrote to it
     const offsets: number[] = [];
@@ -179,7 +169,7 @@ describe("history on one process", () => {
   });
 
   it("a bad history setting throws, and a bad recover closes 3000", async () => {
-    await expect(startServer({ port: 0, tcpPort: false, historySize: -1 })).rejects.toThrow(RangeError);
+    await expect(start({ historySize: -1 })).rejects.toThrow(RangeError);
     await start();
     const a = await client();
     a.send({ join: "room", recover: { offset: -1, epoch: "e" } });

@@ -1,27 +1,17 @@
 import fc from "fast-check";
 import { SignJWT } from "jose";
-import { afterEach, describe, expect, it } from "vitest";
-import { type RunningServer, secretKey, startServer } from "../packages/server/src/server.js";
-import { upgrade, WsClient } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { secretKey } from "../packages/server/src/server.js";
+import { serverPerTest, upgrade, WsClient } from "./helpers.js";
 
 const SECRET = "a-secret-of-at-least-thirty-two-bytes!!";
-let server: RunningServer | undefined;
-const clients: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await server?.close();
-  server = undefined;
-});
+const fixture = serverPerTest({ port: 0, tcpPort: false, maxMessagesPerSecond: 10_000 });
 
-async function start(options: Parameters<typeof startServer>[0] = {}): Promise<RunningServer> {
-  server = await startServer({ port: 0, tcpPort: false, maxMessagesPerSecond: 10_000, ...options });
-  return server;
-}
+const start = fixture.start;
 
 async function client(query = ""): Promise<WsClient> {
-  const c = await WsClient.open(`ws://127.0.0.1:${server!.ws.port}/${query}`);
-  clients.push(c);
-  return c;
+  const c = await WsClient.open(`ws://127.0.0.1:${fixture.server.ws.port}/${query}`);
+  return fixture.closeAfter(c);
 }
 
 type Entry = { ref: string; id: string | null; info?: unknown };
@@ -42,7 +32,7 @@ function apply(frame: Frame, present: Map<string, Entry>): void {
 
 /** The refs the server holds for `channel` now. */
 function refs(channel: string): Set<string> {
-  return server!.channels.reduce(channel, new Set<string>(), (set, { meta }) => set.add(meta?.ref ?? ""));
+  return fixture.server.channels.reduce(channel, new Set<string>(), (set, { meta }) => set.add(meta?.ref ?? ""));
 }
 
 describe("presence over the WebSocket protocol", () => {
@@ -51,7 +41,7 @@ describe("presence over the WebSocket protocol", () => {
     const a = await client("?id=ann");
     a.send({ join: "room", presence: "count", req: "r1" });
     expect(await a.next()).toMatchObject({ joined: "room", count: { connections: 1, users: 1 }, req: "r1" });
-    await server!.close();
+    await fixture.server.close();
     await start({ historySize: 10 });
     const b = await client("?id=bob");
     b.send({ join: "room", presence: true, req: 2 });
@@ -133,7 +123,7 @@ describe("presence over the WebSocket protocol", () => {
       await l.next();
       for (const earlier of listeners.slice(0, i)) await earlier.next(); // the diff of its join
     }
-    for (let i = 0; i < 10_000; i++) server!.channels.join("hall", { send: () => undefined }, { id: `u${i}`, ref: `herd.${i}` });
+    for (let i = 0; i < 10_000; i++) fixture.server.channels.join("hall", { send: () => undefined }, { id: `u${i}`, ref: `herd.${i}` });
     for (const l of listeners) {
       const present = new Map<string, Entry>();
       let frames = 0;
@@ -155,7 +145,7 @@ describe("presence over the WebSocket protocol", () => {
     a.send({ join: "room", presence: true });
     const joined = (await a.next()) as { ref: string };
     expect(joined).toMatchObject({ presence: [{ ref: joined.ref, id: "ann", info: { name: "Ann" } }] });
-    const url = `ws://127.0.0.1:${server!.ws.port}/?token=`;
+    const url = `ws://127.0.0.1:${fixture.server.ws.port}/?token=`;
     expect((await upgrade(url + (await token("x".repeat(10))))).status).toBe(401);
     expect((await upgrade(url + (await token({ bio: "x".repeat(1100) })))).status).toBe(401);
   });
