@@ -125,10 +125,28 @@ describe("--workers 2: presence held by the primary", () => {
     await Promise.all([a, ...herd].map((x) => x.close()));
   }, 60_000);
 
-  // Skipped, not fixed: about one run in five, one listener's list never converges to the primary's
-  // (seen with 15 s waits too), so a diff is lost or misapplied somewhere between the primary's
-  // turn and a worker's mirror under this churn. Issue 17 stays open for it.
-  it.skip("joins and leaves racing listens on both workers: snapshot then diffs give the presence at every moment", async () => {
+  it("200 connections joining with presence at once (both workers) all end with every entry", async () => {
+    // Many listens in flight at once: a worker gets the primary's snapshot and the diffs after it in
+    // one read, and must have its mirror filled from the snapshot before it applies those diffs.
+    const crowd = await Promise.all(Array.from({ length: 200 }, () => WsClient.open(`ws://127.0.0.1:${port}/`)));
+    clients.push(...crowd);
+    const lists = crowd.map(() => new Map<string, Entry>());
+    for (const c of crowd) c.send({ join: "crowd", presence: true });
+    await Promise.all(
+      crowd.map(async (c, i) => {
+        const list = lists[i] as Map<string, Entry>;
+        const joined = (await c.next()) as { presence: Entry[] };
+        for (const entry of joined.presence) list.set(entry.ref, entry);
+        while (list.size < 200) apply((await c.next()) as Frame, list);
+      }),
+    );
+    const expected = await members(crowd[0] as WsClient, "crowd");
+    expect(expected).toHaveLength(200);
+    for (const list of lists) expect([...list.keys()].sort()).toEqual(expected);
+    await Promise.all(crowd.map((c) => c.close()));
+  }, 60_000);
+
+  it("joins and leaves racing listens on both workers: snapshot then diffs give the presence at every moment", async () => {
     const listeners: { client: WsClient; present: Map<string, Entry> }[] = [];
     const churn = await Promise.all(Array.from({ length: 10 }, (_, i) => on((i % 2) as 0 | 1)));
     const racing = churn.map(async (c) => {

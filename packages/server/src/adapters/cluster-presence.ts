@@ -74,10 +74,16 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     const first = !this.#listened.has(channel);
     if (first) this.#listened.set(channel, undefined);
     this.#pending.set(channel, (this.#pending.get(channel) ?? 0) + 1);
-    const answer = await this.#ask((request) => ({ wsChannels: "presenceListen", channel, request }));
+    // filled as the answer is handled, not after an await: IPC messages that came in one read are
+    // handled before any promise continuation, and the diffs after the snapshot would find no mirror
+    await this.#ask(
+      (request) => ({ wsChannels: "presenceListen", channel, request }),
+      (answer) => {
+        if (answer?.wsChannels === "presenceListened" && answer.snapshot !== undefined && first) this.#fill(channel, answer.snapshot);
+        if (answer === undefined && this.#listened.get(channel) === undefined) this.#fill(channel, []); // the primary is gone
+      },
+    );
     this.#pending.set(channel, (this.#pending.get(channel) ?? 1) - 1);
-    if (answer?.wsChannels === "presenceListened" && answer.snapshot !== undefined && first) this.#fill(channel, answer.snapshot);
-    if (answer === undefined && this.#listened.get(channel) === undefined) this.#fill(channel, []); // the primary is gone
     try {
       return await this.#presence.listen(channel, member, mode, reply);
     } finally {
@@ -150,13 +156,17 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     this.#mirror.join(channel, stand, meta);
   }
 
-  #ask(message: (request: number) => PresenceToPrimary): Promise<Answer | undefined> {
+  /** Asks the primary; `onAnswer` runs as the answer (undefined: none can come) is handled, before the promise resolves. */
+  #ask(message: (request: number) => PresenceToPrimary, onAnswer?: (answer: Answer | undefined) => void): Promise<Answer | undefined> {
     const request = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#waiting.set(request, resolve);
+      const answered = (answer: Answer | undefined): void => {
+        onAnswer?.(answer);
+        resolve(answer);
+      };
+      this.#waiting.set(request, answered);
       post(message(request), () => {
-        this.#waiting.delete(request);
-        resolve(undefined);
+        if (this.#waiting.delete(request)) answered(undefined);
       });
     });
   }
