@@ -38,6 +38,21 @@ describe("benchmarks, --quick", () => {
     expect(out).toMatch(/\| 1,000 \| [\d,]+ \| [\d,]+ \| [\d.]+x \|/);
   }, 130_000);
 
+  it("npm run bench:platform -- --quick measures presence and history on one process, two workers and two Redis servers", async () => {
+    const { code, out } = await npm(["run", "bench:platform", "--", "--quick"], 240_000);
+    expect(code, out).toBe(0);
+    const number = "[\\d.,]+";
+    for (const server of ["one process", "two workers"]) {
+      expect(out).toMatch(new RegExp(`\\| ${server} \\| ${number} \\| ${number} \\| ${number} \\| ${number} \\|`)); // herd
+      expect(out).toMatch(new RegExp(`\\| ${server} \\| ${number} \\| -?${number} \\| -?${number} \\|`)); // churn
+    }
+    for (const backend of ["one process", "two workers", "two servers on Redis"]) {
+      for (const history of ["off", "--history-size 100"])
+        expect(out).toMatch(new RegExp(`\\| ${backend} \\| ${history} \\| ${number} \\| ${number} \\| ${number} \\|`));
+      expect(out).toMatch(new RegExp(`\\| ${backend} \\| ${number} \\| ${number} \\| (${number}|-) \\|`)); // recovery
+    }
+  }, 250_000);
+
   it("npm run bench:e2e -- --quick runs every scenario and system against a real server and load generator", async () => {
     const { code, out } = await npm(["run", "bench:e2e", "--", "--quick"], 480_000);
     expect(code, out).toBe(0);
