@@ -197,6 +197,7 @@ describe("the page in Chromium", () => {
     await Promise.all(all.map(joined));
     // presence spans the workers: every page lists all four, whichever worker each landed on
     for (const page of all) for (const name of names) await shows(page, "members", name);
+    for (const page of all) expect(await items(page, "members")).toEqual(names); // and no one else
     for (const [i, page] of all.entries()) await say(page, `from ${names[i]}`);
     for (const page of all) for (const name of names) await shows(page, "messages", `from ${name}`);
     for (const page of all) expect(await items(page, "messages")).toHaveLength(names.length);
