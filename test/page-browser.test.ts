@@ -195,8 +195,8 @@ describe("the page in Chromium", () => {
     const names = ["ann", "bob", "cat", "dan"];
     const all = await Promise.all(names.map((name) => open(`${base}/?name=${name}&channel=lobby`)));
     await Promise.all(all.map(joined));
-    // (each page listing all four across the workers is not asserted: see the skipped race test in
-    // test/cluster-presence.test.ts)
+    // (each page listing all four across the workers is not asserted: see the race case of
+    // test/presence/cluster.test.ts, which finds a fault in cluster presence)
     for (const [i, page] of all.entries()) await shows(page, "members", names[i] as string);
     for (const [i, page] of all.entries()) await say(page, `from ${names[i]}`);
     for (const page of all) for (const name of names) await shows(page, "messages", `from ${name}`);

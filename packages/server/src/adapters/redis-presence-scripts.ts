@@ -21,10 +21,11 @@ export const LEASE_MS = 6000;
  * presence; ARGV: node, channel, "1" if the ops are the node's whole presence in the channel (its
  * other entries there leave: a rewrite after Redis was unreachable) else "0", then per op a key and
  * an entry's JSON (a join) or "" (a leave). Ops that change nothing (a join of a present key, a
- * leave of an absent one) are not in the diff, so a rewrite publishes only what Redis was missing.
+ * leave of an absent one) are not in the diff, so a rewrite publishes only what Redis was missing;
+ * a join and a leave of one key in one script cancel, as in a turn's diff on one node.
  * @returns the version after it, or -1 if the node's beat was gone (reaped, or Redis lost its data).
  */
-export const CHANGE = `local joins, leaves = {}, {}
+export const CHANGE = `local joins, leaves, joined = {}, {}, {}
 if ARGV[3] == '1' then
   local given = {}
   for i = 4, #ARGV, 2 do given[ARGV[i]] = true end
@@ -39,19 +40,24 @@ end
 for i = 4, #ARGV, 2 do
   local key, value = ARGV[i], ARGV[i + 1]
   if value == '' then
-    if redis.call('HDEL', KEYS[1], key) == 1 then leaves[#leaves + 1] = key end
+    if redis.call('HDEL', KEYS[1], key) == 0 then -- absent: nothing to tell
+    elseif joined[key] then joins[joined[key]] = false -- joined in this script: the two cancel
+    else leaves[#leaves + 1] = key end
   elseif redis.call('HSET', KEYS[1], key, value) == 1 then
     joins[#joins + 1] = {key, value}
+    joined[key] = #joins
   end
 end
+local net = {}
+for _, join in ipairs(joins) do if join then net[#net + 1] = join end end
 if ARGV[3] == '1' and #ARGV < 4 then redis.call('SREM', KEYS[3], ARGV[2]) else redis.call('SADD', KEYS[3], ARGV[2]) end
 local alive = redis.call('EXISTS', KEYS[5]) == 1
 redis.call('SET', KEYS[5], '1', 'PX', ${BEAT_TTL_MS}) -- a node with entries beats: never reaped while writing
 redis.call('SADD', KEYS[6], ARGV[1])
 local version = tonumber(redis.call('GET', KEYS[2]) or '0')
-if #joins + #leaves > 0 then
+if #net + #leaves > 0 then
   version = redis.call('INCR', KEYS[2])
-  redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, n = ARGV[1], j = joins, l = leaves}))
+  redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, n = ARGV[1], j = net, l = leaves}))
 end
 if not alive then return -1 end
 return version`;
