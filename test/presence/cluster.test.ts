@@ -11,21 +11,8 @@ let server: Spawned;
 let port: number;
 
 beforeAll(async () => {
-  const flags = [
-    "--port",
-    "0",
-    "--tcp-port",
-    "0",
-    "--workers",
-    "2",
-    "--max-messages-per-second",
-    "10000",
-    "--max-connections-per-ip",
-    "5000",
-    "--presence-max",
-    "5000",
-  ];
-  server = spawnProject(children, process.execPath, ["packages/server/dist/cli.js", ...flags]);
+  const flags = "--port 0 --tcp-port 0 --workers 2 --max-messages-per-second 10000 --max-connections-per-ip 5000 --presence-max 5000";
+  server = spawnProject(children, process.execPath, ["packages/server/dist/cli.js", ...flags.split(" ")]);
   ({ ws: port } = await serverPorts(server, 10_000));
   await eventually(() => startedWorkers(server).length === 2, "both workers", 10_000);
 }, 20_000);
