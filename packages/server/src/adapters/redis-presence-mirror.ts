@@ -27,6 +27,8 @@ export class MirroredChannel {
   #holding = true;
   #held: PresenceDiff[] = [];
   #version = 0;
+  /** False once filled without a snapshot (Redis unreachable), until filled with one. */
+  whole = true;
   /** Listens on their way: the channel is not dropped meanwhile. */
   pending = 0;
   /** The first listen's subscription and snapshot, which the others wait for. */
@@ -52,6 +54,7 @@ export class MirroredChannel {
     const stands = this.#stands ?? new Map<string, Member>();
     this.#stands = stands;
     const wanted = new Map(own);
+    this.whole = snapshot !== undefined;
     if (snapshot !== undefined) {
       this.#version = snapshot.version; // set, not raised: a Redis that lost its data counts from 0 again
       for (let i = 0; i < snapshot.all.length; i += 2) {

@@ -37,6 +37,16 @@ export class RedisMirrors {
     return this.#byName.size;
   }
 
+  /** The channels mirrored. */
+  channels(): string[] {
+    return [...this.#byName.values()].map((listened) => listened.channel);
+  }
+
+  /** Whether every mirror filled so far was filled from a snapshot the last time (none from Redis as last seen). */
+  whole(): boolean {
+    return [...this.#byName.values()].every((listened) => listened.whole);
+  }
+
   /** Mirrors `channel` (subscribes and fills it the first time) and waits until it is filled. */
   async open(channel: string): Promise<void> {
     const name = this.#connections.name("pd", channel);
@@ -75,19 +85,15 @@ export class RedisMirrors {
   /**
    * Subscribes to every mirrored channel again and takes fresh snapshots (diffs are held
    * meanwhile), then, once every one is in, fills each mirror from its snapshot in one step.
-   * @returns the channels refilled, or undefined if Redis did not answer (each mirror goes on as it was).
+   * @returns whether every snapshot came (a mirror without one goes on as it was).
    */
-  async refill(): Promise<string[] | undefined> {
+  async refill(): Promise<boolean> {
     const all = [...this.#byName];
     for (const [, listened] of all) listened.hold();
     const snapshots = await Promise.all(all.map(([name, listened]) => this.#fetch(listened.channel, name)));
-    const refilled: string[] = [];
-    for (const [i, [name, listened]] of all.entries()) {
-      if (this.#byName.get(name) !== listened) continue;
-      listened.fill(this.#own(listened.channel), snapshots[i]);
-      refilled.push(listened.channel);
-    }
-    return snapshots.includes(undefined) ? undefined : refilled;
+    for (const [i, [name, listened]] of all.entries())
+      if (this.#byName.get(name) === listened) listened.fill(this.#own(listened.channel), snapshots[i]);
+    return !snapshots.includes(undefined);
   }
 
   /** Stops mirroring every channel. */

@@ -123,13 +123,13 @@ export class RedisPresence<E> implements PresenceStore<E> {
     return Promise.all([...ops].map(([channel, list]) => this.#write(channel, false, list)));
   };
 
-  /** Runs the change script on `channel` (`whole`: `ops` are all of this node's entries there); a gone beat starts a recovery. */
-  #write(channel: string, whole: boolean, ops: string[]): Promise<unknown> {
+  /** Runs the change script on `channel` (`rewrite`: `ops` are all of this node's entries there); a gone beat starts a recovery. */
+  #write(channel: string, rewrite: boolean, ops: string[]): Promise<unknown> {
     this.#wrote = true;
     const name = (kind: string): string => this.#connections.name(kind, kind === "pn" ? this.#node : channel);
     const keys = [name("p"), name("pv"), name("pn"), name("pd"), ...this.#nodeArgs().slice(0, 2)];
-    return this.#redis.wsPresenceChange(...keys, this.#node, channel, whole ? "1" : "0", ...ops).then((version) => {
-      if (version === -1 && !whole) this.#lost();
+    return this.#redis.wsPresenceChange(...keys, this.#node, channel, rewrite ? "1" : "0", ...ops).then((version) => {
+      if (version === -1 && !rewrite) this.#lost();
     }, this.#connections.unanswered);
   }
 
@@ -168,13 +168,12 @@ export class RedisPresence<E> implements PresenceStore<E> {
       await this.#redis.wsPresenceBeat(...this.#nodeArgs());
       const written = await this.#redis.smembers(this.#connections.name("pn", this.#node));
       const channels = new Set([...written, ...this.#own]);
-      const ops = (channel: string): string[] =>
-        [...this.#ownOf(channel)].flatMap(([key, meta]) => [key, JSON.stringify({ n: this.#node, m: meta })]);
+      const ops = (channel: string): string[] => [...this.#ownOf(channel)].flatMap(([key, m]) => [key, JSON.stringify({ n: this.#node, m })]);
       await Promise.all([...channels].map((channel) => this.#write(channel, true, ops(channel))));
       const refilled = await this.#mirrors.refill();
-      if (refilled === undefined || generation !== this.#generation) return;
+      if (!refilled || !this.#mirrors.whole() || generation !== this.#generation) return;
       this.#whole = true;
-      for (const channel of refilled) this.#presence.refresh(channel);
+      for (const channel of this.#mirrors.channels()) this.#presence.refresh(channel);
     };
     recovered()
       .catch(this.#connections.unanswered)
@@ -186,7 +185,8 @@ export class RedisPresence<E> implements PresenceStore<E> {
 
   /** Beats and, holding the lease, removes the entries of nodes that stopped beating, with leaves; not whole, recovers again. */
   readonly #beat = (): void => {
-    if (!this.#whole && !this.#recovering) return this.#up();
+    if (!this.#whole && !this.#recovering) this.#up(); // tried again at each beat until whole
+    if (this.#recovering || this.#connections.commands.status !== "ready") return;
     this.#redis
       .wsPresenceBeat(...this.#nodeArgs())
       .then(([, alive]) => alive === 0 && this.#whole && this.#lost(), this.#connections.unanswered);
