@@ -166,9 +166,9 @@ export class RedisPresence<E> implements PresenceStore<E> {
     this.#recovering = true;
     const recovered = async (): Promise<void> => {
       await this.#redis.wsPresenceBeat(...this.#nodeArgs());
-      const written = await this.#redis.smembers(this.#connections.name("pn", this.#node));
-      const channels = new Set([...written, ...this.#own]);
-      const ops = (channel: string): string[] => [...this.#ownOf(channel)].flatMap(([key, m]) => [key, JSON.stringify({ n: this.#node, m })]);
+      const channels = new Set([...(await this.#redis.smembers(this.#connections.name("pn", this.#node))), ...this.#own]);
+      const ops = (channel: string): string[] =>
+        [...this.#ownOf(channel)].flatMap(([key, m]) => [key, JSON.stringify({ n: this.#node, m })]);
       await Promise.all([...channels].map((channel) => this.#write(channel, true, ops(channel))));
       const refilled = await this.#mirrors.refill();
       if (!refilled || !this.#mirrors.whole() || generation !== this.#generation) return;
