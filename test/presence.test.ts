@@ -119,6 +119,33 @@ describe("Presence: entries and diffs gathered per turn", () => {
     expect(() => presence.watch("x", 3 as never)).toThrow(TypeError);
     expect(() => presence.entries({} as ChannelId)).toThrow(TypeError);
   });
+  it("refresh gives full listeners a members frame with the turn's changes folded in, count listeners the counts even unchanged", async () => {
+    const { channels, presence } = setup({ countInterval: 0 });
+    const { server, clients } = await wsPairs(2, cleanups);
+    const [full, counted] = server as [WebSocket, WebSocket];
+    const [fullClient, countClient] = clients as [WsClient, WsClient];
+    const a = meta("ann");
+    channels.join("room", new Member("a"), a);
+    await presence.listen("room", full, "full", (s) => JSON.stringify({ snapshot: s }));
+    await presence.listen("room", counted, "count", (s) => JSON.stringify({ snapshot: s }));
+    expect(await fullClient.next()).toEqual({ snapshot: { entries: [a] } });
+    expect(await countClient.next()).toEqual({ snapshot: { count: { connections: 1, users: 1 } } });
+    const diffs: PresenceDiff<Entry>[] = [];
+    presence.watch("room", (diff) => diffs.push(diff));
+    const b = meta("bob");
+    channels.join("room", new Member("b"), b);
+    presence.refresh("room"); // in the same turn as the join: no diff frame, the members frame holds it
+    expect(diffs).toEqual([{ joins: [b], leaves: [] }]);
+    expect(await fullClient.next()).toEqual({ presence: "room", members: [a, b] });
+    expect(await countClient.next()).toEqual({ presence: "room", count: { connections: 2, users: 2 } });
+    presence.refresh("room"); // nothing changed: the members again, and the counts though the same
+    expect(await fullClient.next()).toEqual({ presence: "room", members: [a, b] });
+    expect(await countClient.next()).toEqual({ presence: "room", count: { connections: 2, users: 2 } });
+    await turn();
+    presence.refresh("nobody-listens"); // nothing to do
+    expect(() => presence.refresh({} as ChannelId)).toThrow(TypeError);
+    expect(fullClient.received).toHaveLength(3);
+  });
 });
 
 describe("Presence: listeners on real sockets", () => {

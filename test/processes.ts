@@ -118,11 +118,28 @@ export function startedWorkers(server: Spawned): number[] {
   return started.filter(alive);
 }
 
+/** The connectToWorker call placing a connection now: callers take turns (see there). */
+let placing: Promise<unknown> = Promise.resolve();
+
 /**
  * Connects to a `--workers` server until the kernel shows the connection held by its worker
- * `node` (the order of `startedWorkers`; the primary deals connections round robin).
+ * `node` (the order of `startedWorkers`; the primary deals connections round robin). Calls take
+ * turns: callers connecting at once in lockstep could each keep getting the other's worker.
  */
-export async function connectToWorker<C>(
+export function connectToWorker<C>(
+  server: Spawned,
+  node: number,
+  port: number,
+  open: () => Promise<C>,
+  socket: (c: C) => Socket,
+  close: (c: C) => Promise<void>,
+): Promise<C> {
+  const placed = placing.then(() => placeOnWorker(server, node, port, open, socket, close));
+  placing = placed.catch(() => undefined);
+  return placed;
+}
+
+async function placeOnWorker<C>(
   server: Spawned,
   node: number,
   port: number,

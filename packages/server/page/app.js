@@ -20,6 +20,7 @@ const ui = {
   send: $("send"),
   note: $("note"),
   members: $("members"),
+  partial: $("partial"),
   activity: $("activity"),
   banner: $("banner"),
   drop: $("drop"),
@@ -98,6 +99,7 @@ function showMembers() {
     if (refs.size > 1) item.append(element("span", "count", ` x${refs.size}`));
     ui.members.append(item);
   }
+  ui.partial.hidden = !room.partial; // the server's last snapshot could not reach every node
 }
 
 function showActivity({ joins, leaves }) {

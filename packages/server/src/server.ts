@@ -108,7 +108,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const targets = new Targets(channels, held, adapter, settings.admission.authenticate !== undefined);
   const backlog = { paused: () => metrics.paused("ws", "backlog"), held: (bytes: number) => metrics.held("ws", bytes) };
   const presenceOptions = { max: settings.presenceMax, highWaterMark, slowConsumer };
-  const presence = adapter.presence({ channels, local: (over) => serverPresence(over, presenceOptions), entry: entryOf });
+  const presence = adapter.presence({ channels, local: (over, partial) => serverPresence(over, presenceOptions, partial), entry: entryOf });
   const hook = settings.authorizeTarget;
   const authorizeTarget =
     hook && ((from: string | undefined, to: string) => answered(() => hook(from, to), hookTimeout, "authorizeTarget"));

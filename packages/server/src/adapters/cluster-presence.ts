@@ -1,7 +1,7 @@
 import { Channels, type Member, type Presence, type PresenceMode, type PresenceSnapshot } from "ws-channels";
 import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
-import { MembershipKeys, ownEntries, type PresenceParts, type PresenceStore } from "./presence.js";
+import { MembershipKeys, ownEntries, type PresenceParts, type PresenceStore, type StoreEntries } from "./presence.js";
 
 /** One membership in one channel as it crosses IPC: its key (unique in the channel) and meta; no meta is a leave. */
 export type PresenceOp = [channel: string, key: string, meta?: ClientMeta];
@@ -95,11 +95,11 @@ export class ClusterPresence<E> implements PresenceStore<E> {
     return this.#presence.unlisten(channel, member);
   }
 
-  async entries(channel: string): Promise<E[]> {
+  async entries(channel: string): Promise<StoreEntries<E>> {
     const answer = await this.#ask((request) => ({ wsChannels: "presenceRead", channel, request }));
-    if (answer?.wsChannels === "presenceEntries") return answer.metas.map((meta) => this.#parts.entry(meta));
+    if (answer?.wsChannels === "presenceEntries") return { entries: answer.metas.map((meta) => this.#parts.entry(meta)) };
     // the primary is gone (the worker is stopping): this worker's own
-    return ownEntries(this.#parts, channel);
+    return { entries: ownEntries(this.#parts, channel), partial: true };
   }
 
   async close(): Promise<void> {

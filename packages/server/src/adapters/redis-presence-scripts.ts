@@ -18,24 +18,48 @@ export const LEASE_MS = 6000;
 
 /**
  * KEYS: hash, version, node's channel set, diff channel, node's beat, the set of nodes with
- * presence; ARGV: node, channel, then per op a key and an entry's JSON (a join) or "" (a
- * leave). Ops that change nothing (a join of a present key, a leave of an absent one) are not in the diff. @returns the version after it.
+ * presence; ARGV: node, channel, "1" if the ops are the node's whole presence in the channel (its
+ * other entries there leave: a rewrite after Redis was unreachable) else "0", then per op a key and
+ * an entry's JSON (a join) or "" (a leave). Ops that change nothing (a join of a present key, a
+ * leave of an absent one) are not in the diff, so a rewrite publishes only what Redis was missing;
+ * a join and a leave of one key in one script cancel, as in a turn's diff on one node.
+ * @returns the version after it, or -1 if the node's beat was gone (reaped, or Redis lost its data).
  */
-export const CHANGE = `local joins, leaves = {}, {}
-for i = 3, #ARGV, 2 do
-  local key, value = ARGV[i], ARGV[i + 1]
-  if value == '' then
-    if redis.call('HDEL', KEYS[1], key) == 1 then leaves[#leaves + 1] = key end
-  elseif redis.call('HSET', KEYS[1], key, value) == 1 then
-    joins[#joins + 1] = {key, value}
+export const CHANGE = `local joins, leaves, joined = {}, {}, {}
+if ARGV[3] == '1' then
+  local given = {}
+  for i = 4, #ARGV, 2 do given[ARGV[i]] = true end
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if not given[all[i]] and cjson.decode(all[i + 1]).n == ARGV[1] then
+      redis.call('HDEL', KEYS[1], all[i])
+      leaves[#leaves + 1] = all[i]
+    end
   end
 end
-redis.call('SADD', KEYS[3], ARGV[2])
+for i = 4, #ARGV, 2 do
+  local key, value = ARGV[i], ARGV[i + 1]
+  if value == '' then
+    if redis.call('HDEL', KEYS[1], key) == 0 then -- absent: nothing to tell
+    elseif joined[key] then joins[joined[key]] = false -- joined in this script: the two cancel
+    else leaves[#leaves + 1] = key end
+  elseif redis.call('HSET', KEYS[1], key, value) == 1 then
+    joins[#joins + 1] = {key, value}
+    joined[key] = #joins
+  end
+end
+local net = {}
+for _, join in ipairs(joins) do if join then net[#net + 1] = join end end
+if ARGV[3] == '1' and #ARGV < 4 then redis.call('SREM', KEYS[3], ARGV[2]) else redis.call('SADD', KEYS[3], ARGV[2]) end
+local alive = redis.call('EXISTS', KEYS[5]) == 1
 redis.call('SET', KEYS[5], '1', 'PX', ${BEAT_TTL_MS}) -- a node with entries beats: never reaped while writing
 redis.call('SADD', KEYS[6], ARGV[1])
-if #joins + #leaves == 0 then return tonumber(redis.call('GET', KEYS[2]) or '0') end
-local version = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, n = ARGV[1], j = joins, l = leaves}))
+local version = tonumber(redis.call('GET', KEYS[2]) or '0')
+if #net + #leaves > 0 then
+  version = redis.call('INCR', KEYS[2])
+  redis.call('PUBLISH', KEYS[4], cjson.encode({v = version, n = ARGV[1], j = net, l = leaves}))
+end
+if not alive then return -1 end
 return version`;
 
 /** KEYS: hash, version. @returns [version, key, entry JSON, key, entry JSON, ...]. */
@@ -81,13 +105,15 @@ return leave_all(ARGV[1], ARGV[2])`;
  * KEYS: the node's beat, the set of nodes with presence, the reaper's lease; ARGV: node, prefix.
  * Beats; then, if the lease is free or this node's, takes it and removes the entries of every node
  * whose beat has expired. One script: two reapers can never both remove a node's entries.
- * @returns how many entries it removed.
+ * @returns [how many entries it removed, 1 if this node's beat was still there else 0 (it was
+ *   reaped, or Redis lost its data: its entries must be written again)].
  */
 export const BEAT = `${LEAVE_ALL_FUNCTION}
+local alive = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], '1', 'PX', ${BEAT_TTL_MS})
 redis.call('SADD', KEYS[2], ARGV[1])
 local holder = redis.call('GET', KEYS[3])
-if holder and holder ~= ARGV[1] then return 0 end
+if holder and holder ~= ARGV[1] then return {0, alive} end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ${LEASE_MS})
 local removed = 0
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -96,12 +122,12 @@ for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     redis.call('SREM', KEYS[2], node)
   end
 end
-return removed`;
+return {removed, alive}`;
 
 /** The scripts, as ioredis commands once `defineCommand` has made them. */
 export interface PresenceScripts {
   wsPresenceChange(...args: string[]): Promise<number>;
   wsPresenceSnapshot(...args: string[]): Promise<string[]>;
   wsPresenceLeaveAll(...args: string[]): Promise<number>;
-  wsPresenceBeat(...args: string[]): Promise<number>;
+  wsPresenceBeat(...args: string[]): Promise<[removed: number, alive: number]>;
 }

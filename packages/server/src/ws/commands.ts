@@ -39,7 +39,7 @@ const COMMANDS: { readonly [K in Command["kind"]]: Handler<K> } = {
 
   presence(caller, { channel }) {
     if (!caller.channels.member(channel, caller.ws)) return caller.reply({ error: "not a member", presence: channel });
-    return caller.presence.entries(channel).then((members) => caller.reply({ presence: channel, members }));
+    return caller.presence.entries(channel).then(({ entries, partial }) => caller.reply({ presence: channel, members: entries, partial }));
   },
 
   say(caller, { channel, say }) {

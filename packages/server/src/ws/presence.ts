@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { type Channels, type Member, Presence, type PresenceMode, type PresenceSnapshot, type SlowConsumerPolicy } from "ws-channels";
-import type { PresenceStore } from "../adapters/presence.js";
+import { type Channels, type Member, Presence, type PresenceMode, type SlowConsumerPolicy } from "ws-channels";
+import type { PresenceStore, StoreSnapshot } from "../adapters/presence.js";
 import type { ClientMeta } from "../client-meta.js";
 import type { Req } from "./protocol.js";
 
@@ -33,11 +33,13 @@ export function entryOf(meta: ClientMeta): PresenceEntry {
 /**
  * A `Presence` with the server's frames (docs/protocol.md), `users` counted by id (a connection
  * without one is its own user), over `channels`: the server's own, or a cluster worker's mirror
- * of every worker's members (adapters/cluster-presence.ts).
+ * of every worker's members (adapters/cluster-presence.ts). Its `members` frames say
+ * `"partial": true` while `partial()` is.
  */
 export function serverPresence(
   channels: Channels<ClientMeta>,
   options: { max: number; highWaterMark: number; slowConsumer: SlowConsumerPolicy },
+  partial: () => boolean = () => false,
 ): Presence<ClientMeta, Member, PresenceEntry> {
   return new Presence(channels, {
     entry: (_member, meta) => entryOf(meta),
@@ -45,21 +47,24 @@ export function serverPresence(
     frames: {
       diff: (presence, { joins, leaves }) => JSON.stringify({ presence, joins, leaves: leaves.map((entry) => entry.ref) }),
       count: (presence, count) => JSON.stringify({ presence, count }),
-      members: (presence, members) => JSON.stringify({ presence, members }),
+      members: (presence, members) => JSON.stringify(partial() ? { presence, members, partial: true } : { presence, members }),
     },
     ...options,
   });
 }
 
 /** The `joined` reply of a join with presence, from the snapshot the listener starts from. */
-export function joinedReply(channel: string, ref: string, snapshot: PresenceSnapshot<PresenceEntry>, req: Req | undefined): string {
-  const reply = { joined: channel, ref, ...("entries" in snapshot ? { presence: snapshot.entries } : snapshot) };
+export function joinedReply(channel: string, ref: string, snapshot: StoreSnapshot<PresenceEntry>, req: Req | undefined): string {
+  const reply = { joined: channel, ref, ...("entries" in snapshot ? { presence: snapshot.entries, partial: snapshot.partial } : snapshot) };
   return JSON.stringify(req === undefined ? reply : { ...reply, req });
 }
 
 /** A presence snapshot as a frame of its own (after a join with history): `members`, or `count`. */
-export function snapshotFrame(channel: string, snapshot: PresenceSnapshot<PresenceEntry>): string {
-  return JSON.stringify({ presence: channel, ...("entries" in snapshot ? { members: snapshot.entries } : snapshot) });
+export function snapshotFrame(channel: string, snapshot: StoreSnapshot<PresenceEntry>): string {
+  return JSON.stringify({
+    presence: channel,
+    ...("entries" in snapshot ? { members: snapshot.entries, partial: snapshot.partial } : snapshot),
+  });
 }
 
 /** The ref `member` holds in `channel` (O(channel): for a join again with presence only). */

@@ -15,6 +15,8 @@ export class PresenceList {
   /** Whether the current join's snapshot has come; until then diffs wait in `#early`. */
   #ready = false;
   #early: Diff[] = [];
+  /** Whether the last snapshot said it may miss or keep entries (the server could not reach every node). */
+  partial = false;
 
   /** A new join was sent: its diffs wait for its snapshot. */
   expectSnapshot(): void {
@@ -22,8 +24,12 @@ export class PresenceList {
     this.#early = [];
   }
 
-  /** Takes a snapshot, then the diffs that came before it. @returns what changed since the last list known. */
-  snapshot(entries: readonly PresenceEntry[]): PresenceChange {
+  /**
+   * Takes a snapshot (`partial`: the server said it may be incomplete or stale), replacing the
+   * list, then the diffs that came before it. @returns what changed since the last list known.
+   */
+  snapshot(entries: readonly PresenceEntry[], partial: boolean): PresenceChange {
+    this.partial = partial;
     const fresh = new Map(entries.map((entry) => [entry.ref, entry]));
     const joins = entries.filter((entry) => !this.#entries.has(entry.ref));
     const leaves = [...this.#entries.values()].filter((entry) => !fresh.has(entry.ref));

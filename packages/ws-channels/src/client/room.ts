@@ -57,6 +57,15 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /**
+   * Whether the member list may be incomplete or stale: the server's last snapshot said
+   * `partial` (it could not reach every node). A later snapshot without it (the server sends one
+   * once it can) makes the list whole again; a `presence` event tells each change of this.
+   */
+  get partial(): boolean {
+    return this.#presence?.partial ?? false;
+  }
+
+  /**
    * Says `value` to the channel (as JSON). Sent at once, or once the client is connected
    * (rejoins first), within its offline bounds.
    * @returns a promise that resolves once written to an open connection (delivery is at most
@@ -115,7 +124,7 @@ export class Room extends Emitter<RoomEvents> {
     this.emit("joined", { recovered: frame.recovered === true, missed });
     for (const message of missed) this.emit("message", message);
     if (this.#presence !== undefined && Array.isArray(frame.presence)) {
-      this.#tell(this.#presence.snapshot(frame.presence as PresenceEntry[]));
+      this.#snapshot(this.#presence, frame.presence as PresenceEntry[], frame.partial === true);
     }
   }
 
@@ -139,14 +148,20 @@ export class Room extends Emitter<RoomEvents> {
   #presenceFrame(frame: Record<string, unknown>): void {
     const list = this.#presence;
     if (list === undefined) return;
-    if (Array.isArray(frame.members)) return this.#tell(list.snapshot(frame.members as PresenceEntry[]));
+    if (Array.isArray(frame.members)) return this.#snapshot(list, frame.members as PresenceEntry[], frame.partial === true);
     if (!Array.isArray(frame.joins) || !Array.isArray(frame.leaves)) return; // counts: not kept
     const change = list.diff({ joins: frame.joins as PresenceEntry[], leaves: frame.leaves as string[] });
     if (change !== undefined) this.#tell(change);
   }
 
-  #tell(change: { joins: readonly PresenceEntry[]; leaves: readonly PresenceEntry[] }): void {
-    if (change.joins.length > 0 || change.leaves.length > 0) this.emit("presence", change);
+  /** Replaces the list with a snapshot; tells what changed, or that it became partial or whole. */
+  #snapshot(list: PresenceList, entries: PresenceEntry[], partial: boolean): void {
+    const was = list.partial;
+    this.#tell(list.snapshot(entries, partial), was !== partial);
+  }
+
+  #tell(change: { joins: readonly PresenceEntry[]; leaves: readonly PresenceEntry[] }, always = false): void {
+    if (always || change.joins.length > 0 || change.leaves.length > 0) this.emit("presence", change);
   }
 }
 

@@ -60,7 +60,7 @@ export interface PresenceEntry {
   readonly info?: Readonly<Record<string, unknown>>;
 }
 
-/** A room's `presence` event: the entries that really came and went. */
+/** A room's `presence` event: the entries that really came and went (none when only `room.partial` changed). */
 export interface PresenceChange {
   readonly joins: readonly PresenceEntry[];
   readonly leaves: readonly PresenceEntry[];

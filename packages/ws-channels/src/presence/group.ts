@@ -32,6 +32,32 @@ export class Group<M, E, D> {
     return this.full + 1;
   }
 
+  /** Gives `diff` to the watchers. @returns false if the diff is empty (nobody is told). */
+  tell(diff: D & { joins: readonly unknown[]; leaves: readonly unknown[] }): boolean {
+    if (diff.joins.length === 0 && diff.leaves.length === 0) return false;
+    for (const watcher of this.watchers) {
+      try {
+        watcher(diff);
+      } catch (error) {
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    }
+    return true;
+  }
+
+  /** Calls `send` now, or once `interval` ms have passed since the last counts (one call pending at most). */
+  countSoon(interval: number, send: () => void): void {
+    if (this.timer !== undefined) return;
+    const wait = this.lastCountAt + interval - Date.now();
+    if (wait <= 0) return send();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      send();
+    }, wait).unref();
+  }
+
   /** Tracks a frame being written to the group's listeners until `written` settles. */
   track(written: Promise<unknown>): void {
     this.#inFlight++;

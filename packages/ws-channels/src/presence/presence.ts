@@ -136,6 +136,22 @@ export class Presence<Meta, M extends Member, E> {
     };
   }
 
+  /**
+   * Gives `channel`'s listeners a fresh start, for a store whose entries went stale once it knows them again: full-list
+   * listeners a `members` frame of the entries now (counts above `max`) with the turn's changes folded in (watchers get
+   * them as a diff), count listeners the counts even unchanged. @throws {TypeError} for a bad `channel`.
+   */
+  refresh(channel: ChannelId): void {
+    const group = this.#groups.get(checkChannel(channel));
+    if (group === undefined) return;
+    this.#dirty.delete(channel);
+    group.tell(group.gather.take());
+    group.overflow = this.#channels.count(channel) > this.#options.max;
+    if (!group.overflow) this.#fan(group, group.full, this.#options.frames.members(channel, [...this.#entriesOf(channel).values()]));
+    group.lastCount = undefined;
+    if (group.overflow || this.#listeners.count(group.count) > 0) this.#countSoon(channel, group);
+  }
+
   /** Stops every listener and watcher, and resolves once the frames already called are written. */
   async close(): Promise<void> {
     for (const group of this.#groups.values()) group.dispose();
@@ -191,16 +207,7 @@ export class Presence<Meta, M extends Member, E> {
   /** Sends the turn's diff of `channel` to its watchers and listeners. */
   #send(channel: ChannelId, group: Group<M, E, PresenceDiff<E>>): void {
     const diff = group.gather.take();
-    if (diff.joins.length === 0 && diff.leaves.length === 0) return;
-    for (const watcher of group.watchers) {
-      try {
-        watcher(diff);
-      } catch (error) {
-        process.nextTick(() => {
-          throw error;
-        });
-      }
-    }
+    if (!group.tell(diff)) return;
     const { frames, max } = this.#options;
     const over = this.#channels.count(channel) > max;
     if (this.#listeners.count(group.full) === 0) group.overflow = over;
@@ -212,15 +219,8 @@ export class Presence<Meta, M extends Member, E> {
     if (group.overflow || this.#listeners.count(group.count) > 0) this.#countSoon(channel, group);
   }
 
-  /** Sends the counts now, or once `countInterval` has passed since the last ones. */
   #countSoon(channel: ChannelId, group: Group<M, E, PresenceDiff<E>>): void {
-    if (group.timer !== undefined) return;
-    const wait = group.lastCountAt + this.#options.countInterval - Date.now();
-    if (wait <= 0) return this.#sendCount(channel, group);
-    group.timer = setTimeout(() => {
-      group.timer = undefined;
-      if (this.#groups.get(channel) === group) this.#sendCount(channel, group);
-    }, wait).unref();
+    group.countSoon(this.#options.countInterval, () => this.#groups.get(channel) === group && this.#sendCount(channel, group));
   }
 
   #sendCount(channel: ChannelId, group: Group<M, E, PresenceDiff<E>>): void {
