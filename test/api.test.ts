@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { startServer } from "../packages/server/src/server.js";
 import { ApiError } from "../packages/ws-channels/src/api.js";
 import { Client } from "../packages/ws-channels/src/client.js";
 import { checkedApi, KEY } from "./api-check.js";
@@ -213,6 +214,6 @@ describe("the server API's refusals, logs and metrics", () => {
 
   it("refuses to start with a key under 32 bytes, or a port without a key", async () => {
     await expect(servers.start({ apiKey: "x".repeat(31) })).rejects.toThrow(/at least 32 bytes, got 31/);
-    await expect(servers.start({ apiKey: undefined })).rejects.toThrow(/apiPort needs apiKey/);
+    await expect(startServer({ port: 0, tcpPort: false, apiPort: 0 })).rejects.toThrow(/apiPort needs apiKey/);
   });
 });
