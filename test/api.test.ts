@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -61,7 +62,7 @@ describe("the server API on one process", () => {
       offset: 3,
       epoch: first.epoch,
     });
-    expect((await api.history("room", { since: { offset: 1, epoch: first.epoch }, limit: 1 })).publications).toEqual([
+    expect((await api.history("room", { since: { offset: 1, epoch: first.epoch as string }, limit: 1 })).publications).toEqual([
       { say: "b", from: "ann", offset: 2 },
     ]);
     // a position of another epoch: from the oldest kept, and the epoch tells
@@ -102,7 +103,7 @@ describe("the server API on one process", () => {
 
   it("disconnect closes every connection of the id with 4000 disconnected, and the client library stops", async () => {
     // verified ids: one id may hold several connections
-    const authenticate = (request: { url?: string }) => ({ id: new URL(request.url ?? "/", "http://x").searchParams.get("id") ?? "" });
+    const authenticate = (request: IncomingMessage) => ({ id: new URL(request.url ?? "/", "http://x").searchParams.get("id") ?? "" });
     const { server, api, member } = await start({ authenticate });
     const url = `ws://127.0.0.1:${server.ws.port}/?id=ann`;
     const { default: WebSocket } = await import("ws");
@@ -189,7 +190,12 @@ describe("the server API's refusals, logs and metrics", () => {
 
   it("logs one line per request at debug (method, status, ms; no body, no key) and counts it in /metrics", async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk, _encoding, done) => done(undefined, lines.push(String(chunk))) });
+    const sink = new Writable({
+      write: (chunk, _encoding, done) => {
+        lines.push(String(chunk));
+        done();
+      },
+    });
     const { server, api } = await start({ logger: pino({ level: "debug" }, sink), adminPort: 0 });
     await api.publish("room", "secret-data");
     await refusal(api.publish("", 1));
