@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv, type ValidateFunction } from "ajv";
 import { ApiClient } from "../packages/ws-channels/src/api.js";
@@ -15,7 +16,11 @@ type Document = {
  * that checks every answer of `POST /api/METHOD` against its route's response schema for its
  * status (ajv): an answer that does not match throws, failing the call and so the test.
  */
-export async function checkedApi(base: string, key = KEY): Promise<{ api: ApiClient; fetch: typeof fetch; document: Document }> {
+export async function checkedApi(
+  base: string,
+  key = KEY,
+  fetch: typeof globalThis.fetch = globalThis.fetch,
+): Promise<{ api: ApiClient; fetch: typeof globalThis.fetch; document: Document }> {
   const response = await fetch(`${base}/api/openapi.json`, { headers: { "x-api-key": key } });
   const document = (await response.json()) as Document;
   const result = await new Validator().validate(document as never);
@@ -30,7 +35,7 @@ export async function checkedApi(base: string, key = KEY): Promise<{ api: ApiCli
   }
   // what a request to no route answers: the error every method may answer too
   const unrouted = schemas.get("/api/publish 401") as ValidateFunction;
-  const checked: typeof fetch = async (input, init) => {
+  const checked: typeof globalThis.fetch = async (input, init) => {
     const answer = await fetch(input, init);
     const path = new URL(String(input)).pathname;
     const routed = init?.method === "POST" && document.paths[path] !== undefined;
@@ -44,3 +49,21 @@ export async function checkedApi(base: string, key = KEY): Promise<{ api: ApiCli
   };
   return { api: new ApiClient(base, { key, fetch: checked }), fetch: checked, document };
 }
+
+/**
+ * A `fetch` (of what ApiClient uses: a URL, method, headers, a text body) on a new TCP connection
+ * per request, so that the workers of a node:cluster take turns answering: the global fetch
+ * keeps its connection alive, and one connection is one worker's.
+ */
+export const freshFetch = ((input: string | URL, init: RequestInit = {}) =>
+  new Promise<Response>((resolve, reject) => {
+    const headers = Object.fromEntries(new Headers(init.headers).entries());
+    const outgoing = request(String(input), { method: init.method ?? "GET", headers, agent: false }, (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
+      incoming.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: incoming.statusCode ?? 0 })));
+      incoming.on("error", reject);
+    });
+    outgoing.on("error", reject);
+    outgoing.end(typeof init.body === "string" ? init.body : undefined);
+  })) as typeof fetch;
