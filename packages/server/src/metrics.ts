@@ -1,7 +1,8 @@
 import cluster from "node:cluster";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ChannelsStats } from "ws-channels";
 
+import { apiMetrics } from "./api/metrics.js";
 import { REFUSAL_REASONS, type RefusalReason } from "./refusals.js";
 
 /** The listener a connection came in on: the `transport` label. */
@@ -44,8 +45,8 @@ export class ServerMetrics {
   readonly #refused: Counter<"reason">;
   readonly #paused: Counter<"transport" | "reason">;
   readonly #peak: Record<Transport, number> = { ws: 0, tcp: 0 };
-  readonly #apiRequests: Counter<"method" | "status">;
-  readonly #apiSeconds: Histogram<"method">;
+  /** Counts one server API request (api/metrics.ts). */
+  readonly api = apiMetrics([this.registry]);
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -119,10 +120,6 @@ export class ServerMetrics {
         for (const transport of ["ws", "tcp"] as const) this.set({ transport }, peak[transport]);
       },
     });
-    const help = "Server API requests, per method and status";
-    this.#apiRequests = new Counter({ name: "ws_channels_api_requests_total", help, labelNames: ["method", "status"], registers });
-    const seconds = { name: "ws_channels_api_request_duration_seconds", help: "Server API answer times, per method", registers };
-    this.#apiSeconds = new Histogram({ ...seconds, labelNames: ["method"] });
     // Every series exists from the start, so that rate() sees its first increment.
     for (const reason of REFUSAL_REASONS) this.#refused.inc({ reason }, 0);
     for (const [transport, reason] of [
@@ -142,12 +139,6 @@ export class ServerMetrics {
   held(transport: Transport, bytes: number): void {
     if (bytes > this.#peak[transport]) this.#peak[transport] = bytes;
   }
-
-  /** Counts one server API request: its method (`unknown` for no route), status, and time to answer in seconds. */
-  readonly api = (method: string, status: number, seconds: number): void => {
-    this.#apiRequests.inc({ method, status });
-    this.#apiSeconds.observe({ method }, seconds);
-  };
 
   /** Counts one refusal. */
   refused(reason: RefusalReason): void {

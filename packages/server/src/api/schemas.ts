@@ -120,3 +120,15 @@ export function methodSchemas(maxChannelLength: number, maxTargets: number) {
 
 /** The API's methods, as their routes name them (`POST /api/METHOD`). */
 export type MethodName = keyof ReturnType<typeof methodSchemas>;
+
+/** Every method, for the metrics' series that exist from the start. */
+export const API_METHODS = [
+  "publish",
+  "broadcast",
+  "send",
+  "presence",
+  "presence_stats",
+  "history",
+  "disconnect",
+  "channels",
+] as const satisfies readonly MethodName[];
