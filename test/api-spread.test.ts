@@ -1,12 +1,15 @@
 import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../packages/ws-channels/src/api.js";
 import { checkedApi, freshFetch, KEY } from "./api-check.js";
 import { RedisServer } from "./brokers/redis-server.js";
 import { eventually, WsClient } from "./helpers.js";
-import { connectToWorker, killAll, type Spawned, spawnProject, startedWorkers, waitFor } from "./processes.js";
+import { connectToWorker, exited, killAll, type Spawned, spawnProject, startedWorkers, waitFor } from "./processes.js";
 
 const SECRET = "s".repeat(32);
 const children: ChildProcess[] = [];
@@ -133,4 +136,29 @@ describe("the server API on two servers sharing a redis-server", () => {
     expect(await onB.closedBy()).toEqual({ code: 4000, reason: "disconnected" });
     expect(onA.ws.readyState).toBe(1);
   }, 40_000);
+});
+
+describe("the CLI's API flags", () => {
+  it("exit 1 before anything listens for --api-port without a key, a key under 32 bytes, a missing key file, or two keys", async () => {
+    const dir = await mkdtemp(joinPath(tmpdir(), "ws-channels-api-key-"));
+    try {
+      await writeFile(joinPath(dir, "short.key"), `${"x".repeat(31)}\n`);
+      await writeFile(joinPath(dir, "good.key"), `${KEY}\n`);
+      const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+        [[], {}, /--api-port needs --api-key-file or WS_CHANNELS_API_KEY/],
+        [["--api-key-file", joinPath(dir, "short.key")], {}, /the API key must be at least 32 bytes, got 31/],
+        [["--api-key-file", joinPath(dir, "missing.key")], {}, /--api-key-file .*missing\.key: ENOENT/],
+        [["--api-key-file", joinPath(dir, "good.key")], { WS_CHANNELS_API_KEY: KEY }, /give one API key/],
+      ];
+      for (const [flags, env, reason] of cases) {
+        const args = ["packages/server/dist/cli.js", "--port", "0", "--tcp-port", "0", "--api-port", "0", ...flags];
+        const started = spawnProject(children, process.execPath, args, { WS_CHANNELS_API_KEY: "", ...env });
+        expect(await exited(started.child)).toEqual([1, null]);
+        expect(started.output()).toMatch(reason);
+        expect(started.output()).not.toMatch(/listening/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
