@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
+import { Redis } from "ioredis";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../packages/ws-channels/src/api.js";
@@ -136,6 +137,30 @@ describe("the server API on two servers sharing a redis-server", () => {
     expect(await onB.closedBy()).toEqual({ code: 4000, reason: "disconnected" });
     expect(onA.ws.readyState).toBe(1);
   }, 40_000);
+});
+
+describe("questions between servers on Redis", () => {
+  it("a subscriber that never answers is waited for at most 2 s; forged questions and answers are dropped", async () => {
+    const a = await cli(["--redis", redis.path]);
+    const member = await WsClient.open(`ws://127.0.0.1:${a.port}/?id=ann`);
+    clients.push(await join(member, "room"));
+    const silent = new Redis(redis.path);
+    const forger = new Redis(redis.path);
+    try {
+      await silent.subscribe("ws-channels:ask:all"); // counted by PUBLISH, answers nothing
+      // answered within the client's 10 s bound, with what the nodes that answered have
+      expect(await a.api.channels()).toEqual({ channels: [{ name: "room", connections: 1 }] });
+      // not JSON, the wrong shape, an answer to no question: the server answers nothing and stays up
+      for (const message of ["nope", '{"from": 1}', JSON.stringify({ from: "x", request: 1, question: "{" })])
+        await forger.publish("ws-channels:ask:all", message);
+      await forger.publish("ws-channels:answer:anyone", JSON.stringify({ request: 0, answer: "[]" }));
+      expect(await a.api.disconnect("nobody")).toEqual({ closed: 0 });
+      expect(member.ws.readyState).toBe(1);
+    } finally {
+      silent.disconnect();
+      forger.disconnect();
+    }
+  }, 30_000);
 });
 
 describe("the CLI's API flags", () => {
