@@ -21,21 +21,24 @@ export interface ApiParts {
 }
 
 /**
- * A server's part in the server API: its answers to the other nodes' questions, always (another
- * node's API may ask), and its own API listener when `settings.api` is given.
+ * A server's part in the server API: its answers to the other nodes' questions whenever it has
+ * other nodes (another node's API may ask), and its own API listener when `settings.api` is
+ * given. A process alone without the API keeps nothing (no membership observer).
  */
 export class ServerApi {
-  readonly #nodes: Nodes;
+  readonly #nodes: Nodes | undefined;
   readonly #server: ApiServer | undefined;
   readonly #at: { host: string; port: number } | undefined;
 
   constructor(settings: Settings, parts: ApiParts, observe: ApiObserver) {
     const { adapter, channels, held, targets, presence, history } = parts;
-    this.#nodes = new Nodes(adapter, channels, held);
     const { api } = settings;
+    if (api === undefined && settings.spread === undefined) return;
+    const nodes = new Nodes(adapter, channels, held);
+    this.#nodes = nodes;
     if (api === undefined) return;
     this.#at = api;
-    const services = { channels, history: history?.store, historySize: settings.history?.size ?? 0, targets, presence, nodes: this.#nodes };
+    const services = { channels, history: history?.store, historySize: settings.history?.size ?? 0, targets, presence, nodes };
     this.#server = new ApiServer(api, services, settings.log, observe);
   }
 
@@ -46,7 +49,7 @@ export class ServerApi {
 
   /** Stops the listener and no longer answers the other nodes. */
   async close(): Promise<void> {
-    this.#nodes.close();
+    this.#nodes?.close();
     await this.#server?.close();
   }
 }
