@@ -140,16 +140,17 @@ describe("the server API on two servers sharing a redis-server", () => {
 });
 
 describe("questions between servers on Redis", () => {
-  it("a subscriber that never answers is waited for at most 2 s; forged questions and answers are dropped", async () => {
+  it("a subscriber that never answers is waited for within a bound; forged questions and answers are dropped", async () => {
     const a = await cli(["--redis", redis.path]);
-    const member = await WsClient.open(`ws://127.0.0.1:${a.port}/?id=ann`);
-    clients.push(await join(member, "room"));
+    // an id and a channel of their own: the servers SIGKILLed by the tests before leave their claims in Redis until they expire
+    const member = await WsClient.open(`ws://127.0.0.1:${a.port}/?id=cat`);
+    clients.push(await join(member, "hall"));
     const silent = new Redis(redis.path);
     const forger = new Redis(redis.path);
     try {
       await silent.subscribe("ws-channels:ask:all"); // counted by PUBLISH, answers nothing
       // answered within the client's 10 s bound, with what the nodes that answered have
-      expect(await a.api.channels()).toEqual({ channels: [{ name: "room", connections: 1 }] });
+      expect(await a.api.channels()).toEqual({ channels: [{ name: "hall", connections: 1 }] });
       // not JSON, the wrong shape, an answer to no question: the server answers nothing and stays up
       for (const message of ["nope", '{"from": 1}', JSON.stringify({ from: "x", request: 1, question: "{" })])
         await forger.publish("ws-channels:ask:all", message);
