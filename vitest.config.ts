@@ -9,7 +9,7 @@ export default defineConfig({
     // modules the tests import, not to dist/ (child processes run dist/, as users do).
     alias: [
       { find: /^ws-channels$/, replacement: source("ws-channels/src/index.ts") },
-      { find: /^ws-channels\/(redis|cluster|client)$/, replacement: source("ws-channels/src/$1.ts") },
+      { find: /^ws-channels\/(redis|cluster|client|api)$/, replacement: source("ws-channels/src/$1.ts") },
       { find: /^@ws-channels\/server$/, replacement: source("server/src/server.ts") },
     ],
   },

@@ -124,6 +124,7 @@ describe("reconnecting", () => {
     [1008, "too many connections"],
     [3000, "invalid payload"],
     [3000, "cannot send to channel"],
+    [4000, "disconnected"],
   ])("stops for good on close %i %s and says why", async (code, reason) => {
     connect();
     await settle();

@@ -23,6 +23,7 @@ const ENTRY_POINTS: Record<string, string> = {
   "ws-channels/redis": "packages/ws-channels/src/redis.ts",
   "ws-channels/cluster": "packages/ws-channels/src/cluster.ts",
   "ws-channels/client": "packages/ws-channels/src/client.ts",
+  "ws-channels/api": "packages/ws-channels/src/api.ts",
   "@ws-channels/server": "packages/server/src/server.ts",
 };
 

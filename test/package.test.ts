@@ -86,6 +86,7 @@ describe("the packed tarballs", () => {
     const expected = modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]);
     expect(files.filter((f) => f.startsWith("dist/")).sort()).toEqual(expected.sort());
     if (name === "ws-channels") expect(files).toContain("dist/client/connection.js"); // the client, its own folder
+    if (name === "ws-channels") expect(files).toContain("dist/api/client.js"); // the API client, its own folder
   });
 
   it.each(["ws-channels", "@ws-channels/server"])(
@@ -125,11 +126,17 @@ describe("the library installed alone (npm install --omit=dev ws-channels)", () 
       wss.close();
       const redis = await import("ws-channels/redis").then(() => "loaded", (error) => error.message);
       const { Client } = await import("ws-channels/client");
-      console.log(JSON.stringify({ result, data: String(data), redis, client: typeof Client }));
+      const { ApiClient, ApiError } = await import("ws-channels/api");
+      console.log(JSON.stringify({ result, data: String(data), redis, client: typeof Client, api: [typeof ApiClient, typeof ApiError] }));
     `;
     await writeFile(join(library, "use.mjs"), script);
     const out = JSON.parse((await run(process.execPath, ["use.mjs"], library, 30_000)).trim()) as Record<string, unknown>;
-    expect(out).toMatchObject({ result: { delivered: 1, failed: 0, dropped: 0 }, data: "hello", client: "function" });
+    expect(out).toMatchObject({
+      result: { delivered: 1, failed: 0, dropped: 0 },
+      data: "hello",
+      client: "function",
+      api: ["function", "function"],
+    });
     expect(out.redis).toMatch(/ws-channels\/redis needs the "ioredis" package.*npm install ioredis/);
   }, 40_000);
 });

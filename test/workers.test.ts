@@ -222,8 +222,10 @@ describe("--workers", () => {
     const served = new Map<string, { type: string; labels: Set<string> }>();
     for (const [, name, type] of body.matchAll(/^# TYPE (ws_channels_\w+) (\w+)$/gm))
       served.set(name as string, { type: type as string, labels: new Set() });
-    for (const [, name, labels] of body.matchAll(/^(ws_channels_\w+)\{([^}]*)\} /gm))
-      for (const [, label] of (labels as string).matchAll(/(\w+)="/g)) served.get(name as string)?.labels.add(label as string);
+    // a histogram's series are NAME_bucket (with `le`), NAME_sum and NAME_count
+    for (const [, name, labels] of body.matchAll(/^(ws_channels_\w+?)(?:_bucket|_sum|_count)?\{([^}]*)\} /gm))
+      for (const [, label] of (labels as string).matchAll(/(\w+)="/g))
+        if (label !== "le") served.get(name as string)?.labels.add(label as string);
     const page = await readFile(new URL("../docs/deploying.md", import.meta.url), "utf8");
     const documented = new Map<string, { type: string; labels: Set<string> }>();
     for (const [, name, type, labels] of page.matchAll(/^\| `(ws_channels_\w+)` +\| (\w+) +\| ([^|]*)\|/gm))

@@ -2,6 +2,7 @@
 import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
+import { loadApiKey } from "./api/key.js";
 import { parseFlags } from "./flags.js";
 import { loadJwtKey } from "./jwt.js";
 import { createLogger } from "./log.js";
@@ -20,6 +21,7 @@ const {
   workers: asked,
   redis,
   redisPrefix: prefix,
+  apiKeyFile,
   ...flags
 } = parseFlags();
 const { jwtAudience, jwtIssuer, jwtMaxAge, jwtClockTolerance, jwtRequireChannels, ...settings } = flags;
@@ -62,6 +64,8 @@ async function serve(): Promise<void> {
     };
     if (!key && (jwtRequireChannels || [jwtAudience, jwtIssuer, jwtMaxAge].some((given) => given !== undefined)))
       throw new Error("--jwt-audience, --jwt-issuer, --jwt-max-age and --jwt-require-channels need a JWT key");
+    const apiKey = await loadApiKey(apiKeyFile, process.env.WS_CHANNELS_API_KEY);
+    if (settings.apiPort !== undefined && apiKey === undefined) throw new Error("--api-port needs --api-key-file or WS_CHANNELS_API_KEY");
     const spread = redis !== undefined ? { redis, prefix } : cluster.isWorker ? ({ cluster: true } as const) : undefined;
     // a worker's metrics go to the primary's admin listener, which sums them
     const { adminPort, demo, ...rest } = settings;
@@ -73,6 +77,7 @@ async function serve(): Promise<void> {
       demo: demo && (!cluster.isWorker || cluster.worker?.id === 1),
       logger: log,
       ...(key && { jwt: { key, ...claims } }),
+      ...(apiKey !== undefined && { apiKey }),
       ...(tlsCert && tlsKey && { tls: { cert: await read("--tls-cert", tlsCert), key: await read("--tls-key", tlsKey) } }),
     } satisfies ServerOptions);
     // the primary sums its workers' metrics, and logs this worker as started

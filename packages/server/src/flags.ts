@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
 import type { SlowConsumerPolicy } from "ws-channels";
 import { REDIS_DEFAULTS } from "ws-channels/redis";
+import { type ApiFlags, apiFlags } from "./api/flags.js";
 import { JWT_CLOCK_TOLERANCE } from "./jwt.js";
 import { LOG_LEVELS, type LogFormat } from "./log.js";
 import { DEFAULTS } from "./options.js";
@@ -41,7 +42,7 @@ const port = integer(0, 65535);
 const count = integer(1, 2 ** 31 - 1);
 
 /** The command line of `ws-channels`, as commander parsed and checked it. */
-export interface Flags {
+export interface Flags extends ApiFlags {
   host: string;
   port: number;
   tcpPort?: number;
@@ -99,7 +100,7 @@ export function parseFlags(argv?: readonly string[]): Flags {
 }
 
 function program(): Command {
-  return new Command("ws-channels")
+  return apiFlags(new Command("ws-channels"))
     .description("WebSocket channels server with a TCP broadcast port")
     .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
     .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)

@@ -15,6 +15,13 @@ export interface Missed {
   readonly offset: number;
 }
 
+/** What a channel keeps, as the server API's `history` answers it: the says read and the channel's position. */
+export interface Kept {
+  readonly publications: Missed[];
+  readonly epoch: string;
+  readonly offset: number;
+}
+
 /** The reply to a join with history on (see the protocol table in docs/protocol.md). */
 export type Joined =
   | { joined: string; epoch: string; offset: number }
@@ -43,8 +50,29 @@ export class SayHistory {
    * @param entry the say's JSON text, `{"say":...}` or `{"say":...,"from":...}`.
    */
   deliver(channel: string, entry: string): string {
-    const { epoch, offset } = this.#history.append(channel, entry) as HistoryPosition; // every channel keeps history
-    return `{"to":${JSON.stringify(channel)},${entry.slice(1, -1)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`;
+    return this.numbered(channel, entry).text;
+  }
+
+  /** As `deliver`, with the say's position too. */
+  numbered(channel: string, entry: string): { text: string; position: HistoryPosition } {
+    const position = this.#history.append(channel, entry) as HistoryPosition; // every channel keeps history
+    const { epoch, offset } = position;
+    return {
+      text: `{"to":${JSON.stringify(channel)},${entry.slice(1, -1)},"offset":${offset},"epoch":${JSON.stringify(epoch)}}`,
+      position,
+    };
+  }
+
+  /**
+   * What `channel` keeps after `since` (from the oldest kept when `since` is of another epoch or
+   * older than what is kept), oldest first, at most `limit`.
+   */
+  read(channel: string, since: HistoryPosition | undefined, limit: number): Kept {
+    const { epoch } = this.position(channel);
+    const after = since !== undefined && since.epoch === epoch ? since.offset : 0;
+    const got = this.#history.read(channel, after, limit) as HistoryPosition & { entries: { offset: number; data: string }[] };
+    const publications = got.entries.map(({ offset, data }) => ({ ...(JSON.parse(data) as { say: unknown; from?: string }), offset }));
+    return { publications, epoch: got.epoch, offset: got.offset };
   }
 
   /** Where `channel` stands now: its epoch and newest offset. */

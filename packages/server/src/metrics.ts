@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ChannelsStats } from "ws-channels";
 
+import { apiMetrics } from "./api/metrics.js";
 import { REFUSAL_REASONS, type RefusalReason } from "./refusals.js";
 
 /** The listener a connection came in on: the `transport` label. */
@@ -44,6 +45,8 @@ export class ServerMetrics {
   readonly #refused: Counter<"reason">;
   readonly #paused: Counter<"transport" | "reason">;
   readonly #peak: Record<Transport, number> = { ws: 0, tcp: 0 };
+  /** Counts one server API request (api/metrics.ts). */
+  readonly api = apiMetrics([this.registry]);
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];

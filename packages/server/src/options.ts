@@ -89,6 +89,18 @@ export interface ServerOptions {
   adminPort?: number;
   /** Address the admin listener binds to. Default: 127.0.0.1 (never `host`, so it is not public by accident). */
   adminHost?: string;
+  /**
+   * Port of the server API's listener (`POST /api/METHOD`, see docs/server.md#server-api); 0 picks
+   * a free one. Needs `apiKey`. Default: none, no API.
+   */
+  apiPort?: number;
+  /** Address the API listener binds to. Default: 127.0.0.1 (never `host`). */
+  apiHost?: string;
+  /**
+   * The key every API request must carry (`Authorization: apikey KEY` or `X-API-Key: KEY`), at
+   * least 32 bytes (a string is taken as UTF-8). Default: none.
+   */
+  apiKey?: string | Uint8Array;
   /** Where the server logs (listeners, refusals at warn). Default: nothing is logged. */
   logger?: Logger;
   /**
@@ -154,6 +166,7 @@ export const DEFAULTS = {
   pingInterval: 25_000,
   pingTimeout: 20_000,
   adminHost: "127.0.0.1",
+  apiHost: "127.0.0.1",
   historySize: 0,
   historyTtl: 300,
 } as const;

@@ -5,6 +5,7 @@ import type { Adapter } from "./adapters/adapter.js";
 import { createAdapter, START_WAIT_MS } from "./adapters/index.js";
 import { type Bound, url } from "./address.js";
 import { AdminServer } from "./admin.js";
+import { ServerApi } from "./api/index.js";
 import type { ClientMeta } from "./client-meta.js";
 import { HeldIds } from "./ids/held.js";
 import { sampled } from "./log.js";
@@ -40,6 +41,8 @@ export interface RunningServer {
   readonly tcp: Bound | undefined;
   /** Undefined unless `adminPort` was given. */
   readonly admin: Bound | undefined;
+  /** The server API's listener; undefined unless `apiPort` was given. */
+  readonly api: Bound | undefined;
   /** This server's Prometheus registry (what `/metrics` serves). */
   readonly registry: Registry;
   /**
@@ -134,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     unsent: () => adapter.stats().unsent,
     invalid: () => targets.invalid,
   });
+  const api = new ServerApi(settings, { adapter, channels, held, targets, presence, history }, metrics.api);
   const admin =
     adminAt &&
     new AdminServer(metrics.registry, () => ({
@@ -150,7 +154,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await Promise.all([admission.close(graceMs), tcpServer?.close(graceMs)]);
       await settledWithin(adapter.close(), graceMs);
       history?.store.close();
-      await admin?.close();
+      await Promise.all([admin?.close(), api.close()]);
     })());
   try {
     const listening = async (part: string, started: Promise<Bound>): Promise<Bound> => {
@@ -158,10 +162,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       up[part] = true;
       return bound;
     };
-    const [ws, tcp, adminBound] = await Promise.all([
+    const [ws, tcp, adminBound, apiBound] = await Promise.all([
       listening("ws", admission.listen()),
       tcpAt && tcpServer && listening("tcp", tcpServer.listen(tcpAt.host, tcpAt.port)),
       adminAt && admin?.listen(adminAt.host, adminAt.port),
+      api.listen(),
     ]);
     log.info(`WebSocket listening on ${url(settings.admission.tls ? "wss" : "ws", ws)}`);
     if (page) log.info(`page on ${url(settings.admission.tls ? "https" : "http", ws)}/`);
@@ -171,7 +176,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         `TCP broadcast port off${settings.admission.authenticate ? " (it cannot authenticate: give --tcp-port to open it anyway)" : ""}`,
       );
     if (adminBound) log.info(`admin (/metrics, /healthz, /readyz) listening on ${url("http", adminBound)}`);
-    return { channels, ws, tcp, admin: adminBound, registry: metrics.registry, connections: () => admission.stats(), close };
+    if (apiBound) log.info(`API listening on ${url("http", apiBound)}/api/`);
+    return { channels, ws, tcp, admin: adminBound, api: apiBound, registry: metrics.registry, connections: () => admission.stats(), close };
   } catch (error) {
     await close().catch(() => undefined);
     throw error;

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import { pino } from "pino";
 import type { SlowConsumerPolicy } from "ws-channels";
 import type { Spread } from "./adapters/index.js";
+import { ApiKey } from "./api/key.js";
+import type { ApiSettings } from "./api/server.js";
 import type { AuthorizeTarget } from "./auth.js";
 import type { HistorySettings } from "./history.js";
 import { jwtAuthenticator } from "./jwt.js";
@@ -34,6 +36,8 @@ export interface Settings {
   readonly tcp: (TcpLimits & { readonly host: string; readonly port: number }) | undefined;
   /** The admin listener; undefined when it is off. */
   readonly admin: { readonly host: string; readonly port: number } | undefined;
+  /** The server API's listener; undefined when it is off. */
+  readonly api: ApiSettings | undefined;
   /** How long each shutdown step may take, in ms. */
   readonly graceMs: number;
   readonly log: Logger;
@@ -52,7 +56,8 @@ export interface Settings {
  *   for `jwt` and `authenticate` both given.
  * @throws {RangeError} for a `jwt.key` shorter than RFC 7518 requires, or a bad `jwt.maxAge` or `jwt.clockTolerance`.
  * @throws {RangeError} for a `historySize` or `recoverMax` that is not an integer >= 0 or a
- *   `historyTtl` that is not an integer of seconds >= 1.
+ *   `historyTtl` that is not an integer of seconds >= 1; for an `apiKey` under 32 bytes.
+ * @throws {TypeError} for `apiPort` without `apiKey`.
  */
 export function resolveSettings(options: ServerOptions): Settings {
   const given = { ...DEFAULTS, ...options };
@@ -95,6 +100,7 @@ export function resolveSettings(options: ServerOptions): Settings {
     authorizeTarget: given.authorizeTarget,
     tcp: tcpPort === false ? undefined : { host, port: tcpPort, keepAliveMs: pingInterval, maxMessagesPerSecond, ...backlog },
     admin: given.adminPort === undefined ? undefined : { host: given.adminHost, port: given.adminPort },
+    api: apiSettings(given),
     graceMs: given.graceMs,
     log: given.logger ?? pino({ enabled: false }),
     spread: given.spread,
@@ -114,4 +120,17 @@ function historySettings(given: ServerOptions): HistorySettings | undefined {
   }
   if (size === 0) return undefined;
   return { size, ttlMs: historyTtl * 1000, recoverMax };
+}
+
+function apiSettings(given: ServerOptions): ApiSettings | undefined {
+  const { apiPort: port, apiHost: host = DEFAULTS.apiHost, apiKey } = given;
+  if (port === undefined) return undefined;
+  if (apiKey === undefined) throw new TypeError("apiPort needs apiKey: every request to the server API must carry it");
+  return {
+    host,
+    port,
+    key: new ApiKey(apiKey),
+    maxChannelLength: given.maxChannelLength ?? DEFAULTS.maxChannelLength,
+    maxTargets: given.maxTargets ?? DEFAULTS.maxTargets,
+  };
 }

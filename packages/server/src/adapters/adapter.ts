@@ -55,7 +55,8 @@ export interface AdapterStats {
  *
  * It carries broadcasts (the `Broker` given to the server's `Channels`), id claims, node messages
  * (a message to one node by its address: what targeted messages to another node's connections
- * travel as), and whether the other nodes can be reached (`up` and `down`, as the broker's).
+ * travel as), questions to every other node with their answers (`ask`), and whether the other
+ * nodes can be reached (`up` and `down`, as the broker's).
  *
  * History and presence storage belong here too (`history`, `presence`): the last says of a
  * channel and who is in it, which every node must read the same, are kept by the backend the
@@ -73,6 +74,15 @@ export interface Adapter extends IdClaims {
   sendToNode(node: NodeAddress, message: string): void;
   /** Where the messages other nodes send to this node go. One listener. */
   onNodeMessage(listener: (message: string) => void): void;
+  /**
+   * Asks every other node `question` and gathers their answers (what their `onQuestion` listener
+   * resolved to), waiting at most ASK_TIMEOUT_MS (gather.ts): a node that does not answer in time
+   * is left out. What the server API's `disconnect` and `channels` span the nodes with.
+   * @returns the answers that came, in no order; none for a process alone or while the others cannot be reached.
+   */
+  ask(question: string): Promise<string[]>;
+  /** What answers the other nodes' questions on this node. One listener. */
+  onQuestion(listener: (question: string) => Promise<string>): void;
   /**
    * Waits until the other nodes can be reached (once the broker's `Channels` is made: a cluster
    * broker says hello then) and this node can be sent to, at most START_WAIT_MS.

@@ -27,6 +27,13 @@ export class Alone implements Adapter {
 
   onNodeMessage(): void {}
 
+  /** No other node to ask. */
+  ask(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  onQuestion(): void {}
+
   ready(): Promise<boolean> {
     return Promise.resolve(true);
   }

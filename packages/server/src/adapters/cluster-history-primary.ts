@@ -18,11 +18,14 @@ export function serveClusterHistory(settings: HistorySettings): () => void {
   const readers = new WorkerIndex<string>();
 
   const stop = fromWorkers<HistoryToPrimary>({
-    "history-say": ({ channel, entry }) => {
-      const text = says.deliver(channel, entry);
-      const { epoch, offset } = says.position(channel);
-      for (const worker of readers.workers(channel)) send(worker, { wsChannels: "history-msg", channel, text, epoch, offset });
+    "history-say": ({ channel, entry, request }, worker) => {
+      const { text, position } = says.numbered(channel, entry);
+      const { epoch, offset } = position;
+      for (const reader of readers.workers(channel)) send(reader, { wsChannels: "history-msg", channel, text, epoch, offset });
+      if (request !== undefined) send(worker, { wsChannels: "history-said", request, position });
     },
+    "history-read": ({ channel, since, limit, request }, worker) =>
+      send(worker, { wsChannels: "history-kept", request, kept: says.read(channel, since, limit) }),
     "history-join": ({ channel, recover, request }, worker) => {
       readers.add(channel, worker);
       send(worker, { wsChannels: "history-joined", request, reply: says.joined(channel, recover) });

@@ -1,18 +1,21 @@
 import type { Channels, HistoryPosition } from "ws-channels";
 import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
-import type { Joined } from "../history.js";
+import type { Joined, Kept } from "../history.js";
 import type { HistoryStore } from "./history-store.js";
 
 /** What a worker's history says to the primary (`serveClusterHistory`), on the one IPC convention of cluster-protocol.ts. */
 export type HistoryToPrimary =
-  | { wsChannels: "history-say"; channel: string; entry: string }
+  | { wsChannels: "history-say"; channel: string; entry: string; request?: number }
+  | { wsChannels: "history-read"; channel: string; since: HistoryPosition | undefined; limit: number; request: number }
   | { wsChannels: "history-join"; channel: string; recover: HistoryPosition | undefined; request: number }
   | { wsChannels: "history-leave"; channel: string };
 
 /** What the primary answers, and the says it delivers to every worker with members in their channel. */
 export type HistoryToWorker =
   | { wsChannels: "history-joined"; request: number; reply: Joined }
+  | { wsChannels: "history-said"; request: number; position: HistoryPosition }
+  | { wsChannels: "history-kept"; request: number; kept: Kept }
   | { wsChannels: "history-msg"; channel: string; text: string; epoch: string; offset: number };
 
 /**
@@ -29,6 +32,8 @@ export type HistoryToWorker =
 export class ClusterHistory implements HistoryStore {
   readonly #channels: Channels<ClientMeta>;
   readonly #waiting = new Map<number, (reply: Joined | undefined) => void>();
+  /** The server API's requests (publish, read) sent to the primary, by number: each resolves with the answer, or undefined if the primary is gone. */
+  readonly #asked = new Map<number, (answer: HistoryPosition | Kept | undefined) => void>();
   /** Joins sent to the primary and not yet answered, by channel. */
   readonly #joining = new Map<string, number>();
   /** The position of the last say delivered here, by channel. */
@@ -44,11 +49,23 @@ export class ClusterHistory implements HistoryStore {
         this.#waiting.delete(request);
       },
       "history-msg": (message) => this.#delivered(message),
+      "history-said": ({ request, position }) => this.#answered(request, position),
+      "history-kept": ({ request, kept }) => this.#answered(request, kept),
     });
   }
 
   say(channel: string, entry: string): void {
     post({ wsChannels: "history-say", channel, entry });
+  }
+
+  publish(channel: string, entry: string): Promise<HistoryPosition | undefined> {
+    return this.#ask((request) => ({ wsChannels: "history-say", channel, entry, request })) as Promise<HistoryPosition | undefined>;
+  }
+
+  async read(channel: string, since: HistoryPosition | undefined, limit: number): Promise<Kept> {
+    const kept = await this.#ask((request) => ({ wsChannels: "history-read", channel, since, limit, request }));
+    if (kept === undefined) throw new Error("the cluster primary is gone");
+    return kept as Kept;
   }
 
   join(channel: string, recover: HistoryPosition | undefined, commit: (reply: Joined) => Promise<void>): Promise<void> {
@@ -71,8 +88,24 @@ export class ClusterHistory implements HistoryStore {
   close(): void {
     this.#unlisten();
     for (const resolve of this.#waiting.values()) resolve(undefined);
+    for (const resolve of this.#asked.values()) resolve(undefined);
     this.#waiting.clear();
+    this.#asked.clear();
     this.#last.clear();
+  }
+
+  /** Sends a request to the primary. @returns its answer; undefined if the primary is gone (never answered otherwise: IPC loses nothing). */
+  #ask(message: (request: number) => HistoryToPrimary): Promise<HistoryPosition | Kept | undefined> {
+    const request = this.#nextRequest++;
+    return new Promise((resolve) => {
+      this.#asked.set(request, resolve);
+      if (!post(message(request))) this.#answered(request, undefined);
+    });
+  }
+
+  #answered(request: number, answer: HistoryPosition | Kept | undefined): void {
+    this.#asked.get(request)?.(answer);
+    this.#asked.delete(request);
   }
 
   #delivered({ channel, text, epoch, offset }: Extract<HistoryToWorker, { wsChannels: "history-msg" }>): void {

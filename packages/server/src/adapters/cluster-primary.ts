@@ -1,12 +1,13 @@
 import cluster, { type Worker } from "node:cluster";
 import { fromWorkers, WorkerBacklog } from "ws-channels/cluster";
 import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
+import { Gathering } from "./gather.js";
 import { WorkerIndex } from "./worker-index.js";
 
 /**
  * In the primary, the side of `ClusterAdapter` that `ClusterBroker`'s `setupPrimary` does not
- * cover: the id table (id -> the workers holding it), and node messages forwarded to the worker
- * they name. A worker that exits frees its ids at once. Call before forking. Node messages to a
+ * cover: the id table (id -> the workers holding it), node messages forwarded to the worker
+ * they name, and questions (`ask`) sent to every other worker, answered with what came in time. A worker that exits frees its ids at once. Call before forking. Node messages to a
  * worker that stops reading its IPC channel are bounded (`WorkerBacklog`'s defaults): past it
  * they are dropped and reported to `dropped`, so one stuck worker cannot take the primary down.
  * @returns a function that stops serving and forgets the table.
@@ -14,6 +15,7 @@ import { WorkerIndex } from "./worker-index.js";
 export function serveClusterAdapter(dropped: (worker: Worker) => void = () => undefined): () => void {
   const backlog = new WorkerBacklog();
   const holders = new WorkerIndex<string>();
+  const gathering = new Gathering();
 
   const stop = fromWorkers<AdapterToPrimary>({
     claim: ({ id, exclusive, request }, worker) => {
@@ -35,10 +37,21 @@ export function serveClusterAdapter(dropped: (worker: Worker) => void = () => un
       const forward: AdapterToWorker = { wsChannels: "node", message };
       if (worker !== undefined && !backlog.send(worker, forward, message.length, ignore) && worker.isConnected()) dropped(worker);
     },
+    ask: ({ question, request }, worker) => {
+      const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w !== worker && w.isConnected());
+      void gathering
+        .ask((asked) => {
+          for (const other of others) send(other, { wsChannels: "question", question, request: asked });
+          return others.length;
+        })
+        .then((answers) => send(worker, { wsChannels: "answers", request, answers }));
+    },
+    answer: ({ request, answer }) => gathering.answer(request, answer),
   });
 
   return () => {
     stop();
+    gathering.close();
     holders.close();
   };
 }

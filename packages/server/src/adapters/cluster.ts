@@ -14,13 +14,17 @@ export type AdapterToPrimary =
   | { wsChannels: "claim"; id: string; exclusive: boolean; request: number }
   | { wsChannels: "release"; id: string }
   | { wsChannels: "locate"; ids: readonly string[]; request: number }
-  | { wsChannels: "node"; node: NodeAddress; message: string };
+  | { wsChannels: "node"; node: NodeAddress; message: string }
+  | { wsChannels: "ask"; question: string; request: number }
+  | { wsChannels: "answer"; request: number; answer: string };
 
 /** What the primary answers, and the node messages it forwards. */
 export type AdapterToWorker =
   | { wsChannels: "claimed"; request: number; granted: boolean }
   | { wsChannels: "located"; request: number; found: [string, NodeAddress[]][] }
-  | { wsChannels: "node"; message: string };
+  | { wsChannels: "node"; message: string }
+  | { wsChannels: "answers"; request: number; answers: string[] }
+  | { wsChannels: "question"; question: string; request: number };
 
 type Answer = Extract<AdapterToWorker, { request: number }>;
 
@@ -40,6 +44,7 @@ export class ClusterAdapter implements Adapter {
   readonly #timeoutMs: number;
   readonly #unlisten: () => void;
   #receive: ((message: string) => void) | undefined;
+  #answer: ((question: string) => Promise<string>) | undefined;
   #nextRequest = 0;
   #unsent = 0;
 
@@ -60,6 +65,11 @@ export class ClusterAdapter implements Adapter {
       claimed: answered,
       located: answered,
       node: ({ message }) => this.#receive?.(message),
+      answers: answered,
+      question: ({ question, request }) => {
+        const reply = (answer: string): void => this.#post({ wsChannels: "answer", request, answer });
+        this.#answer?.(question).then(reply, () => undefined); // no answer: the primary's wait ends it
+      },
     });
   }
 
@@ -90,6 +100,16 @@ export class ClusterAdapter implements Adapter {
 
   onNodeMessage(listener: (message: string) => void): void {
     this.#receive = listener;
+  }
+
+  /** The primary sends `question` to every other worker and answers with what came within its wait. */
+  async ask(question: string): Promise<string[]> {
+    const answer = await this.#ask((request) => ({ wsChannels: "ask", question, request }));
+    return typeof answer === "object" && answer.wsChannels === "answers" ? answer.answers : [];
+  }
+
+  onQuestion(listener: (question: string) => Promise<string>): void {
+    this.#answer = listener;
   }
 
   ready(): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Channels, HistoryPosition } from "ws-channels";
 import type { ClientMeta } from "../client-meta.js";
-import { type HistorySettings, type Joined, SayHistory } from "../history.js";
+import { type HistorySettings, type Joined, type Kept, SayHistory } from "../history.js";
 
 /**
  * Where a service's kept says live, as its adapter provides it (`Adapter.history`): every say of
@@ -13,6 +13,17 @@ export interface HistoryStore {
    * @param entry the say's JSON text, `{"say":...}` or `{"say":...,"from":...}`.
    */
   say(channel: string, entry: string): void;
+  /**
+   * Keeps a say and delivers it as `say` does (the server API's publish).
+   * @returns its position; undefined if it could not be kept (the store is unreachable or closed).
+   */
+  publish(channel: string, entry: string): Promise<HistoryPosition | undefined>;
+  /**
+   * Reads what `channel` keeps after `since` (from the oldest kept when `since` is of another
+   * epoch or older than what is kept), oldest first, at most `limit` says.
+   * @throws rejects if the store cannot be reached.
+   */
+  read(channel: string, since: HistoryPosition | undefined, limit: number): Promise<Kept>;
   /**
    * Takes the channel's position, or with `recover` what a returning client missed, and calls
    * `commit` with the reply in the same synchronous step as the snapshot: `commit` joins the
@@ -36,9 +47,19 @@ export class LocalHistory implements HistoryStore {
   }
 
   say(channel: string, entry: string): void {
-    this.#channels.broadcast(channel, this.#says.deliver(channel, entry)).catch(
+    void this.publish(channel, entry);
+  }
+
+  publish(channel: string, entry: string): Promise<HistoryPosition | undefined> {
+    const { text, position } = this.#says.numbered(channel, entry);
+    this.#channels.broadcast(channel, text).catch(
       () => undefined, // rejected only once channels are closed, during shutdown
     );
+    return Promise.resolve(position);
+  }
+
+  read(channel: string, since: HistoryPosition | undefined, limit: number): Promise<Kept> {
+    return Promise.resolve(this.#says.read(channel, since, limit));
   }
 
   join(channel: string, recover: HistoryPosition | undefined, commit: (reply: Joined) => Promise<void>): Promise<void> {

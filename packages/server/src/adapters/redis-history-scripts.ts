@@ -1,3 +1,7 @@
+import { randomBytes } from "node:crypto";
+import type { HistoryPosition } from "ws-channels";
+import type { Kept } from "../history.js";
+
 /*
  * A channel's history on Redis is a stream `PREFIX:history-stream:CH`, whose entry ids are
  * `0-OFFSET`, and a hash `PREFIX:history-meta:CH` with its `epoch` and `top` offset. Both are
@@ -17,7 +21,7 @@ end`;
  * KEYS: stream, meta; ARGV: new epoch, size, ttl in seconds, the Redis channel to publish on, the
  * delivery's start (`{"to":CH,`), the entry's inside (`"say":...,"from":...`).
  * Keeps the say, publishes its delivery with offset and epoch, and refreshes both keys' ttl.
- * @returns the say's offset.
+ * @returns [the say's offset, the channel's epoch].
  */
 export const SAY = `${PRELUDE}
 local top = redis.call('HINCRBY', KEYS[2], 'top', 1)
@@ -25,7 +29,7 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. top, 'e', ARGV[6])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[6] .. ',"offset":' .. top .. ',"epoch":"' .. epoch .. '"}')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return top`;
+return {top, epoch}`;
 
 /**
  * KEYS: stream, meta; ARGV: new epoch, ttl in seconds, the first offset to read ('' for none),
@@ -42,6 +46,34 @@ return {epoch, top, entries}`;
 
 /** The scripts, as ioredis commands once `defineCommand` has made them. */
 export interface HistoryScripts {
-  wsHistorySay(...args: (string | number)[]): Promise<number>;
+  wsHistorySay(...args: (string | number)[]): Promise<[number, string]>;
   wsHistoryRead(...args: (string | number)[]): Promise<[string, number, [string, string[]][]]>;
+}
+
+/**
+ * Reads what a channel keeps after `since` (from the oldest kept when `since` is of another
+ * epoch), at most `limit` says, with READ (two calls when the epoch changed).
+ */
+export async function readKept(
+  commands: HistoryScripts,
+  keys: [string, string],
+  ttlSeconds: number,
+  since: HistoryPosition | undefined,
+  limit: number,
+): Promise<Kept> {
+  const read = (from: number) => commands.wsHistoryRead(...keys, newEpoch(), ttlSeconds, limit > 0 ? from : "", limit);
+  let [epoch, offset, entries] = await read((since?.offset ?? 0) + 1);
+  if (since !== undefined && since.epoch !== epoch) [epoch, offset, entries] = await read(1);
+  const publications = entries.map(([id, fields]) => ({ ...parse(fields[1] ?? ""), offset: Number(id.slice(2)) }));
+  return { publications, epoch, offset };
+}
+
+/** A new epoch: 64 random bits in hex. */
+export function newEpoch(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/** A kept entry's inside, `"say":...,"from":...`, as an object. */
+export function parse(inside: string): { say: unknown; from?: string } {
+  return JSON.parse(`{${inside}}`) as { say: unknown; from?: string };
 }

@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Channels, HistoryPosition } from "ws-channels";
 import type { RedisConnections } from "ws-channels/redis";
 import type { ClientMeta } from "../client-meta.js";
-import type { HistorySettings, Joined, Missed } from "../history.js";
+import type { HistorySettings, Joined, Kept, Missed } from "../history.js";
 import type { HistoryStore } from "./history-store.js";
-import { type HistoryScripts, READ, SAY } from "./redis-history-scripts.js";
+import { type HistoryScripts, newEpoch, parse, READ, readKept, SAY } from "./redis-history-scripts.js";
 
 /** A delivery's position, at the end of its text: `,"offset":N,"epoch":"E"}`. */
 const TAIL = /,"offset":(\d+),"epoch":"([0-9a-f]+)"\}$/;
@@ -58,6 +57,10 @@ export class RedisHistory implements HistoryStore {
   }
 
   say(channel: string, entry: string): void {
+    void this.publish(channel, entry);
+  }
+
+  async publish(channel: string, entry: string): Promise<HistoryPosition | undefined> {
     const { size, ttlMs } = this.#settings;
     const args = [
       newEpoch(),
@@ -67,11 +70,19 @@ export class RedisHistory implements HistoryStore {
       `{"to":${JSON.stringify(channel)},`,
       entry.slice(1, -1),
     ];
-    if (this.#commands.status !== "ready") return this.#lost(); // no offline queue
-    this.#commands.wsHistorySay(...this.#keys(channel), ...args).catch((error: unknown) => {
+    if (this.#commands.status !== "ready") return void this.#lost(); // no offline queue
+    try {
+      const [offset, epoch] = await this.#commands.wsHistorySay(...this.#keys(channel), ...args);
+      return { epoch, offset };
+    } catch (error: unknown) {
       this.#lost();
       this.#connections.unanswered(error);
-    });
+      return undefined;
+    }
+  }
+
+  read(channel: string, since: HistoryPosition | undefined, limit: number): Promise<Kept> {
+    return readKept(this.#commands, this.#keys(channel), Math.ceil(this.#settings.ttlMs / 1000), since, limit);
   }
 
   async join(channel: string, recover: HistoryPosition | undefined, commit: (reply: Joined) => Promise<void>): Promise<void> {
@@ -184,14 +195,4 @@ export class RedisHistory implements HistoryStore {
   #keys(channel: string): [string, string] {
     return [this.#connections.name("history-stream", channel), this.#connections.name("history-meta", channel)];
   }
-}
-
-/** A new epoch: 64 random bits in hex. */
-function newEpoch(): string {
-  return randomBytes(8).toString("hex");
-}
-
-/** A kept entry's inside, `"say":...,"from":...`, as an object. */
-function parse(inside: string): { say: unknown; from?: string } {
-  return JSON.parse(`{${inside}}`) as { say: unknown; from?: string };
 }

@@ -4,6 +4,7 @@ import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
 import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import { Gathering } from "./gather.js";
 import type { HistoryStore } from "./history-store.js";
 import type { PresenceParts, PresenceStore } from "./presence.js";
 import { RedisHistory } from "./redis-history.js";
@@ -26,6 +27,11 @@ export class RedisAdapter implements Adapter {
   /** This node's Redis channel, as a name and as the bytes its messages arrive with. */
   readonly #name: string;
   readonly #nameBytes: Buffer;
+  /** Where every node's questions go (`PREFIX:ask:all`), and the answers to this node's (`PREFIX:answer:ADDRESS`). */
+  readonly #askName: string;
+  readonly #answerName: string;
+  readonly #gathering = new Gathering();
+  #answer: ((question: string) => Promise<string>) | undefined;
   /** Resolves true once the subscriber's latest subscription to this node's channel is acknowledged. */
   #listening: Promise<boolean> = Promise.resolve(false);
   #receive: ((message: string) => void) | undefined;
@@ -42,6 +48,8 @@ export class RedisAdapter implements Adapter {
     this.#ids = new RedisIds(this.#connections, this.node);
     this.#name = this.#connections.name("node", this.node);
     this.#nameBytes = Buffer.from(this.#name);
+    this.#askName = this.#connections.name("ask", "all");
+    this.#answerName = this.#connections.name("answer", this.node);
     this.#connections.subscriber.on("ready", this.#listen).on("messageBuffer", this.#onMessage);
   }
 
@@ -73,6 +81,23 @@ export class RedisAdapter implements Adapter {
     this.#receive = listener;
   }
 
+  /**
+   * Publishes `question` on `PREFIX:ask:all`, which every node subscribes to: PUBLISH tells how many
+   * subscribers got it, so the wait ends once every other one answered (on this node's answer channel).
+   */
+  ask(question: string): Promise<string[]> {
+    const { commands } = this.#connections;
+    if (commands.status !== "ready") return Promise.resolve([]); // no offline queue
+    return this.#gathering.ask(async (request) => {
+      const asked = JSON.stringify({ from: this.node, request, question });
+      return (await commands.publish(this.#askName, asked)) - 1; // this node's subscriber got it too
+    });
+  }
+
+  onQuestion(listener: (question: string) => Promise<string>): void {
+    this.#answer = listener;
+  }
+
   async ready(): Promise<boolean> {
     // once the broker is up the subscriber has been ready, so this node's channel is being subscribed
     return (await brokerUp(this.broker)) && (await this.#listening);
@@ -97,16 +122,18 @@ export class RedisAdapter implements Adapter {
   }
 
   async close(): Promise<void> {
+    this.#gathering.close();
     await this.#ids.close();
     const { subscriber } = this.#connections;
     subscriber.off("ready", this.#listen).off("messageBuffer", this.#onMessage);
-    if (subscriber.status === "ready") await subscriber.unsubscribe(this.#name).catch(() => undefined);
+    const names = [this.#name, this.#askName, this.#answerName];
+    if (subscriber.status === "ready") await subscriber.unsubscribe(...names).catch(() => undefined);
     await this.#connections.close();
   }
 
   /** The subscriber is (again) ready: subscribe to this node's channel. */
   readonly #listen = (): void => {
-    this.#listening = this.#connections.subscriber.subscribe(this.#name).then(
+    this.#listening = this.#connections.subscriber.subscribe(this.#name, this.#askName, this.#answerName).then(
       () => true,
       (error: unknown) => {
         this.#connections.unanswered(error); // dropped or stalled first: the next `ready` subscribes again
@@ -116,6 +143,34 @@ export class RedisAdapter implements Adapter {
   };
 
   readonly #onMessage = (name: Buffer, message: Buffer): void => {
-    if (name.equals(this.#nameBytes)) this.#receive?.(message.toString("utf8"));
+    if (name.equals(this.#nameBytes)) return this.#receive?.(message.toString("utf8"));
+    const text = name.toString("utf8");
+    if (text === this.#askName) this.#onQuestion(message);
+    else if (text === this.#answerName) {
+      const { request, answer } = parsed(message, ["request", "answer"]) ?? {};
+      if (typeof request === "number" && typeof answer === "string") this.#gathering.answer(request, answer);
+    }
   };
+
+  /** Another node's question: answered on its answer channel. Anyone able to write to Redis can publish there: checked. */
+  #onQuestion(message: Buffer): void {
+    const { from, request, question } = parsed(message, ["from", "request", "question"]) ?? {};
+    if (typeof from !== "string" || from === this.node || typeof question !== "string" || typeof request !== "number") return;
+    const reply = (answer: string): void => {
+      const to = this.#connections.name("answer", from);
+      this.#connections.commands.publish(to, JSON.stringify({ request, answer })).catch(this.#connections.unanswered);
+    };
+    this.#answer?.(question).then(reply, () => undefined); // no answer: the asker's wait ends it
+  }
+}
+
+/** `message` as a JSON object with `keys`; undefined if it is not one. */
+function parsed(message: Buffer, keys: string[]): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(message.toString("utf8")) as unknown;
+    if (value === null || typeof value !== "object" || !keys.every((key) => key in value)) return undefined;
+    return value as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }

@@ -7,10 +7,17 @@ export interface CloseFrame {
   readonly reason: string;
 }
 
-// 4000-4999 would be private to an application; 3000 is the protocol's own, registered with IANA.
+// 4000-4999 are private to an application (4000: disconnected by the server API); 3000 is the
+// protocol's own, registered with IANA.
 
 /** Sent to every connection at shutdown. */
 export const GOING_AWAY: CloseFrame = { code: 1001, reason: "server shutting down" };
+
+/**
+ * Sent to every connection of an id the server API's `disconnect` names: the application asked,
+ * so a client library stops reconnecting (4000, the first of the application's own codes).
+ */
+export const DISCONNECTED: CloseFrame = { code: 4000, reason: "disconnected" };
 
 /** Sent when handling a connection's message threw: a bug costs that one connection. */
 export const INTERNAL_ERROR: CloseFrame = { code: 1011, reason: "internal error" };

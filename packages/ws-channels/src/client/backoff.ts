@@ -15,12 +15,13 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 }
 
 /**
- * Whether a close means trying again cannot help: 1008 `too many connections` (the server's
- * limit for this address or node) and 3000 (the server read a message it does not accept: a
- * client bug). Every other close, an expired token or an id in use included, is retried.
+ * Whether a close the server sent means trying again cannot help: 1008 `too many connections`
+ * (the server's limit for this address or node), 3000 (the server read a message it does not
+ * accept: a client bug) and 4000 (the application disconnected this client through the server
+ * API). Every other close, an expired token or an id in use included, is retried.
  */
 export function isTerminal(code: number, reason: string): boolean {
-  return code === 3000 || (code === 1008 && reason === "too many connections");
+  return code === 3000 || code === 4000 || (code === 1008 && reason === "too many connections");
 }
 
 /** Whether a close asks for a new token at once (the old one expired while connected). */

@@ -170,7 +170,8 @@ export class Connection {
     if (local) this.#detach(code, reason);
     else this.#detach();
     if (this.state === "closed") return;
-    if (isTerminal(code, reason)) return this.#stop(code, reason);
+    // this client's own closes (4000 on a drop or a silent server) are retried
+    if (!local && isTerminal(code, reason)) return this.#stop(code, reason);
     this.#attempt++;
     // an expired token is replaced at once, unless the connection it ended never got a reply
     const delay = isTokenExpiry(code, reason) && this.#attempt === 1 ? 0 : backoffDelay(this.#attempt);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { checkChannel, checkFunction, describe } from "../checks.js";
 import type { ChannelId } from "../types.js";
 import { Ring } from "./ring.js";
-import type { HistoryOptions, HistoryPolicies, HistoryPosition, HistoryRecovery, HistoryStats } from "./types.js";
+import type { HistoryEntry, HistoryOptions, HistoryPolicies, HistoryPosition, HistoryRecovery, HistoryStats } from "./types.js";
 
 /**
  * The last messages of each channel that keeps history, in memory, with an `offset` per message
@@ -97,6 +97,31 @@ export class History<T = string> {
     const missed: { offset: number; data: T }[] = [];
     ring.forEachAfter(from.offset, (data, at) => missed.push({ offset: at, data }));
     return { recovered: true, epoch, offset, missed };
+  }
+
+  /**
+   * Reads what `channel` keeps, oldest first: the messages after `after` (or from the oldest kept,
+   * if `after` is older), at most `max` of them. Unlike `recover` it never refuses: a reader
+   * compares the epoch and the first offset with its own to see what it cannot have.
+   * @param after an offset in the channel's current epoch (integer >= 0); 0: from the oldest kept.
+   * @param max the most messages to return (an integer >= 0). Default: no bound but the ring's size.
+   * @returns the channel's position and the messages read; undefined if the channel keeps no history.
+   * @throws {TypeError} for a bad `channel`; {RangeError} for a bad `after` or `max`.
+   */
+  read(channel: ChannelId, after = 0, max = Number.POSITIVE_INFINITY): (HistoryPosition & { entries: HistoryEntry<T>[] }) | undefined {
+    const ring = this.#ring(checkChannel(channel));
+    if (!(Number.isSafeInteger(after) && after >= 0)) throw new RangeError(`after must be an integer >= 0, got ${describe(after)}`);
+    if (!(max >= 0) || (max !== Number.POSITIVE_INFINITY && !Number.isInteger(max)))
+      throw new RangeError(`max must be an integer >= 0, got ${describe(max)}`);
+    if (ring === undefined) return undefined;
+    ring.trim(this.#now());
+    const entries: HistoryEntry<T>[] = [];
+    const start = Math.min(Math.max(after, ring.oldest - 1), ring.top);
+    const last = Math.min(ring.top, start + max);
+    ring.forEachAfter(start, (data, offset) => {
+      if (offset <= last) entries.push({ offset, data });
+    });
+    return { epoch: ring.epoch, offset: ring.top, entries };
   }
 
   /** Drops the expired messages of every channel, and the channels appended to for no `ttlMs`. */
