@@ -66,14 +66,15 @@ export const METHODS: { readonly [M in MethodName]: (services: ApiServices, body
   },
 
   async presence(services, { channel }) {
-    return { members: await services.presence.entries(channel as string) };
+    const { entries, partial } = await services.presence.entries(channel as string);
+    return { members: entries, partial };
   },
 
   async presence_stats(services, { channel }) {
-    const members = await services.presence.entries(channel as string);
+    const { entries, partial } = await services.presence.entries(channel as string);
     // a connection without an id is a user of its own, as in presence counts
-    const users = new Set(members.map((entry) => entry.id ?? entry));
-    return { connections: members.length, users: users.size };
+    const users = new Set(entries.map((entry) => entry.id ?? entry));
+    return { connections: entries.length, users: users.size, partial };
   },
 
   async history(services, { channel, since, limit }) {

@@ -30,6 +30,9 @@ const position = (epochs: number) => ({
   properties: { offset: { type: "integer", minimum: 0 }, epoch: { type: "string", maxLength: epochs } },
 });
 
+/** Present, and true, only while the other nodes cannot be reached: the answer holds this node's own entries. */
+const partial = { type: "boolean", const: true } as const;
+
 /** Kept says as `history` lists them. */
 const publication = {
   type: "object",
@@ -81,11 +84,15 @@ export function methodSchemas(maxChannelLength: number, maxTargets: number) {
       object({ targets: { type: "array", minItems: 1, maxItems: maxTargets, items: id }, payload: {} }),
       object({ unknown: { type: "array", items: { type: "string" } } }),
     ),
-    presence: method("Who is in a channel, on every node", object({ channel }), object({ members: { type: "array", items: entry } })),
-    presence_stats: method(
-      "How many connections and users are in a channel",
+    presence: method(
+      "Who is in a channel, on every node (partial: the other nodes could not be reached, this node's own)",
       object({ channel }),
-      object({ connections: { type: "integer" }, users: { type: "integer" } }),
+      object({ members: { type: "array", items: entry }, partial }, ["members"]),
+    ),
+    presence_stats: method(
+      "How many connections and users are in a channel (partial: as in presence)",
+      object({ channel }),
+      object({ connections: { type: "integer" }, users: { type: "integer" }, partial }, ["connections", "users"]),
     ),
     history: method(
       "The says a channel keeps, after a position",

@@ -61,13 +61,13 @@ export class ApiClient {
     return this.#call("send", { targets, payload });
   }
 
-  /** Who is in `channel`, on every node. */
-  presence(channel: string): Promise<{ members: ApiPresenceEntry[] }> {
+  /** Who is in `channel`, on every node; `partial` while the other nodes cannot be reached (this node's own members). */
+  presence(channel: string): Promise<{ members: ApiPresenceEntry[]; partial?: true }> {
     return this.#call("presence", { channel });
   }
 
-  /** How many connections, and distinct ids (users), are in `channel`. */
-  presenceStats(channel: string): Promise<{ connections: number; users: number }> {
+  /** How many connections, and distinct ids (users), are in `channel`; `partial` as in `presence`. */
+  presenceStats(channel: string): Promise<{ connections: number; users: number; partial?: true }> {
     return this.#call("presence_stats", { channel });
   }
 
