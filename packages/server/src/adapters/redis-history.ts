@@ -67,7 +67,10 @@ export class RedisHistory implements HistoryStore {
       `{"to":${JSON.stringify(channel)},`,
       entry.slice(1, -1),
     ];
-    if (this.#commands.status !== "ready") return this.#lost(); // no offline queue
+    if (this.#commands.status !== "ready") {
+      this.#lost(); // no offline queue
+      return;
+    }
     this.#commands.wsHistorySay(...this.#keys(channel), ...args).catch((error: unknown) => {
       this.#lost();
       this.#connections.unanswered(error);
