@@ -1,7 +1,8 @@
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
 import { eventually, WsClient, within } from "./helpers.js";
-import { historyConformance } from "./history-conformance.js";
+import { type Delivery, historyConformance, join, Member, range } from "./history-conformance.js";
 import { connectToWorker, type Spawned, serverPorts, spawnProject, startedWorkers, stopGroups, waitFor } from "./processes.js";
 
 const groups: ChildProcess[] = [];
@@ -18,6 +19,20 @@ async function cluster(): Promise<void> {
   current = { server, port, admin: Number(admin) };
 }
 
+/** A client of the current cluster whose connection worker `node` holds, as the kernel shows it. */
+function on(node: 0 | 1, id?: string): Promise<WsClient> {
+  const { server, port } = current as NonNullable<typeof current>;
+  const path = id === undefined ? "/" : `/?id=${id}`;
+  return connectToWorker(
+    server,
+    node,
+    port,
+    () => WsClient.open(`ws://127.0.0.1:${port}${path}`),
+    (c) => (c.ws as unknown as { _socket: Socket })._socket,
+    (c) => c.close(),
+  );
+}
+
 historyConformance(
   "--workers 2 (the primary keeps the rings)",
   {
@@ -28,18 +43,7 @@ historyConformance(
       if (highWaterMark !== undefined) args.push("--high-water-mark", String(highWaterMark));
       await cluster();
     },
-    client(node, id) {
-      const { server, port } = current as NonNullable<typeof current>;
-      const path = id === undefined ? "/" : `/?id=${id}`;
-      return connectToWorker(
-        server,
-        node,
-        port,
-        () => WsClient.open(`ws://127.0.0.1:${port}${path}`),
-        (c) => (c.ws as unknown as { _socket: Socket })._socket,
-        (c) => c.close(),
-      );
-    },
+    client: on,
     async newEpoch() {
       stopGroups(groups); // a new primary
       await cluster();
@@ -56,3 +60,52 @@ historyConformance(
   },
   60_000,
 );
+
+describe("--workers 2 --history-size: a worker that stops reading its IPC channel", () => {
+  const clients: WsClient[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    stopGroups(groups);
+  });
+
+  it("past --worker-backlog-bytes its says are dropped: its members get resync and recover exactly them", async () => {
+    args = ["--history-size", "2000", "--worker-backlog-bytes", String(256 * 1024)];
+    await cluster();
+    const { server } = current as NonNullable<typeof current>;
+    const member = new Member(await on(1), "burst");
+    clients.push(member.client);
+    member.join();
+    await eventually(() => member.at(0), "the member's position");
+    const publisher = await on(0, "pub");
+    clients.push(publisher);
+    await join(publisher, "burst");
+    let said = 0;
+    const sayOne = async (what: unknown): Promise<void> => {
+      publisher.send({ say: what, to: "burst" });
+      said++;
+      while (((await publisher.next()) as Delivery).offset !== said);
+    };
+    for (let i = 0; i < 10; i++) await sayOne(i);
+    await eventually(() => member.at(10), "10 says to the member");
+    const stopped = startedWorkers(server)[1] as number;
+    process.kill(stopped, "SIGSTOP"); // it reads nothing, its IPC channel included, until SIGCONT
+    try {
+      const big = "x".repeat(4096);
+      const dropping = /is not reading its IPC channel: says to it are dropped/;
+      while (!dropping.test(server.output()) && said < 1000) await sayOne(big);
+      expect(server.output()).toMatch(dropping);
+      for (let i = 0; i < 5; i++) await sayOne(big); // dropped too
+    } finally {
+      process.kill(stopped, "SIGCONT");
+    }
+    // every say after the first dropped one was dropped too: no later delivery shows the hole, the primary's word does
+    await eventually(() => member.at(said), `the member at ${said}`, 20_000);
+    expect(member.resyncs).toBe(1);
+    for (let i = 0; i < 3; i++) await sayOne("after");
+    await eventually(() => member.at(said), `the member at ${said}`);
+    expect(member.refused).toEqual([]);
+    expect(member.stale).toBe(0);
+    expect(member.recovered.length).toBeGreaterThan(0); // a hole, filled by a recovery
+    expect(member.taken).toEqual(range(0, said));
+  }, 60_000);
+});
