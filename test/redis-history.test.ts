@@ -2,8 +2,8 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
 import { RedisServer } from "./brokers/redis-server.js";
-import { eventually, metric, until, WsClient, within } from "./helpers.js";
-import { historyConformance, type Joined, join, Member, range, say } from "./history-conformance.js";
+import { eventually, metric, until, WsClient } from "./helpers.js";
+import { historyConformance, join, Member, range, rejoin, say } from "./history-conformance.js";
 
 const redis = new RedisServer();
 const servers: RunningServer[] = [];
@@ -55,20 +55,6 @@ describe("history on two servers with --redis: Redis faults", () => {
     await admin((r) => r.flushall());
   });
 
-  /** Sends `{"join": CH, "recover"}` and reads past anything else until its reply. */
-  async function recover(c: WsClient, channel: string, position: { offset: number; epoch: string }): Promise<Joined> {
-    c.send({ join: channel, recover: position });
-    return (await within(
-      (async () => {
-        for (;;) {
-          const m = (await c.next()) as Joined;
-          if (m.joined === channel) return m;
-        }
-      })(),
-      "the recovery",
-    )) as Joined;
-  }
-
   it("Redis killed and restarted without persistence: members get resync, then recover (a new epoch: recovered false)", async () => {
     await twoServers({ historySize: 100 });
     const a = await client(0);
@@ -82,7 +68,7 @@ describe("history on two servers with --redis: Redis faults", () => {
     const resync = { resync: "outage" };
     await eventually(() => b.received.some((m) => JSON.stringify(m) === JSON.stringify(resync)), "resync on node 1", 10_000);
     await eventually(() => a.received.some((m) => JSON.stringify(m) === JSON.stringify(resync)), "resync on node 0", 10_000);
-    const got = await recover(b, "outage", { offset: 3, epoch });
+    const got = await rejoin(b, "outage", { offset: 3, epoch });
     expect(got).toMatchObject({ joined: "outage", recovered: false, offset: 0 });
     expect(got.epoch).not.toBe(epoch);
   });
@@ -95,7 +81,7 @@ describe("history on two servers with --redis: Redis faults", () => {
     expect(await join(a, "dark")).toEqual({ joined: "dark", epoch: "", offset: 0 });
     await redis.start();
     await eventually(() => a.received.some((m) => (m as { resync?: unknown }).resync === "dark"), "resync", 10_000);
-    const got = await recover(a, "dark", { offset: 0, epoch: "" });
+    const got = await rejoin(a, "dark", { offset: 0, epoch: "" });
     expect(got).toEqual({ joined: "dark", recovered: false, epoch: expect.stringMatching(/^[0-9a-f]{16}$/), offset: 0 });
   });
 
