@@ -19,18 +19,25 @@ async function cluster(): Promise<void> {
   current = { server, port, admin: Number(admin) };
 }
 
+/** The connections being placed, one at a time: the primary deals them round robin, so concurrent attempts would take each other's turns. */
+let placing: Promise<unknown> = Promise.resolve();
+
 /** A client of the current cluster whose connection worker `node` holds, as the kernel shows it. */
 function on(node: 0 | 1, id?: string): Promise<WsClient> {
   const { server, port } = current as NonNullable<typeof current>;
   const path = id === undefined ? "/" : `/?id=${id}`;
-  return connectToWorker(
-    server,
-    node,
-    port,
-    () => WsClient.open(`ws://127.0.0.1:${port}${path}`),
-    (c) => (c.ws as unknown as { _socket: Socket })._socket,
-    (c) => c.close(),
+  const placed = placing.then(() =>
+    connectToWorker(
+      server,
+      node,
+      port,
+      () => WsClient.open(`ws://127.0.0.1:${port}${path}`),
+      (c) => (c.ws as unknown as { _socket: Socket })._socket,
+      (c) => c.close(),
+    ),
   );
+  placing = placed.catch(() => undefined);
+  return placed;
 }
 
 historyConformance(
