@@ -2,7 +2,8 @@ import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, WsClient, within } from "./helpers.js";
-import { type Delivery, historyConformance, join, Member, range } from "./history-conformance.js";
+import { type Delivery, historyConformance, join, range } from "./history-conformance.js";
+import { Member } from "./history-member.js";
 import { connectToWorker, type Spawned, serverPorts, spawnProject, startedWorkers, stopGroups, waitFor } from "./processes.js";
 
 const groups: ChildProcess[] = [];

@@ -5,7 +5,8 @@ import { Client } from "ws-channels/client";
 import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
 import { RedisServer } from "./brokers/redis-server.js";
 import { eventually, metric, until, WsClient } from "./helpers.js";
-import { historyConformance, join, Member, range, rejoin, say } from "./history-conformance.js";
+import { historyConformance, join, range, rejoin, say } from "./history-conformance.js";
+import { Member } from "./history-member.js";
 
 const redis = new RedisServer();
 const servers: RunningServer[] = [];
