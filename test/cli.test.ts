@@ -102,6 +102,7 @@ describe("the ws-channels CLI", () => {
       "--history-size <n>",
       "--history-ttl <seconds>",
       "--recover-max <n>",
+      "--worker-backlog-bytes <bytes>",
     ]) {
       expect(help.output()).toContain(flag);
     }

@@ -1,11 +1,12 @@
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../packages/server/src/server.js";
+import WebSocket from "ws";
+import { Client } from "ws-channels/client";
+import { type RunningServer, type ServerOptions, startServer } from "../packages/server/src/server.js";
 import { RedisServer } from "./brokers/redis-server.js";
-import { eventually, WsClient, within } from "./helpers.js";
-
-type Delivery = { to: string; say: unknown; from?: string; offset: number; epoch: string };
-type Joined = { joined: string; epoch: string; offset: number; recovered?: boolean; missed?: { say: unknown; offset: number }[] };
+import { eventually, metric, until, WsClient } from "./helpers.js";
+import { historyConformance, join, range, rejoin, say } from "./history-conformance.js";
+import { Member } from "./history-member.js";
 
 const redis = new RedisServer();
 const servers: RunningServer[] = [];
@@ -13,17 +14,11 @@ const clients: WsClient[] = [];
 
 beforeAll(() => redis.start(), 10_000);
 afterAll(() => redis.stop());
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
 
-/** Two servers on the shared Redis, history on. */
-async function twoServers(historySize = 100, recoverMax = historySize): Promise<void> {
+/** Two servers on the Redis at `path`, history on. */
+async function twoServers(options: ServerOptions, path = redis.path): Promise<void> {
   for (let i = 0; i < 2; i++)
-    servers.push(
-      await startServer({ port: 0, tcpPort: false, maxMessagesPerSecond: 100_000, historySize, recoverMax, spread: { redis: redis.path } }),
-    );
+    servers.push(await startServer({ port: 0, tcpPort: false, maxMessagesPerSecond: 100_000, ...options, spread: { redis: path } }));
 }
 
 async function client(node: 0 | 1, id?: string): Promise<WsClient> {
@@ -32,87 +27,39 @@ async function client(node: 0 | 1, id?: string): Promise<WsClient> {
   return c;
 }
 
-async function join(c: WsClient, channel: string, recover?: { offset: number; epoch: string }): Promise<Joined> {
-  c.send(recover === undefined ? { join: channel } : { join: channel, recover });
-  return (await c.next()) as Joined;
+/** Runs `command` on the Redis at `path` on a connection of its own. */
+async function admin<T>(command: (r: Redis) => Promise<T>, path = redis.path): Promise<T> {
+  const r = new Redis(path);
+  r.on("error", () => undefined); // reported by the command's rejection
+  try {
+    return await command(r);
+  } finally {
+    r.disconnect();
+  }
 }
 
-/** Says `first`..`last` (as `say`) to `channel` from `c`, a member, and waits for its own copy of the last. */
-async function say(c: WsClient, channel: string, first: number, last: number): Promise<void> {
-  for (let i = first; i <= last; i++) c.send({ say: i, to: channel });
-  while (((await c.next()) as Delivery).say !== last);
-}
+historyConformance("two servers on Redis", {
+  start: (settings) => twoServers(settings),
+  client,
+  async newEpoch() {
+    await admin((r) => r.flushall()); // the streams and meta hashes are gone: offsets restart
+  },
+  dropped: async () => servers.reduce((sum, s) => sum + s.channels.stats().dropped, 0),
+  async stop() {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+    await admin((r) => r.flushall()); // the next case starts from empty channels
+  },
+});
 
-async function flushAll(): Promise<void> {
-  const admin = new Redis(redis.path);
-  await admin.flushall();
-  admin.disconnect();
-}
-
-describe("history on two servers with --redis", () => {
-  it("a client back on the other server recovers exactly what it missed while a publisher keeps going", async () => {
-    await twoServers();
-    const publisher = await client(0, "pub");
-    const joined = await join(publisher, "room");
-    expect(joined).toEqual({ joined: "room", epoch: expect.any(String), offset: 0 });
-    const blinker = await client(0);
-    expect(await join(blinker, "room")).toEqual({ joined: "room", epoch: joined.epoch, offset: 0 });
-    await say(publisher, "room", 1, 20);
-    await eventually(() => blinker.received.length === 21, "the blinker to get 20 says");
-    const seen = blinker.received.at(-1) as Delivery;
-    expect(seen).toEqual({ to: "room", say: 20, from: "pub", offset: 20, epoch: joined.epoch });
-    await blinker.close();
-    // the publisher keeps going while the client comes back on the other server
-    const publishing = (async () => {
-      for (let i = 21; i <= 200; i += 10) await say(publisher, "room", i, i + 9);
-    })();
-    const back = await client(1);
-    const recovered = await join(back, "room", { offset: seen.offset, epoch: seen.epoch });
-    await publishing;
-    expect(recovered).toMatchObject({ joined: "room", recovered: true, epoch: joined.epoch });
-    await eventually(() => (back.received.at(-1) as Delivery).offset === 200, "the last say on the other server");
-    const offsets = [...(recovered.missed ?? []).map((m) => m.offset), ...back.received.slice(1).map((m) => (m as Delivery).offset)];
-    expect(offsets).toEqual(Array.from({ length: 180 }, (_, i) => i + 21));
-    expect(recovered.missed?.[0]).toEqual({ say: 21, from: "pub", offset: 21 });
-    // a client that never received a say recovers from its joined position
-    const again = await client(1);
-    expect(await join(again, "room", { offset: 200, epoch: joined.epoch })).toEqual({
-      joined: "room",
-      recovered: true,
-      epoch: joined.epoch,
-      offset: 200,
-      missed: [],
-    });
+describe("history on two servers with --redis: Redis faults", () => {
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+    await admin((r) => r.flushall());
   });
 
-  it("a FLUSHALL starts a new epoch: recovered false, never a wrong offset", async () => {
-    await twoServers();
-    const a = await client(0);
-    const { epoch } = await join(a, "flushed");
-    await say(a, "flushed", 1, 5);
-    await flushAll();
-    const b = await client(1);
-    const got = await join(b, "flushed", { offset: 3, epoch });
-    expect(got).toEqual({ joined: "flushed", recovered: false, epoch: expect.any(String), offset: 0 });
-    expect(got.epoch).not.toBe(epoch);
-    a.send({ say: "after", to: "flushed" });
-    expect(await b.next()).toEqual({ to: "flushed", say: "after", offset: 1, epoch: got.epoch });
-  });
-
-  it("history trimmed past the position, or more than recoverMax missed: recovered false", async () => {
-    await twoServers(10, 1000);
-    const a = await client(0);
-    const { epoch } = await join(a, "trimmed");
-    for (let i = 1; i <= 300; i += 50) await say(a, "trimmed", i, i + 49);
-    const b = await client(1);
-    expect(await join(b, "trimmed", { offset: 0, epoch })).toEqual({ joined: "trimmed", recovered: false, epoch, offset: 300 });
-    const c = await client(1);
-    const recent = await join(c, "trimmed", { offset: 295, epoch });
-    expect(recent.missed?.map((m) => m.offset)).toEqual([296, 297, 298, 299, 300]);
-  });
-
-  it("Redis killed and restarted: members get resync, then recover (a new epoch: recovered false)", async () => {
-    await twoServers();
+  it("Redis killed and restarted without persistence: members get resync, then recover (a new epoch: recovered false)", async () => {
+    await twoServers({ historySize: 100 });
     const a = await client(0);
     const b = await client(1);
     const { epoch } = await join(a, "outage");
@@ -124,38 +71,170 @@ describe("history on two servers with --redis", () => {
     const resync = { resync: "outage" };
     await eventually(() => b.received.some((m) => JSON.stringify(m) === JSON.stringify(resync)), "resync on node 1", 10_000);
     await eventually(() => a.received.some((m) => JSON.stringify(m) === JSON.stringify(resync)), "resync on node 0", 10_000);
-    const got = (await within(
-      (async () => {
-        b.send({ join: "outage", recover: { offset: 3, epoch } });
-        for (;;) {
-          const m = (await b.next()) as Joined;
-          if (m.joined === "outage") return m;
-        }
-      })(),
-      "the recovery",
-    )) as Joined;
+    const got = await rejoin(b, "outage", { offset: 3, epoch });
     expect(got).toMatchObject({ joined: "outage", recovered: false, offset: 0 });
     expect(got.epoch).not.toBe(epoch);
   });
 
   it("a join while Redis is down answers an epoch no recovery matches; resync once Redis is back", async () => {
-    await twoServers();
+    await twoServers({ historySize: 100 });
     const a = await client(0);
     await redis.kill();
     await eventually(() => servers[0]?.channels.stats().broker?.connected === false, "the broker to go down", 10_000);
     expect(await join(a, "dark")).toEqual({ joined: "dark", epoch: "", offset: 0 });
     await redis.start();
     await eventually(() => a.received.some((m) => (m as { resync?: unknown }).resync === "dark"), "resync", 10_000);
-    const got = (await within(
-      (async () => {
-        a.send({ join: "dark", recover: { offset: 0, epoch: "" } });
-        for (;;) {
-          const m = (await a.next()) as Joined;
-          if (m.joined === "dark") return m;
-        }
-      })(),
-      "the recovery",
-    )) as Joined;
+    const got = await rejoin(a, "dark", { offset: 0, epoch: "" });
     expect(got).toEqual({ joined: "dark", recovered: false, epoch: expect.stringMatching(/^[0-9a-f]{16}$/), offset: 0 });
   });
+
+  it("Redis SIGKILLed during traffic, with appendfsync always: resync, and every member ends with exactly 1..TOP", async () => {
+    const durable = new RedisServer({ persistent: true });
+    await durable.start();
+    try {
+      await twoServers({ historySize: 2000 }, durable.path);
+      const members = await Promise.all([0, 0, 1, 1].map(async (node) => new Member(await client(node as 0 | 1), "traffic")));
+      for (const m of members) m.join();
+      await eventually(() => members.every((m) => m.at(0)), "every member's position");
+      const publisher = await client(0, "pub");
+      await join(publisher, "traffic");
+      // the publisher says 1, 2, 3... each once the server has handled the one before (a ping after
+      // each), a few milliseconds apart, until told to stop
+      let said = 0;
+      let stop = false;
+      const publishing = (async () => {
+        while (!stop && said < 3000) {
+          said++;
+          publisher.send({ say: said, to: "traffic" });
+          publisher.send({ ping: said });
+          while (((await publisher.next()) as { pong?: number }).pong !== said);
+          await new Promise((resolve) => setTimeout(resolve, 3)); // a pace for the load, not a wait for an event
+        }
+      })();
+      await eventually(() => members.every((m) => (m.position?.offset ?? 0) >= 30), "30 says to every member", 10_000);
+      await durable.kill();
+      const killedAt = said;
+      await eventually(
+        () => servers.every((s) => s.channels.stats().broker?.connected === false),
+        "both servers to see Redis gone",
+        10_000,
+      );
+      await eventually(() => said >= killedAt + 20, "says while Redis is down", 10_000);
+      await durable.start();
+      await eventually(() => members.every((m) => m.resyncs > 0), "resync on both servers", 15_000);
+      const restartedAt = said;
+      const keptBefore = Number(await admin((r) => r.hget("ws-channels:history-meta:traffic", "top"), durable.path));
+      await eventually(() => said >= restartedAt + 30, "says once Redis is back", 10_000);
+      stop = true;
+      await publishing;
+      // the last say Redis kept: every member recovers up to it
+      const top = Number(await admin((r) => r.hget("ws-channels:history-meta:traffic", "top"), durable.path));
+      await eventually(() => members.every((m) => m.at(top)), `every member at ${top}`, 10_000);
+      for (const m of members) {
+        expect(m.refused).toEqual([]);
+        expect(m.stale).toBe(0);
+        expect(m.taken).toEqual(range(0, top));
+      }
+      // Redis kept says in the order they were said, each once; every say it did not keep is counted as lost
+      const entries = await admin((r) => r.xrange("ws-channels:history-stream:traffic", "-", "+"), durable.path);
+      const kept = entries.map(([, fields]) => (JSON.parse(`{${fields[1]}}`) as { say: number }).say);
+      expect(entries.map(([id]) => id)).toEqual(range(0, top).map((n) => `0-${n}`));
+      expect(kept).toEqual([...kept].sort((x, y) => x - y));
+      expect(kept.length).toBeLessThan(said);
+      expect(top).toBeGreaterThan(keptBefore); // numbered on from what Redis had: the same epoch
+      const lost = await metric(servers[0]?.registry as RunningServer["registry"], "ws_channels_broker_lost_total");
+      expect(lost).toBeGreaterThanOrEqual(said - kept.length);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+      await Promise.all(servers.splice(0).map((s) => s.close()));
+      await durable.stop();
+    }
+  }, 60_000);
+
+  it("ws-channels/client: a rejoin answered with no position while Redis is down keeps the room's own, recovered on resync", async () => {
+    const durable = new RedisServer({ persistent: true });
+    await durable.start();
+    let reader: Client | undefined;
+    try {
+      await twoServers({ historySize: 100 }, durable.path);
+      reader = new Client(`ws://127.0.0.1:${servers[0]?.ws.port}/`, { WebSocket });
+      const room = reader.join("kept");
+      const joins: { recovered: boolean; missed: (number | undefined)[] }[] = [];
+      const offsets: (number | undefined)[] = [];
+      room.on("joined", ({ recovered, missed }) => joins.push({ recovered, missed: missed.map((m) => m.offset) }));
+      room.on("message", (m) => offsets.push(m.offset));
+      await eventually(() => joins.length === 1, "the first join");
+      const sayer = await client(1, "bob");
+      await join(sayer, "kept");
+      await say(sayer, "kept", 1, 3);
+      await eventually(() => offsets.length === 3, "3 says to the reader");
+      await durable.kill();
+      await eventually(() => servers[0]?.channels.stats().broker?.connected === false, "server 0 to see Redis gone", 10_000);
+      const changes: string[] = [];
+      const unobserve = servers[0]?.channels.observe("kept", (_channel, _member, _meta, cause) => changes.push(cause));
+      reader.drop(); // it rejoins with recover from 3; the server cannot read Redis: "epoch": ""
+      await eventually(() => changes.at(-1) === "join", "the rejoin", 10_000);
+      unobserve?.();
+      await durable.start();
+      await eventually(() => joins.length === 2, "the recovery after resync", 15_000);
+      await eventually(() => servers.every((s) => s.channels.stats().broker?.connected === true), "the sayer's server back", 10_000);
+      sayer.send({ say: 4, to: "kept" });
+      await eventually(() => offsets.length === 4, "the next say");
+      expect(joins).toEqual([
+        { recovered: false, missed: [] },
+        { recovered: true, missed: [] },
+      ]);
+      expect(offsets).toEqual([1, 2, 3, 4]);
+    } finally {
+      reader?.close();
+      await Promise.all(clients.splice(0).map((x) => x.close()));
+      await Promise.all(servers.splice(0).map((s) => s.close()));
+      await durable.stop();
+    }
+  }, 40_000);
+
+  it("one server's subscriber dropped while Redis stays up: its members alone get resync, and recover exactly what it missed", async () => {
+    await twoServers({ historySize: 1000 });
+    const members = await Promise.all([0, 0, 1, 1].map(async (node) => new Member(await client(node as 0 | 1), "blink")));
+    for (const m of members) m.join();
+    await eventually(() => members.every((m) => m.at(0)), "every member's position");
+    const publisher = await client(0, "pub");
+    await join(publisher, "blink");
+    await say(publisher, "blink", 1, 20);
+    await eventually(() => members.every((m) => m.at(20)), "20 says to every member");
+    // Redis refuses new connections while the subscriber is gone, so the says below surely miss it
+    const r = new Redis(redis.path);
+    r.on("error", () => undefined);
+    let affected = -1;
+    try {
+      const list = (await r.call("CLIENT", "LIST", "TYPE", "pubsub")) as string;
+      const ids = [...list.matchAll(/^id=(\d+) /gm)].map((m) => Number(m[1]));
+      expect(ids.length).toBe(2); // one subscriber per server
+      const connected = ((await r.call("CLIENT", "LIST")) as string).trim().split("\n").length;
+      await r.config("SET", "maxclients", String(connected - 1)); // all there are, but the one leaving
+      await r.client("KILL", "ID", String(Math.min(...ids)));
+      await eventually(() => servers.some((s) => s.channels.stats().broker?.connected === false), "a server to lose its subscriber");
+      affected = servers.findIndex((s) => s.channels.stats().broker?.connected === false);
+      for (let i = 21; i <= 50; i++) publisher.send({ say: i, to: "blink" });
+      await until(async () => Number(await r.hget("ws-channels:history-meta:blink", "top")) === 50, "Redis to keep 21..50");
+    } finally {
+      await r.config("SET", "maxclients", "10000");
+      r.disconnect();
+    }
+    expect(affected).toBeGreaterThanOrEqual(0);
+    const onAffected = (i: number): boolean => (i < 2 ? 0 : 1) === affected;
+    await eventually(() => members.every((m) => m.at(50)), "every member at 50", 10_000);
+    await say(publisher, "blink", 51, 60);
+    await eventually(() => members.every((m) => m.at(60)), "every member at 60", 10_000);
+    for (const [i, m] of members.entries()) {
+      expect(m.taken).toEqual(range(0, 60));
+      expect(m.refused).toEqual([]);
+      expect(m.stale).toBe(0);
+      expect(m.resyncs > 0).toBe(onAffected(i));
+      if (onAffected(i)) {
+        expect(m.live.filter((offset) => offset > 20 && offset <= 50)).toEqual([]); // live, it missed them all
+        expect(m.recovered).toEqual(range(20, 50)); // and recovered exactly those
+      } else expect(m.recovered).toEqual([]);
+    }
+  }, 30_000);
 });

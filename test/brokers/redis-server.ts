@@ -7,19 +7,29 @@ import { within } from "../helpers.js";
 
 /**
  * A real redis-server (Debian's) for one test file, on a unix socket in a temporary folder, with
- * no persistence. `kill()` and `start()` again keep the same address.
+ * no persistence unless `persistent`. `kill()` and `start()` again keep the same address.
  */
 export class RedisServer {
   readonly dir = mkdtempSync(join(tmpdir(), "ws-channels-redis-"));
   /** The socket path: what RedisBroker's `url` and ioredis take. */
   readonly path = join(this.dir, "redis.sock");
+  readonly #persistence: string[];
   #child: ChildProcess | undefined;
+
+  /**
+   * @param persistent keep every write in an append-only file in the folder, synced before Redis
+   *   answers it or publishes what it published (`appendfsync always`): a SIGKILL loses nothing
+   *   any client saw, and `start()` again loads it.
+   */
+  constructor({ persistent = false }: { persistent?: boolean } = {}) {
+    this.#persistence = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+  }
 
   /** Starts the server and waits until it accepts connections. */
   async start(): Promise<void> {
     const child = spawn(
       "redis-server",
-      ["--port", "0", "--unixsocket", this.path, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", this.dir],
+      ["--port", "0", "--unixsocket", this.path, "--unixsocketperm", "700", "--save", "", ...this.#persistence, "--dir", this.dir],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#child = child;

@@ -19,6 +19,7 @@ const {
   logLevel,
   logFormat,
   workers: asked,
+  workerBacklogBytes,
   redis,
   redisPrefix: prefix,
   apiKeyFile,
@@ -43,7 +44,7 @@ if (cluster.isPrimary && workers > 1) {
   const admin = settings.adminPort === undefined ? undefined : { host: settings.adminHost, port: settings.adminPort };
   const { historySize: size, historyTtl, recoverMax = size } = settings;
   const history = size > 0 ? { size, ttlMs: historyTtl * 1000, recoverMax } : undefined;
-  runPrimary({ workers, log, via: redis === undefined ? "cluster" : "redis", admin, history });
+  runPrimary({ workers, log, via: redis === undefined ? "cluster" : "redis", admin, history, backlogBytes: workerBacklogBytes });
 } else await serve();
 
 /** One server in this process: the whole server, or one worker of a cluster. */

@@ -77,6 +77,7 @@ export interface Flags extends ApiFlags {
   logLevel: LevelWithSilent;
   logFormat?: LogFormat;
   workers: number;
+  workerBacklogBytes: number;
   redis?: string;
   redisPrefix: string;
   historySize: number;
@@ -104,6 +105,7 @@ function program(): Command {
     .description("WebSocket channels server with a TCP broadcast port")
     .option("--host <address>", "address the WebSocket and TCP listeners bind to", DEFAULTS.host)
     .option("--workers <n>", "server processes sharing the ports (node:cluster); 0: one per core; 1: one process", integer(0, 1024), 1)
+    .option("--worker-backlog-bytes <bytes>", "with --workers: bytes held for a worker that stops reading; more: dropped", count, 2 ** 26)
     .option(
       "--redis <url>",
       "serve as one with every server sharing this Redis (redis://host:port, rediss:// for TLS, or a unix socket path)",

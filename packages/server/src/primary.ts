@@ -44,6 +44,12 @@ export interface PrimaryOptions {
   admin?: { host: string; port: number } | undefined;
   /** With `via: "cluster"`: the says the primary keeps for every worker (start the workers with the same `historySize`). Default: none. */
   history?: HistorySettings | undefined;
+  /**
+   * With `via: "cluster"`: the bytes of broadcasts, node messages and says the primary holds for
+   * one worker that stops reading its IPC channel, each; past it they are dropped (and logged), and
+   * that worker's members of a channel with history get `{"resync": CH}`. Default: 64 MiB.
+   */
+  backlogBytes?: number | undefined;
 }
 
 /**
@@ -64,16 +70,20 @@ export interface PrimaryOptions {
  * else joinPrimary(await startServer({ port: 4545, spread: { cluster: true } }));
  * @returns nothing: the process exits by itself.
  */
-export function runPrimary({ workers, log, via, admin, history }: PrimaryOptions): void {
+export function runPrimary({ workers, log, via, admin, history, backlogBytes }: PrimaryOptions): void {
   if (via === "cluster") {
-    setupPrimary(); // also makes Buffers cross IPC as bytes
+    const bound = backlogBytes === undefined ? {} : { maxPendingBytes: backlogBytes };
+    setupPrimary({}, bound); // also makes Buffers cross IPC as bytes
     let noted = 0;
-    serveClusterAdapter((worker) => {
-      if (Date.now() - noted < 1000) return; // at most one line a second
-      noted = Date.now();
-      log.warn(`worker ${worker.id} is not reading its IPC channel: node messages to it are dropped`);
-    });
-    if (history !== undefined) serveClusterHistory(history);
+    const dropped =
+      (what: string) =>
+      (worker: Worker): void => {
+        if (Date.now() - noted < 1000) return; // at most one line a second
+        noted = Date.now();
+        log.warn(`worker ${worker.id} is not reading its IPC channel: ${what} to it are dropped`);
+      };
+    serveClusterAdapter(dropped("node messages"), bound);
+    if (history !== undefined) serveClusterHistory(history, bound, dropped("says"));
     serveClusterPresence();
   }
   const deaths: number[] = [];

@@ -16,7 +16,8 @@ export type HistoryToWorker =
   | { wsChannels: "history-joined"; request: number; reply: Joined }
   | { wsChannels: "history-said"; request: number; position: HistoryPosition }
   | { wsChannels: "history-kept"; request: number; kept: Kept }
-  | { wsChannels: "history-msg"; channel: string; text: string; epoch: string; offset: number };
+  | { wsChannels: "history-msg"; channel: string; text: string; epoch: string; offset: number }
+  | { wsChannels: "history-lost"; channels: string[] };
 
 /**
  * A worker's history when the cluster primary keeps the rings (`serveClusterHistory`): a say goes
@@ -26,8 +27,9 @@ export type HistoryToWorker =
  * the answer on the same IPC channel. A worker tells the primary it no longer needs a channel's
  * says when one arrives for a channel with no member here and no join under way.
  *
- * A delivery whose offset is not the next one in the channel's epoch means this worker lost says:
- * its members get `{"resync": CH}` and join again with `recover`.
+ * A delivery whose offset is not the next one in the channel's epoch, or the primary's word that
+ * deliveries were dropped (this worker stopped reading its IPC channel past the primary's bound),
+ * means this worker lost says: its members get `{"resync": CH}` and join again with `recover`.
  */
 export class ClusterHistory implements HistoryStore {
   readonly #channels: Channels<ClientMeta>;
@@ -51,6 +53,9 @@ export class ClusterHistory implements HistoryStore {
       "history-msg": (message) => this.#delivered(message),
       "history-said": ({ request, position }) => this.#answered(request, position),
       "history-kept": ({ request, kept }) => this.#answered(request, kept),
+      "history-lost": ({ channels }) => {
+        for (const channel of channels) this.#resync(channel);
+      },
     });
   }
 
@@ -118,9 +123,14 @@ export class ClusterHistory implements HistoryStore {
     this.#last.set(channel, { epoch, offset });
     // the primary registered this worker before its first delivery here: a hole is a loss
     const lost = last !== undefined && last.epoch === epoch && offset !== last.offset + 1;
-    const local = { local: true } as const; // every worker gets it from the primary: the broker must not carry it too
-    if (lost) void this.#channels.broadcast(channel, `{"resync":${JSON.stringify(channel)}}`, local).catch(() => undefined);
-    this.#channels.broadcast(channel, text, local).catch(() => undefined); // rejected only during shutdown
+    if (lost) this.#resync(channel);
+    // every worker gets it from the primary: the broker must not carry it too; rejected only during shutdown
+    this.#channels.broadcast(channel, text, { local: true }).catch(() => undefined);
+  }
+
+  /** Tells the members of `channel` here that says may be missing: they join again with `recover`. */
+  #resync(channel: string): void {
+    this.#channels.broadcast(channel, `{"resync":${JSON.stringify(channel)}}`, { local: true }).catch(() => undefined);
   }
 }
 

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import { fromWorkers, WorkerBacklog } from "ws-channels/cluster";
+import { fromWorkers, WorkerBacklog, type WorkerBacklogOptions } from "ws-channels/cluster";
 import type { AdapterToPrimary, AdapterToWorker } from "./cluster.js";
 import { Gathering } from "./gather.js";
 import { WorkerIndex } from "./worker-index.js";
@@ -7,13 +7,14 @@ import { WorkerIndex } from "./worker-index.js";
 /**
  * In the primary, the side of `ClusterAdapter` that `ClusterBroker`'s `setupPrimary` does not
  * cover: the id table (id -> the workers holding it), node messages forwarded to the worker
- * they name, and questions (`ask`) sent to every other worker, answered with what came in time. A worker that exits frees its ids at once. Call before forking. Node messages to a
- * worker that stops reading its IPC channel are bounded (`WorkerBacklog`'s defaults): past it
+ * they name, and questions (`ask`) sent to every other worker, answered with what came in time.
+ * A worker that exits frees its ids at once. Call before forking. Node messages to a worker that
+ * stops reading its IPC channel are bounded (`bound`, `WorkerBacklog`'s defaults otherwise): past it
  * they are dropped and reported to `dropped`, so one stuck worker cannot take the primary down.
  * @returns a function that stops serving and forgets the table.
  */
-export function serveClusterAdapter(dropped: (worker: Worker) => void = () => undefined): () => void {
-  const backlog = new WorkerBacklog();
+export function serveClusterAdapter(dropped: (worker: Worker) => void = () => undefined, bound: WorkerBacklogOptions = {}): () => void {
+  const backlog = new WorkerBacklog(bound);
   const holders = new WorkerIndex<string>();
   const gathering = new Gathering();
 

@@ -159,7 +159,10 @@ export class RedisHistory implements HistoryStore {
     const position = { offset: Number(tail[1]), epoch: tail[2] as string };
     subscription.last = position;
     waiting?.arrived.push({ ...position, text });
-    if (last !== undefined && last.epoch === position.epoch && position.offset !== last.offset + 1) this.#resync(channel);
+    if (last !== undefined && last.epoch === position.epoch && position.offset !== last.offset + 1) {
+      this.#toResync.add(channel); // told once a recovery can read: the commands connection may be down still
+      this.#flushResync();
+    }
     this.#channels.broadcast(channel, text, { local: true }).catch(() => undefined); // rejected only during shutdown
   };
 
@@ -180,13 +183,10 @@ export class RedisHistory implements HistoryStore {
   readonly #flushResync = (): void => {
     const { commands, subscriber } = this.#connections;
     if (commands.status !== "ready" || subscriber.status !== "ready") return;
-    for (const channel of this.#toResync) this.#resync(channel);
+    for (const channel of this.#toResync)
+      this.#channels.broadcast(channel, `{"resync":${JSON.stringify(channel)}}`, { local: true }).catch(() => undefined);
     this.#toResync.clear();
   };
-
-  #resync(channel: string): void {
-    this.#channels.broadcast(channel, `{"resync":${JSON.stringify(channel)}}`, { local: true }).catch(() => undefined);
-  }
 
   #nameOf(channel: string): string {
     return this.#connections.name("history", channel);

@@ -109,7 +109,9 @@ export class RedisAdapter implements Adapter {
 
   /** A stream per channel in Redis (`RedisHistory`); a say Redis did not take is counted in `unsent`. */
   history(settings: HistorySettings, channels: Channels<ClientMeta>): HistoryStore {
-    return new RedisHistory(this.#connections, settings, channels, () => this.#unsent++);
+    return new RedisHistory(this.#connections, settings, channels, () => {
+      this.#unsent++;
+    });
   }
 
   /** Every node's entries in Redis, with their diffs on Redis channels (`RedisPresence`). */

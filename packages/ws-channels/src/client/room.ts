@@ -32,6 +32,8 @@ export class Room extends Emitter<RoomEvents> {
   #position: Position | undefined;
   /** The `req` of the join in flight; says wait for its reply (they come in its `missed`). */
   #joining: number | undefined;
+  /** The server could not read the history (`"epoch": ""`): says wait for its `resync`, and the recovery after it. */
+  #unread = false;
   #closed = false;
 
   /** Made by `Client.join`. */
@@ -88,6 +90,7 @@ export class Room extends Emitter<RoomEvents> {
   join(): void {
     if (this.#closed) return;
     this.#joining = this.#host.nextReq();
+    this.#unread = false;
     this.#presence?.expectSnapshot();
     const recover = this.#recover && this.#position !== undefined ? { recover: this.#position } : {};
     const presence = this.#presence === undefined ? {} : { presence: true };
@@ -117,6 +120,11 @@ export class Room extends Emitter<RoomEvents> {
   #joined(frame: Record<string, unknown>): void {
     if (frame.req !== this.#joining) return; // the reply to an earlier join of this room
     this.#joining = undefined;
+    // no position to give (its Redis is unreachable): keep ours for the recovery its resync will ask for
+    if (frame.epoch === "" && this.#position !== undefined) {
+      this.#unread = true;
+      return;
+    }
     const missed = Array.isArray(frame.missed) ? (frame.missed as Record<string, unknown>[]).map(messageOf) : [];
     if (typeof frame.epoch === "string" && typeof frame.offset === "number") {
       this.#position = { epoch: frame.epoch, offset: frame.offset };
@@ -134,7 +142,7 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   #say(frame: Record<string, unknown>): void {
-    if (this.#joining !== undefined) return; // a say before the join's reply is in its missed, or was before the join
+    if (this.#joining !== undefined || this.#unread) return; // in the missed of the join under way, or of the next one
     const { offset, epoch } = frame;
     if (typeof offset === "number" && typeof epoch === "string") {
       const position = this.#position;
