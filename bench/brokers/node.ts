@@ -32,7 +32,7 @@ serve(
       void channels.broadcast(channel, payload);
     },
     inFlight: () => {
-      const { published, unpublished } = stats();
+      const { published, unpublished } = broker.stats(); // the broker's own counts: no copy of the link's
       return handed - published - unpublished;
     },
     counts: () => {

@@ -53,15 +53,18 @@ export interface RedisConnectionsOptions {
 }
 
 /**
- * The connections one node keeps to Redis, as few as pub/sub allows: `subscriber`, which once it
- * subscribes can run nothing else, and `commands`, for publishes and every other command. A
+ * The ioredis connections one node keeps to Redis, as few as pub/sub allows: `subscriber`, which
+ * once it subscribes can run nothing else, and `commands`, for every other command. A
  * `RedisBroker` makes a pair of its own, or shares one given to it (a server's broker, id claims
- * and node messages share one: two connections per node).
+ * and node messages share one), and publishes broadcasts on a third connection of its own
+ * (`RedisPublisher`, to the server `commands` is connected to): three connections per node.
  */
 export class RedisConnections {
   readonly commands: Redis;
   readonly subscriber: Redis;
   readonly prefix: string;
+  /** How long Redis may take to answer a command, in ms. */
+  readonly timeoutMs: number;
   /** The last error a connection reported: the reason of the next `down`. */
   lastError: Error | undefined;
   readonly #owned: Redis[];
@@ -80,6 +83,7 @@ export class RedisConnections {
     if (client !== undefined && !(client instanceof Redis)) throw new TypeError("client must be an ioredis Redis client");
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be an integer >= 1, got ${String(timeoutMs)}`);
     this.prefix = prefix;
+    this.timeoutMs = timeoutMs;
     const forced = { ...FORCED, commandTimeout: timeoutMs };
     this.commands = client ?? new Redis(url, { ...redis, ...forced });
     this.subscriber = client === undefined ? new Redis(url, { ...redis, ...forced }) : client.duplicate(forced);

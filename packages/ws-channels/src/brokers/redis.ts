@@ -2,7 +2,9 @@ import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
+import { encodeBatch } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
+import { RedisPublisher } from "./redis-publisher.js";
 
 /** Options of `new RedisBroker()`: its own connections' (see `RedisConnectionsOptions`), or shared ones. */
 export interface RedisBrokerOptions extends RedisConnectionsOptions {
@@ -29,12 +31,15 @@ const BATCH = 1000;
 const COLON = 0x3a;
 /** 'n', the kind of a number channel's name. */
 const N = 0x6e;
+/** The most bytes of envelopes one PUBLISH carries as a batch. */
+const MAX_BATCH_BYTES = 64 * 1024;
 
 /**
  * A broker over Redis pub/sub: one Redis channel per live channel, subscribed while this node has
  * members in it (never a pattern), named `PREFIX:s:NAME` for a string channel and `PREFIX:n:NUMBER`
  * for a number. One connection publishes, in call order, which keeps each node's order per
- * channel; another subscribes (see `RedisConnections`). While Redis is unreachable, broadcasts are still
+ * channel (`RedisPublisher`, RESP written by hand); another subscribes, and a third runs the
+ * subscriber's health checks and other users' commands (see `RedisConnections`). While Redis is unreachable, broadcasts are still
  * written to local members and those that could not be published are counted; when Redis is back
  * the broker subscribes to exactly the channels live at that moment, then emits `up`.
  *
@@ -45,6 +50,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #connections: RedisConnections;
   readonly #pub: Redis;
   readonly #sub: Redis;
+  readonly #publisher: RedisPublisher;
   /** Whether the connections are the broker's own, to close with it. */
   readonly #owns: boolean;
   /** Where the kind's one letter ends in the broker's Redis names: a ':' there, and the name is the broker's. */
@@ -61,7 +67,14 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   #subscribed = false;
   #connected = false;
   #closing: Promise<void> | undefined;
-  #corked = false;
+  /**
+   * The turn's open PUBLISH: the envelopes published one after another to one channel, sent as
+   * one batch when another channel's comes, or the turn ends.
+   */
+  #batchName = "";
+  readonly #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #turn = false;
 
   /**
    * @throws {TypeError} for options of the wrong type, or `connections` with options of its own.
@@ -84,13 +97,13 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#pub = this.#connections.commands;
     this.#sub = this.#connections.subscriber;
     this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
+    this.#publisher = new RedisPublisher(this.#connections, { ready: this.#update, closed: this.#update, answered: this.#answered });
     for (const connection of [this.#pub, this.#sub]) connection.on("close", this.#update);
     this.#pub.on("ready", this.#update);
     this.#sub.on("ready", this.#resubscribe);
     this.#sub.on("messageBuffer", this.#onMessage);
     // connections given ready emit no `ready`
     if (this.#sub.status === "ready") queueMicrotask(this.#resubscribe);
-    else if (this.#pub.status === "ready") queueMicrotask(this.#update);
   }
 
   /** @throws {Error} when called a second time. */
@@ -123,20 +136,38 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   publish(channel: ChannelId, envelope: Buffer): void {
     const bytes = envelope.byteLength;
     const full = this.#pending >= this.#maxPending || this.#pendingBytes + bytes > this.#maxPendingBytes;
-    if (this.#pub.status !== "ready" || full || this.#closing !== undefined) {
+    if (!this.#publisher.ready || full || this.#closing !== undefined) {
       this.#counts.unpublished++;
       return;
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    if (!this.#corked) this.#cork();
-    this.#pub.publish(this.#live.get(channel) ?? this.#nameOf(channel), envelope).then(
-      () => this.#answered(bytes, true),
-      (error: unknown) => {
-        this.#answered(bytes, false);
-        this.#unanswered(error);
-      },
-    );
+    const name = this.#live.get(channel) ?? this.#nameOf(channel);
+    if (name !== this.#batchName || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
+    this.#batchName = name;
+    this.#batch.push(envelope);
+    this.#batchBytes += bytes;
+    if (!this.#turn) {
+      this.#turn = true;
+      process.nextTick(this.#endTurn);
+    }
+  }
+
+  readonly #endTurn = (): void => {
+    this.#turn = false;
+    this.#sendBatch();
+  };
+
+  /** Hands the open batch to the publisher: one envelope as it is, several framed as a batch. */
+  #sendBatch(): void {
+    const batch = this.#batch;
+    const envelopes = batch.length;
+    if (envelopes === 0) return;
+    const message = envelopes === 1 ? (batch[0] as Buffer) : encodeBatch(batch);
+    if (this.#publisher.ready) this.#publisher.publish(this.#batchName, message, envelopes, this.#batchBytes);
+    else this.#answered(envelopes, this.#batchBytes, false); // it closed this turn
+    batch.length = 0;
+    this.#batchBytes = 0;
   }
 
   stats(): BrokerStats {
@@ -159,6 +190,8 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
       const batches = this.#owns ? [this.#sub.unsubscribe()] : this.#batches(names, (batch) => this.#sub.unsubscribe(...batch));
       await Promise.all(batches).catch(() => undefined);
     }
+    this.#sendBatch();
+    await this.#publisher.end();
     if (this.#owns) await this.#connections.close();
   }
 
@@ -179,31 +212,17 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#receive(envelope, name[this.#kindEnd - 1] === N ? Number(channel) : channel);
   };
 
-  /**
-   * ioredis writes every command to its socket on its own, one system call each: corked until the
-   * end of the tick, the publishes of one tick leave in one `writev` (as member sockets do).
-   */
-  #cork(): void {
-    const stream = this.#pub.stream;
-    if (stream === undefined || stream === null) return;
-    this.#corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      stream.uncork();
-    });
-  }
-
   #nameOf(channel: ChannelId): string {
     return this.#connections.name(typeof channel === "number" ? "n" : "s", channel);
   }
 
-  #answered(bytes: number, published: boolean): void {
-    this.#pending--;
+  /** Redis answered a PUBLISH carrying `envelopes` envelopes (or the connection closed under it). */
+  readonly #answered = (envelopes: number, bytes: number, published: boolean): void => {
+    this.#pending -= envelopes;
     this.#pendingBytes -= bytes;
-    if (published) this.#counts.published++;
-    else this.#counts.unpublished++;
-  }
+    if (published) this.#counts.published += envelopes;
+    else this.#counts.unpublished += envelopes;
+  };
 
   readonly #unanswered = (error: unknown): void => this.#connections.unanswered(error);
 
@@ -222,7 +241,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /** Emits `up` or `down` when both connections together change state. */
   readonly #update = (): void => {
     if (this.#sub.status !== "ready") this.#subscribed = false;
-    const connected = this.#closing === undefined && this.#subscribed && this.#pub.status === "ready";
+    const connected = this.#closing === undefined && this.#subscribed && this.#pub.status === "ready" && this.#publisher.ready;
     if (connected === this.#connected) return;
     this.#connected = connected;
     if (connected) this.emit("up", this.#live.size);
