@@ -7,13 +7,16 @@
  * - `floor`: hand-written RESP over `net` carrying the same envelopes (bench/brokers/floor.ts),
  *   the least a Node process can spend;
  * - `socket.io`: socket.io 4 with @socket.io/redis-adapter (bench/brokers/socketio.ts).
- * Each run has two phases: a fixed rate (`--rate` per node, default 5,000 a second, which socket.io sustains on 2 cores), for the CPU
- * per cross-node broadcast (both nodes and redis-server, from /proc), and as fast as a window of
- * 4,096 unanswered publishes per node allows, for cross-node broadcasts per second. The ceiling
+ * Each run has two phases. A fixed amount of work: each node publishes `--rate` a second (default
+ * 5,000) for `--seconds`, and the phase ends once the other node has received them all (or 30 s
+ * more have passed), for the CPU per cross-node broadcast (both nodes and redis-server, from
+ * /proc): a node that falls behind on a busy machine still does the same work. Then as fast as a
+ * window of 4,096 unanswered publishes per node allows, for cross-node broadcasts per second. The ceiling
  * `redis-benchmark -P 16` measures for PUBLISH of an envelope-sized message is printed beside.
  *
  * Flags: --quick (1,000 channels, 1 round, 1 s phases: prints only, writes nothing), --rounds R,
- * --seconds S, --rate N, --channels N, --systems a,b (a run with --systems prints only).
+ * --seconds S, --rate N, --channels N, --systems a,b, --fixed-only (the fixed phase alone, for a
+ * profile of it: its figures then stand in the other's columns too); a run with either prints only.
  * BENCH_NODE_ARGS adds Node flags to the node processes (`--cpu-prof --cpu-prof-dir=DIR`, say).
  */
 import { type ChildProcess, execFile, fork, spawn } from "node:child_process";
@@ -36,6 +39,7 @@ const { values: flags } = parseArgs({
     rate: { type: "string" },
     channels: { type: "string" },
     systems: { type: "string" },
+    "fixed-only": { type: "boolean", default: false },
   },
 });
 const quick = flags.quick === true;
@@ -76,10 +80,10 @@ async function startRedis(): Promise<ChildProcess> {
   return redis;
 }
 
-/** CPU time a process has used so far, in µs, from /proc (Linux). */
-function cpuOf(pid: number): number {
+/** CPU time a process has used so far, in µs, from /proc (Linux): in all, or in the kernel (`system`). */
+function cpuOf(pid: number, system = false): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in clock ticks of 10 ms
+  return (((system ? 0 : Number(fields[11])) + Number(fields[12])) * 1e6) / 100; // utime + stime, in clock ticks of 10 ms
 }
 
 /** `redis-benchmark -P 16` PUBLISH of an envelope-sized message: requests per second. */
@@ -122,6 +126,8 @@ async function statsOf(child: ChildProcess): Promise<NodeStats> {
 }
 
 interface Phase {
+  /** What share of the nodes' CPU was spent in the kernel. */
+  nodesSystemShare: number;
   /** Cross-node broadcasts per second: broadcasts a node received from the other, both nodes. */
   crossNode: number;
   cpuPerBroadcastUs: number;
@@ -130,28 +136,54 @@ interface Phase {
   unpublished: number;
 }
 
-/** Runs the nodes at `rate` per node (0: as fast as the window allows) for `seconds`, after a warm-up. */
+/**
+ * Runs the nodes at `rate` per node (0: as fast as the window allows) for `seconds`, after a
+ * warm-up; at a rate, until each node's `rate * seconds` publishes have all been received or lost.
+ */
 async function phase(nodes: ChildProcess[], redis: ChildProcess, rate: number): Promise<Phase> {
-  for (const node of nodes) node.send({ op: "start", rate });
-  await sleep(quick ? 300 : 1000); // warm-up
+  const limit = rate * seconds;
+  if (rate > 0) {
+    for (const node of nodes) node.send({ op: "start", rate, limit: rate / 2 });
+    await drained(nodes, rate, 10_000);
+  } else {
+    for (const node of nodes) node.send({ op: "start", rate });
+    await sleep(quick ? 300 : 1000); // warm-up
+  }
   const pids = [redis, ...nodes].map((child) => child.pid as number);
   const before = await Promise.all(nodes.map(statsOf));
-  const cpuBefore = pids.map(cpuOf);
+  const cpuBefore = pids.map((pid) => cpuOf(pid));
+  const systemBefore = pids.map((pid) => cpuOf(pid, true));
   const started = performance.now();
-  await sleep(seconds * 1000);
+  for (const node of nodes) if (rate > 0) node.send({ op: "start", rate, limit });
+  if (rate > 0) await drained(nodes, before.reduce((sum, s) => sum + s.received + s.lost, 0) + nodes.length * limit, seconds * 1000 + 30_000);
+  else await sleep(seconds * 1000);
   const cpu = pids.map((pid, i) => cpuOf(pid) - (cpuBefore[i] as number));
+  const system = pids.map((pid, i) => cpuOf(pid, true) - (systemBefore[i] as number));
   const after = await Promise.all(nodes.map(statsOf));
   const elapsed = (performance.now() - started) / 1000;
   for (const node of nodes) node.send({ op: "stop" });
   const delta = (key: keyof NodeStats): number => after.reduce((sum, s, i) => sum + s[key] - (before[i] as NodeStats)[key], 0);
   const total = cpu.reduce((a, b) => a + b, 0);
+  const nodesCpu = total - (cpu[0] as number);
   return {
+    nodesSystemShare: (system.reduce((a, b) => a + b, 0) - (system[0] as number)) / nodesCpu,
     crossNode: delta("received") / elapsed,
     cpuPerBroadcastUs: total / delta("received"),
     redisCpuShare: (cpu[0] as number) / total,
     lost: delta("lost"),
     unpublished: delta("unpublished"),
   };
+}
+
+/** Waits until the nodes together have received (or counted lost) `total` broadcasts, polling every 50 ms, at most `ms`. */
+async function drained(nodes: ChildProcess[], total: number, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const stats = await Promise.all(nodes.map(statsOf));
+    if (stats.reduce((sum, s) => sum + s.received + s.lost, 0) >= total) return;
+    await sleep(50);
+  }
+  progress(`not every broadcast arrived within ${ms} ms`);
 }
 
 interface Run {
@@ -163,11 +195,10 @@ async function run(system: System): Promise<Run> {
   const redis = await startRedis();
   const nodes = [await startNode(system), await startNode(system)];
   const fixed = await phase(nodes, redis, RATE);
-  await sleep(200); // the window drains
-  const max = await phase(nodes, redis, 0);
+  const max = flags["fixed-only"] === true ? fixed : await phase(nodes, redis, 0);
   progress(
     `${system}: ${fmt(fixed.cpuPerBroadcastUs)} µs CPU per cross-node broadcast at ${fmt(RATE)}/s per node (${fmt(fixed.crossNode)}/s crossed); ` +
-      `${fmt(max.crossNode)} cross-node broadcasts/s at most (${fmt(max.cpuPerBroadcastUs)} µs); redis-server ${fmt(fixed.redisCpuShare * 100, 2)}%`,
+      `${fmt(max.crossNode)} cross-node broadcasts/s at most (${fmt(max.cpuPerBroadcastUs)} µs); redis-server ${fmt(fixed.redisCpuShare * 100, 2)}%, the nodes' kernel share ${fmt(fixed.nodesSystemShare * 100, 2)}%`,
   );
   for (const node of nodes) {
     node.send({ op: "exit" });
@@ -227,5 +258,5 @@ const markdown = [
   ),
 ].join("\n");
 console.log(markdown);
-if (!quick && flags.systems === undefined) writeSection("brokers", markdown);
+if (!quick && flags.systems === undefined && flags["fixed-only"] !== true) writeSection("brokers", markdown);
 process.exit(0);

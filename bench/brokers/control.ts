@@ -2,7 +2,7 @@
  * What every node of bench/brokers.ts shares, whatever system it runs (ws-channels, the RESP floor,
  * socket.io): the parent's commands over IPC and the pacing of the publishes. A node publishes to
  * its channels in turn, either as fast as a window of unanswered publishes allows (`rate` 0) or at
- * a fixed rate per second, a tick's share each 10 ms.
+ * a fixed rate per second, a tick's share each 10 ms, until it has made `limit` publishes.
  */
 
 /** One system under test, as a node runs it. */
@@ -34,20 +34,20 @@ export function serve(system: System, names: string[]): void {
     for (let n = 0; n < room; n++) next();
     setImmediate(flat, run);
   };
-  const paced = (run: number, rate: number): void => {
+  const paced = (run: number, rate: number, limit: number): void => {
     const start = performance.now();
     const first = sent;
     const timer = setInterval(() => {
-      if (run !== running) return clearInterval(timer);
-      const due = first + Math.floor(((performance.now() - start) * rate) / 1000);
+      if (run !== running || sent - first >= limit) return clearInterval(timer);
+      const due = first + Math.min(limit, Math.floor(((performance.now() - start) * rate) / 1000));
       const room = Math.min(due - sent, WINDOW - system.inFlight());
       for (let n = 0; n < room; n++) next();
     }, 10);
   };
-  process.on("message", (message: { op: string; rate?: number }) => {
+  process.on("message", (message: { op: string; rate?: number; limit?: number }) => {
     if (message.op === "start") {
       running++;
-      if (message.rate) paced(running, message.rate);
+      if (message.rate) paced(running, message.rate, message.limit ?? Number.POSITIVE_INFINITY);
       else setImmediate(flat, running);
     } else if (message.op === "stop") {
       running++;
