@@ -146,7 +146,7 @@ describe("RedisBroker faults", () => {
     expect(await numsub(channel)).toBe(0);
   });
 
-  it("an existing ioredis client: the broker publishes to its server, subscribes on a duplicate, and close() leaves it open", async () => {
+  it("an existing ioredis client: the broker publishes and subscribes on connections of its own to its server, and close() leaves it open", async () => {
     const client = new Redis(server.path);
     const listeners = [client.listenerCount("close"), client.listenerCount("ready")];
     const broker = new RedisBroker({ client, prefix: PREFIX });

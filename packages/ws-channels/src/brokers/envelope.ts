@@ -91,9 +91,9 @@ export function decodeEnvelope(bytes: Buffer): Envelope | undefined {
   };
 }
 
-/** Whether `bytes` (an envelope or a batch) was sent by `origin`: read from its first 8 bytes, allocating nothing. */
-export function sentBy(bytes: Buffer, origin: number): boolean {
-  return bytes.length >= BATCH_HEADER && (bytes[0] === VERSION || bytes[0] === BATCH) && bytes.readUIntBE(2, 6) === origin;
+/** Whether the envelope or batch at `bytes[at]` was sent by `origin`: read from its first 8 bytes, allocating nothing. */
+export function sentBy(bytes: Buffer, origin: number, at = 0): boolean {
+  return bytes.length >= at + BATCH_HEADER && (bytes[at] === VERSION || bytes[at] === BATCH) && bytes.readUIntBE(at + 2, 6) === origin;
 }
 
 /** Joins envelopes of one origin into one batch: one copy of each. @param envelopes at least one. */

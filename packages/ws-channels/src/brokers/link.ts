@@ -89,7 +89,7 @@ export class BrokerLink {
   constructor(broker: Broker, deliver: (channel: ChannelId, payload: Payload) => void) {
     this.#broker = broker;
     this.#deliver = deliver;
-    broker.start(this.#receive);
+    broker.start(this.#receive, this.origin);
   }
 
   /** Encodes `message` for `channel` with its next sequence number and publishes it. */

@@ -1,7 +1,5 @@
-import { connect as connectNet, type Socket } from "node:net";
-import { connect as connectTls } from "node:tls";
-import type { Redis } from "./ioredis.js";
 import type { RedisConnections } from "./redis-connections.js";
+import { RespSocket } from "./resp-socket.js";
 import { RespTurn } from "./resp-turn.js";
 
 /*
@@ -12,8 +10,6 @@ import { RespTurn } from "./resp-turn.js";
  */
 
 const LF = 10;
-/** How long after the publishing connection drops (Redis still reachable) it is opened again, in ms. */
-const REOPEN_MS = 100;
 const MINUS = 45;
 
 /** What the publisher tells its owner. */
@@ -27,25 +23,18 @@ export interface PublisherEvents {
 }
 
 /**
- * One connection to the Redis server a node's `commands` connection is connected to (its path or
- * host and port, TLS, username and password), which only publishes. It follows that connection:
- * open while it is ready (Redis reachable), closed when it closes, opened again shortly after a
- * drop of its own. Publishes in flight when it closes are answered `published: false`; if Redis
- * leaves one unanswered for `timeoutMs`, the node's connections are dropped as for any command.
+ * The broker's publishing connection (a `RespSocket`). Publishes in flight when it closes are
+ * answered `published: false`; if Redis leaves one unanswered for `timeoutMs`, the node's
+ * connections are dropped as for any command.
  */
 export class RedisPublisher {
-  readonly #connections: RedisConnections;
-  readonly #source: Redis;
+  readonly #socket: RespSocket;
   readonly #events: PublisherEvents;
-  #socket: Socket | undefined;
-  #ready = false;
-  /** Replies to swallow before the first publish's: the handshake's (AUTH). */
-  #handshake = 0;
   /** Per command in flight, oldest first from `#head`: how many envelopes and bytes it carries. */
   #envelopes: number[] = [];
   #bytes: number[] = [];
   #head = 0;
-  /** Whether the next byte read starts a reply. */
+  /** Whether the next byte read starts a reply, and whether the reply being read is an error. */
   #lineStart = true;
   #failed = false;
   readonly #turn = new RespTurn();
@@ -53,55 +42,26 @@ export class RedisPublisher {
   /** When the oldest unanswered command was sent, or the last reply came (ms, performance.now()). */
   #oldestAt = 0;
   readonly #watch: NodeJS.Timeout;
-  #reopen: NodeJS.Timeout | undefined;
-  #ended = false;
 
   constructor(connections: RedisConnections, events: PublisherEvents) {
-    this.#connections = connections;
-    this.#source = connections.commands;
     this.#events = events;
-    this.#source.on("ready", this.#open).on("close", this.#drop);
-    if (this.#source.status === "ready") this.#open();
+    this.#socket = new RespSocket(connections, { ready: events.ready, data: this.#onData, closed: this.#closed }, "publishing connection");
     const { timeoutMs } = connections;
     this.#watch = setInterval(() => {
       if (this.inFlight === 0 || performance.now() - this.#oldestAt <= timeoutMs) return;
-      this.#drop();
+      this.#socket.drop();
       connections.unanswered(new Error("Command timed out"));
     }, timeoutMs).unref();
   }
 
   get ready(): boolean {
-    return this.#ready;
+    return this.#socket.ready;
   }
 
   /** Commands sent and not answered. */
   get inFlight(): number {
     return this.#envelopes.length - this.#head;
   }
-
-  /** Opens the connection, unless it is open or opening, or ended. */
-  readonly #open = (): void => {
-    if (this.#socket !== undefined || this.#ended || this.#source.status !== "ready") return;
-    const { path, host = "127.0.0.1", port = 6379, tls, username, password } = this.#source.options;
-    const socket = path ? connectNet(path) : tls ? connectTls({ host, port, ...tls }) : connectNet({ host, port });
-    this.#socket = socket;
-    this.#failed = false;
-    socket.setNoDelay(true);
-    socket.on("data", this.#onData);
-    socket.on("error", (error) => this.#close(error));
-    socket.on("close", () => this.#close(undefined));
-    socket.once(tls && !path ? "secureConnect" : "connect", () => {
-      if (password) {
-        this.#handshake = 1;
-        socket.write(command(username ? ["AUTH", username, password] : ["AUTH", password]));
-      } else this.#opened();
-    });
-  };
-
-  /** Closes the connection; what is in flight is answered unpublished. */
-  readonly #drop = (): void => {
-    this.#socket?.destroy();
-  };
 
   /**
    * Sends PUBLISH of `message` on Redis channel `name`, in this turn's write. Call only while `ready`.
@@ -119,27 +79,18 @@ export class RedisPublisher {
     }
   }
 
-  /** Writes what is queued, then closes the connection for good once Redis has answered it (or `timeoutMs` have passed). */
+  /** Writes what is queued, then closes the connection for good once Redis has answered it. */
   async end(): Promise<void> {
-    this.#ended = true;
     clearInterval(this.#watch);
-    clearTimeout(this.#reopen);
-    this.#source.off("ready", this.#open).off("close", this.#drop);
-    const socket = this.#socket;
-    if (socket === undefined) return;
     this.#flush();
-    const closed = new Promise((resolve) => socket.once("close", resolve));
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), this.#connections.timeoutMs);
-    await closed;
-    clearTimeout(timer);
+    await this.#socket.end();
   }
 
   readonly #flush = (): void => {
     this.#flushing = false;
     const chunks = this.#turn.take();
-    const socket = this.#socket;
-    if (socket === undefined || !this.#ready) return; // closed meanwhile: #close answered them
+    const socket = this.#socket.socket;
+    if (socket === undefined) return; // closed meanwhile: #closed answered them
     if (chunks.length === 1) socket.write(chunks[0] as Buffer);
     else {
       socket.cork();
@@ -147,11 +98,6 @@ export class RedisPublisher {
       socket.uncork();
     }
   };
-
-  #opened(): void {
-    this.#ready = true;
-    this.#events.ready();
-  }
 
   /** Counts replies: one line each; an error reply (`-...`) is a PUBLISH Redis refused. */
   readonly #onData = (chunk: Buffer): void => {
@@ -167,15 +113,6 @@ export class RedisPublisher {
       const refused = this.#lineStart ? error : this.#failed;
       this.#lineStart = true;
       at = end + 1;
-      if (this.#handshake > 0) {
-        this.#handshake--;
-        if (refused) {
-          this.#close(new Error(`Redis refused the publishing connection's handshake: ${chunk.toString("latin1", 0, end).trim()}`));
-          return;
-        }
-        if (this.#handshake === 0) this.#opened();
-        continue;
-      }
       this.#reply(!refused);
     }
   };
@@ -195,27 +132,11 @@ export class RedisPublisher {
     this.#events.answered(envelopes, bytes, published);
   }
 
-  #close(error: Error | undefined): void {
-    const socket = this.#socket;
-    if (socket === undefined) return;
-    this.#socket = undefined;
-    this.#ready = false;
-    this.#handshake = 0;
+  /** The connection closed: what was not sent, and what is in flight, is answered unpublished. */
+  readonly #closed = (): void => {
     this.#lineStart = true;
-    socket.destroy();
-    this.#turn.take(); // not sent: answered unpublished below
+    this.#turn.take();
     while (this.inFlight > 0) this.#reply(false);
-    if (error !== undefined) this.#connections.lastError = error;
     this.#events.closed();
-    if (!this.#ended && this.#reopen === undefined)
-      this.#reopen = setTimeout(() => {
-        this.#reopen = undefined;
-        this.#open();
-      }, REOPEN_MS).unref();
-  }
-}
-
-/** A command in RESP: an array of bulk strings. */
-function command(words: string[]): string {
-  return `*${words.length}\r\n${words.map((word) => `$${Buffer.byteLength(word)}\r\n${word}\r\n`).join("")}`;
+  };
 }
