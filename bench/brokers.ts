@@ -155,7 +155,8 @@ async function phase(nodes: ChildProcess[], redis: ChildProcess, rate: number): 
   const systemBefore = pids.map((pid) => cpuOf(pid, true));
   const started = performance.now();
   for (const node of nodes) if (rate > 0) node.send({ op: "start", rate, limit });
-  if (rate > 0) await drained(nodes, before.reduce((sum, s) => sum + s.received + s.lost, 0) + nodes.length * limit, seconds * 1000 + 30_000);
+  if (rate > 0)
+    await drained(nodes, before.reduce((sum, s) => sum + s.received + s.lost, 0) + nodes.length * limit, seconds * 1000 + 30_000);
   else await sleep(seconds * 1000);
   const cpu = pids.map((pid, i) => cpuOf(pid) - (cpuBefore[i] as number));
   const system = pids.map((pid, i) => cpuOf(pid, true) - (systemBefore[i] as number));

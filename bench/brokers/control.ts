@@ -16,7 +16,12 @@ export interface System {
   close(): Promise<void>;
 }
 
-/** The most publishes a node leaves unanswered, and the most it makes in one turn. */
+/**
+ * The most publishes a node leaves unanswered, or ahead of what it has received from the other
+ * node (both nodes publish alike, so each is held to the pace at which the other's broadcasts
+ * reach it: without that bound a node that publishes faster than it reads would have Redis close
+ * its subscriber for falling behind), and the most it makes in one turn.
+ */
 const WINDOW = 4096;
 const PER_TURN = 256;
 
@@ -24,13 +29,14 @@ const PER_TURN = 256;
 export function serve(system: System, names: string[]): void {
   let sent = 0;
   let running = 0; // which run is going: a stopped one's timers end themselves
+  const ahead = (): number => Math.max(system.inFlight(), sent - system.counts().received);
   const next = (): void => {
     system.publish(names[sent % names.length] as string);
     sent++;
   };
   const flat = (run: number): void => {
     if (run !== running) return;
-    const room = Math.min(PER_TURN, WINDOW - system.inFlight());
+    const room = Math.min(PER_TURN, WINDOW - ahead());
     for (let n = 0; n < room; n++) next();
     setImmediate(flat, run);
   };
@@ -40,7 +46,7 @@ export function serve(system: System, names: string[]): void {
     const timer = setInterval(() => {
       if (run !== running || sent - first >= limit) return clearInterval(timer);
       const due = first + Math.min(limit, Math.floor(((performance.now() - start) * rate) / 1000));
-      const room = Math.min(due - sent, WINDOW - system.inFlight());
+      const room = Math.min(due - sent, WINDOW - ahead());
       for (let n = 0; n < room; n++) next();
     }, 10);
   };

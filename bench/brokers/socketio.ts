@@ -55,7 +55,6 @@ serve(
     // each broadcast from the other node reaches 2 members here; this node's own reach 2 more
     counts: () => ({ received: (deliveries - 2 * handed) / 2, lost: 0, unpublished: 0, deliveries }),
     close: async () => {
-      await io.close();
       pub.disconnect();
       sub.disconnect();
     },

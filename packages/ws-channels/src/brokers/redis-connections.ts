@@ -27,6 +27,9 @@ const FORCED: ConnectionOptions = {
   autoResendUnfulfilledCommands: false,
   // Commands in flight when the connection drops are rejected at once rather than held.
   maxRetriesPerRequest: 0,
+  // A connection dropped because Redis stopped answering is destroyed at once: ioredis would wait
+  // 2 s for the peer to close it, and stay "ready" meanwhile though nothing can be written.
+  disconnectTimeout: 0,
 };
 
 /** Options of `new RedisConnections()`. */

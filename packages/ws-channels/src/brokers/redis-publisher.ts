@@ -41,17 +41,15 @@ export class RedisPublisher {
   #flushing = false;
   /** When the oldest unanswered command was sent, or the last reply came (ms, performance.now()). */
   #oldestAt = 0;
-  readonly #watch: NodeJS.Timeout;
 
   constructor(connections: RedisConnections, events: PublisherEvents) {
     this.#events = events;
-    this.#socket = new RespSocket(connections, { ready: events.ready, data: this.#onData, closed: this.#closed }, "publishing connection");
-    const { timeoutMs } = connections;
-    this.#watch = setInterval(() => {
-      if (this.inFlight === 0 || performance.now() - this.#oldestAt <= timeoutMs) return;
-      this.#socket.drop();
-      connections.unanswered(new Error("Command timed out"));
-    }, timeoutMs).unref();
+    const waited = (now: number): number => (this.inFlight === 0 ? 0 : now - this.#oldestAt);
+    this.#socket = new RespSocket(
+      connections,
+      { ready: events.ready, data: this.#onData, closed: this.#closed, waited },
+      "publishing connection",
+    );
   }
 
   get ready(): boolean {
@@ -81,7 +79,6 @@ export class RedisPublisher {
 
   /** Writes what is queued, then closes the connection for good once Redis has answered it. */
   async end(): Promise<void> {
-    clearInterval(this.#watch);
     this.#flush();
     await this.#socket.end();
   }

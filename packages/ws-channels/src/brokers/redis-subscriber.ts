@@ -56,19 +56,13 @@ export class RedisSubscriber {
   /** Where the last item read ended, and the number or length it had. */
   #at = 0;
   #value = 0;
-  readonly #watch: NodeJS.Timeout;
+  readonly #timeoutMs: number;
 
   constructor(connections: RedisConnections, events: SubscriberEvents) {
     this.#events = events;
-    this.#socket = new RespSocket(connections, { ready: events.ready, data: this.#onData, closed: this.#closed }, "subscribing connection");
-    const { timeoutMs } = connections;
-    this.#watch = setInterval(() => {
-      if (!this.#socket.ready) return;
-      if (this.#pings === 0 && this.#head === this.#waiting.length) return this.#send(["PING"], () => this.#pings++);
-      if (performance.now() - this.#progressAt <= timeoutMs) return;
-      this.#socket.drop();
-      connections.unanswered(new Error("Command timed out"));
-    }, timeoutMs).unref();
+    this.#timeoutMs = connections.timeoutMs;
+    const own = { ready: events.ready, data: this.#onData, closed: this.#closed, waited: this.#waited };
+    this.#socket = new RespSocket(connections, own, "subscribing connection");
   }
 
   get ready(): boolean {
@@ -90,9 +84,15 @@ export class RedisSubscriber {
 
   /** Closes the connection for good (which unsubscribes from everything). */
   async end(): Promise<void> {
-    clearInterval(this.#watch);
     await this.#socket.end();
   }
+
+  /** How long the oldest command has waited for its answer; after `timeoutMs` idle, sends a PING (the health check). */
+  readonly #waited = (now: number): number => {
+    if (this.#pings > 0 || this.#head < this.#waiting.length) return now - this.#progressAt;
+    if (now - this.#progressAt >= this.#timeoutMs) this.#send(["PING"], () => this.#pings++);
+    return 0;
+  };
 
   /** @returns false if the connection is not open. */
   #send(words: string[], sent?: () => void): boolean {

@@ -16,6 +16,12 @@ export interface RespSocketEvents {
   data(chunk: Buffer): void;
   /** The connection closed (or never opened); it opens again by itself while Redis is reachable. */
   closed(): void;
+  /**
+   * Asked every tenth of `timeoutMs` while the connection is ready: how long (ms) the owner's oldest
+   * unanswered command has waited without an answer coming, 0 if none waits. Past `timeoutMs` the
+   * node's connections are dropped, as for any command.
+   */
+  waited(now: number): number;
 }
 
 /**
@@ -34,6 +40,7 @@ export class RespSocket {
   #ready = false;
   #reopen: NodeJS.Timeout | undefined;
   #ended = false;
+  readonly #watch: NodeJS.Timeout;
 
   constructor(connections: RedisConnections, events: RespSocketEvents, what: string) {
     this.#connections = connections;
@@ -42,6 +49,14 @@ export class RespSocket {
     this.#what = what;
     this.#source.on("ready", this.#open).on("close", this.drop);
     this.#connect(); // at once, beside the commands connection: a node comes up as soon as it did
+    this.#watch = setInterval(
+      () => {
+        if (!this.#ready || events.waited(performance.now()) <= connections.timeoutMs) return;
+        this.drop();
+        connections.unanswered(new Error("Command timed out"));
+      },
+      Math.max(10, connections.timeoutMs / 10),
+    ).unref(); // a command waits at most 1.1 timeouts, as ioredis's per-command timer allows
   }
 
   get ready(): boolean {
@@ -62,6 +77,7 @@ export class RespSocket {
   async end(): Promise<void> {
     this.#ended = true;
     clearTimeout(this.#reopen);
+    clearInterval(this.#watch);
     this.#source.off("ready", this.#open).off("close", this.drop);
     const socket = this.#socket;
     if (socket === undefined) return;
