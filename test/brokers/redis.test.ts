@@ -216,6 +216,21 @@ describe("RedisBroker faults", () => {
     watcher.disconnect();
   });
 
+  it("a join made while the broker's connections are being opened waits for its subscription: tryJoin resolves true, and a broadcast made then arrives", async () => {
+    const broker = new RedisBroker({ url: server.path, prefix: PREFIX });
+    const channels = new Channels({ broker });
+    const got: string[] = [];
+    const channel = fresh("opening");
+    expect(broker.stats().connected).toBe(false); // nothing is open yet
+    expect(await channels.tryJoin(channel, { send: (data) => void got.push(String(data)) })).toBe(true);
+    expect(await numsub(channel)).toBe(1);
+    const [b] = setup().nodes as [NodeHandle];
+    await b.call({ op: "broadcast", channel, data: "made after the join" });
+    await until(async () => got.length === 1, "the broadcast from b");
+    expect(got).toEqual(["made after the join"]);
+    await channels.close();
+  });
+
   it("a publish that cannot be sent is counted, never queued: ioredis's offline queue stays empty", async () => {
     const broker = new RedisBroker({ url: "/nonexistent/redis.sock", prefix: PREFIX, redis: { retryStrategy: () => null } });
     broker.on("down", () => undefined);

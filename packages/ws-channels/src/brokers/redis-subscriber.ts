@@ -69,6 +69,11 @@ export class RedisSubscriber {
     return this.#socket.ready;
   }
 
+  /** Whether the connection is being opened (the owner subscribes to its live set once it is ready). */
+  get connecting(): boolean {
+    return this.#socket.connecting;
+  }
+
   /** @returns a promise of true once Redis has acknowledged every name, false if the connection closes first (or is closed now). */
   subscribe(names: readonly string[]): Promise<boolean> {
     if (names.length === 0) return Promise.resolve(true);

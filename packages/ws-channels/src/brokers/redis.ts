@@ -26,7 +26,7 @@ export interface RedisBrokerOptions extends RedisConnectionsOptions {
   maxPendingBytes?: number;
 }
 
-/** The most channels one SUBSCRIBE or UNSUBSCRIBE names. */
+/** The most channels one SUBSCRIBE names. */
 const BATCH = 1000;
 /** ':' in a Redis name. */
 const COLON = 0x3a;
@@ -79,6 +79,8 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #batch: Buffer[] = [];
   #batchBytes = 0;
   #turn = false;
+  /** Subscriptions made while the subscribing connection was being opened, answered with the live set's. */
+  #opening: ((subscribed: boolean) => void)[] = [];
 
   /**
    * @throws {TypeError} for options of the wrong type, or `connections` with options of its own.
@@ -101,7 +103,11 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#pub = this.#connections.commands;
     this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
     this.#publisher = new RedisPublisher(this.#connections, { ready: this.#update, closed: this.#update, answered: this.#answered });
-    this.#subscriber = new RedisSubscriber(this.#connections, { ready: this.#resubscribe, closed: this.#update, message: this.#onMessage });
+    this.#subscriber = new RedisSubscriber(this.#connections, {
+      ready: this.#resubscribe,
+      closed: this.#subscriberClosed,
+      message: this.#onMessage,
+    });
     this.#pub.on("close", this.#update).on("ready", this.#update);
   }
 
@@ -116,6 +122,8 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     if (this.#closing !== undefined) return Promise.resolve(false);
     const name = this.#nameOf(channel);
     this.#live.set(channel, name);
+    // while the connection is being opened, the live set's subscription on `ready` answers; false if it fails
+    if (this.#subscriber.connecting) return new Promise((resolve) => this.#opening.push(resolve));
     return this.#subscriber.subscribe([name]); // false if the connection is down or drops first: `ready` subscribes again
   }
 
@@ -216,9 +224,19 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     void Promise.all(batches).then((acknowledged) => {
       // dropped again before the replies: the next `ready` starts over
       this.#subscribed = this.#subscriber.ready && acknowledged.every(Boolean);
+      this.#answerOpening(this.#subscribed);
       this.#update();
     });
   };
+
+  readonly #subscriberClosed = (): void => {
+    this.#answerOpening(false);
+    this.#update();
+  };
+
+  #answerOpening(subscribed: boolean): void {
+    for (const resolve of this.#opening.splice(0)) resolve(subscribed);
+  }
 
   /** Emits `up` or `down` when both connections together change state. */
   readonly #update = (): void => {

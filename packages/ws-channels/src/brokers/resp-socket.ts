@@ -41,6 +41,8 @@ export class RespSocket {
   #reopen: NodeJS.Timeout | undefined;
   #ended = false;
   readonly #watch: NodeJS.Timeout;
+  /** When the connection being opened was started (ms, performance.now()). */
+  #openedAt = 0;
 
   constructor(connections: RedisConnections, events: RespSocketEvents, what: string) {
     this.#connections = connections;
@@ -51,7 +53,9 @@ export class RespSocket {
     this.#connect(); // at once, beside the commands connection: a node comes up as soon as it did
     this.#watch = setInterval(
       () => {
-        if (!this.#ready || events.waited(performance.now()) <= connections.timeoutMs) return;
+        const now = performance.now();
+        if (this.connecting && now - this.#openedAt > connections.timeoutMs) return this.drop(); // no answer to the handshake
+        if (!this.#ready || events.waited(now) <= connections.timeoutMs) return;
         this.drop();
         connections.unanswered(new Error("Command timed out"));
       },
@@ -61,6 +65,11 @@ export class RespSocket {
 
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** Whether the connection is being opened (not ready yet, not closed). */
+  get connecting(): boolean {
+    return this.#socket !== undefined && !this.#ready;
   }
 
   /** The open socket, to write to; undefined while not `ready`. */
@@ -99,6 +108,7 @@ export class RespSocket {
     const { path, host = "127.0.0.1", port = 6379, tls, username, password } = this.#source.options;
     const socket = path ? connectNet(path) : tls ? connectTls({ host, port, ...tls }) : connectNet({ host, port });
     this.#socket = socket;
+    this.#openedAt = performance.now();
     socket.setNoDelay(true);
     socket.on("error", (error) => this.#close(socket, error));
     socket.on("close", () => this.#close(socket, undefined));
