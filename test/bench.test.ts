@@ -31,11 +31,14 @@ describe("benchmarks, --quick", () => {
       expect(out).toMatch(new RegExp(`\\| 10,000 \\| ${size} \\| [\\d.,]+ \\| [\\d.,]+ \\| [\\d.,]+ \\| [\\d.]+x \\|`));
   }, 130_000);
 
-  it("npm run bench:brokers -- --quick measures RedisBroker against redis-benchmark on a real redis-server", async () => {
+  it("npm run bench:brokers -- --quick measures ws-channels, the RESP floor and socket.io's Redis adapter on a real redis-server", async () => {
     const { code, out } = await npm(["run", "bench:brokers", "--", "--quick"], 120_000);
     expect(code, out).toBe(0);
     expect(out).toContain("### Broker throughput");
-    expect(out).toMatch(/\| 1,000 \| [\d,]+ \| [\d,]+ \| [\d.]+x \|/);
+    // each system's row: CPU per cross-node broadcast, its ratio to the floor, then broadcasts per second
+    for (const system of ["ws-channels", "floor", "socket.io"])
+      expect(out).toMatch(new RegExp(`\\| ${system} \\| [\\d.,]+ µs \\| [\\d.,]+x \\| [\\d.]+% \\| [\\d,]+ \\| [\\d.,]+x \\|`));
+    expect(out).toMatch(/\| ws-channels( \| [^|]+){6} \| 0 \| 0 \|/); // nothing lost, nothing unpublished
   }, 130_000);
 
   it("npm run bench:platform -- --quick measures presence and history on one process, two workers and two Redis servers", async () => {

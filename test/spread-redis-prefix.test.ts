@@ -47,11 +47,11 @@ describe("--redis-prefix: deployments sharing one Redis", () => {
     try {
       const subscribers = async (name: string): Promise<number> => Number(((await admin.pubsub("NUMSUB", name)) as [string, number])[1]);
       expect([await subscribers("one:s:room"), await subscribers("two:s:room")]).toEqual([2, 1]);
-      // two connections per server (a subscriber; one for commands and publishes), three servers, and this one
+      // four connections per server (ioredis's for commands and for its id and node channels, the broker's own publisher and subscriber), three servers, and this one
       const clients = String(await admin.call("CLIENT", "LIST"))
         .trim()
         .split("\n");
-      expect(clients).toHaveLength(2 * 3 + 1);
+      expect(clients).toHaveLength(4 * 3 + 1);
     } finally {
       admin.disconnect();
     }

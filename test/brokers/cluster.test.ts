@@ -68,6 +68,31 @@ describe("ClusterBroker faults", () => {
     expect(await a.call({ op: "counts" })).toEqual({ m0: 0, m1: 0 });
   });
 
+  it("a turn's broadcasts cross IPC as one message: 500 in one burst reach the primary as one, every other worker gets them all in order", async () => {
+    const [a, b, c] = setup().nodes as [NodeHandle, NodeHandle, NodeHandle];
+    const channels = [fresh("turn-a"), fresh("turn-b")];
+    for (const node of [b, c]) for (const [i, channel] of channels.entries()) await node.call({ op: "tryJoin", channel, name: `m${i}` });
+    const sizes: number[] = [];
+    const count = (_worker: Worker, message: { wsChannels?: string; envelopes?: unknown[] }): void => {
+      if (message?.wsChannels === "pubs") sizes.push(message.envelopes?.length ?? 0);
+    };
+    cluster.on("message", count);
+    const { forwarded } = primary.stats();
+    try {
+      await a.call({ op: "burst", channelList: channels, count: 500 });
+      for (const node of [b, c]) {
+        await receivedAtLeast(node, "m0", 250);
+        await receivedAtLeast(node, "m1", 250);
+        expect(await texts(node, "m0")).toEqual(Array.from({ length: 250 }, (_, i) => `${channels[0]}:${2 * i}`));
+        expect(await texts(node, "m1")).toEqual(Array.from({ length: 250 }, (_, i) => `${channels[1]}:${2 * i + 1}`));
+      }
+    } finally {
+      cluster.off("message", count);
+    }
+    expect(sizes).toEqual([500]);
+    await until(async () => primary.stats().forwarded === forwarded + 1000, "the primary to count every copy written");
+  });
+
   it("a worker killed: the primary forgets its subscriptions and the others keep delivering", async () => {
     const [a, b, c] = setup().nodes as [NodeHandle, NodeHandle, NodeHandle];
     const channel = fresh("worker-dies");

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeEnvelope, encodeEnvelope, MAX_ORIGIN } from "../../packages/ws-channels/src/brokers/envelope.js";
+import {
+  decodeEnvelope,
+  encodeBatch,
+  encodeEnvelope,
+  MAX_ORIGIN,
+  sentBy,
+  splitBatch,
+} from "../../packages/ws-channels/src/brokers/envelope.js";
 
 describe("the envelope", () => {
   it("round-trips origin, epoch, seq, channel (string or number, kept apart) and payload (text or binary) without JSON", () => {
@@ -33,5 +40,42 @@ describe("the envelope", () => {
     const badNumber = Buffer.from(good);
     badNumber[1] = 0b10; // says number, but the channel is 3 bytes
     expect(decodeEnvelope(badNumber)).toBeUndefined();
+  });
+});
+
+describe("the batch", () => {
+  it("carries envelopes of one origin, split back byte for byte as views; its first 8 bytes tell the origin as an envelope's do", () => {
+    const envelopes = ["a", "", "é".repeat(300)].map((text, i) => encodeEnvelope(12345, 1, i + 1, "room", text));
+    const batch = encodeBatch(envelopes);
+    expect(batch.length).toBe(8 + envelopes.reduce((sum, e) => sum + 4 + e.length, 0));
+    const got: Buffer[] = [];
+    expect(splitBatch(batch, (envelope) => got.push(envelope))).toBe(true);
+    expect(got.map((envelope) => envelope.toString("hex"))).toEqual(envelopes.map((envelope) => envelope.toString("hex")));
+    expect(got[0]?.buffer).toBe(batch.buffer); // a view, not a copy
+    for (const bytes of [batch, envelopes[0] as Buffer]) {
+      expect(sentBy(bytes, 12345)).toBe(true);
+      expect(sentBy(bytes, 12346)).toBe(false);
+    }
+    // not a batch: handed on whole
+    const single: Buffer[] = [];
+    expect(splitBatch(envelopes[0] as Buffer, (envelope) => single.push(envelope))).toBe(true);
+    expect(single).toEqual([envelopes[0]]);
+  });
+
+  it("a broken batch is refused from the break on: truncated, a length past the end, nothing in it; other versions are nobody's echo", () => {
+    const batch = encodeBatch([encodeEnvelope(1, 1, 1, "room", "one"), encodeEnvelope(1, 1, 2, "room", "two")]);
+    const count = (bytes: Buffer): [boolean, number] => {
+      let n = 0;
+      return [splitBatch(bytes, () => void n++), n];
+    };
+    expect(count(batch.subarray(0, batch.length - 1))).toEqual([false, 1]);
+    const long = Buffer.from(batch);
+    long.writeUInt32BE(1000, 8);
+    expect(count(long)).toEqual([false, 0]);
+    expect(count(batch.subarray(0, 8))).toEqual([false, 0]);
+    const other = Buffer.from(batch);
+    other[0] = 3;
+    expect(sentBy(other, 1)).toBe(false);
+    expect(sentBy(batch.subarray(0, 7), 1)).toBe(false);
   });
 });

@@ -130,14 +130,14 @@ describe("RedisBroker faults", () => {
     }
   }, 60_000);
 
-  it("close() unsubscribes and quits both connections", async () => {
+  it("close() unsubscribes and quits its three connections (subscriber, commands, publisher)", async () => {
     const clients = async (): Promise<number> =>
       String(await admin.client("LIST"))
         .trim()
         .split("\n").length;
     const baseline = await clients();
     const { node, handle } = await redisNode();
-    expect(await clients()).toBe(baseline + 2);
+    expect(await clients()).toBe(baseline + 3);
     const channel = fresh("closing");
     await handle.call({ op: "tryJoin", channel, name: "m0" });
     expect(await numsub(channel)).toBe(1);
@@ -146,7 +146,7 @@ describe("RedisBroker faults", () => {
     expect(await numsub(channel)).toBe(0);
   });
 
-  it("an existing ioredis client: the broker publishes with it, subscribes on a duplicate, and close() leaves it open", async () => {
+  it("an existing ioredis client: the broker publishes and subscribes on connections of its own to its server, and close() leaves it open", async () => {
     const client = new Redis(server.path);
     const listeners = [client.listenerCount("close"), client.listenerCount("ready")];
     const broker = new RedisBroker({ client, prefix: PREFIX });
@@ -190,6 +190,46 @@ describe("RedisBroker faults", () => {
     expect(await texts(b, "m0")).toEqual(["first", "second", "third"]);
     expect((await brokerStats(b)).lost).toBe(lostBefore);
   }, 60_000);
+
+  it("broadcasts to one channel in one turn leave as batches (a few PUBLISH), split in order on the other nodes; the origin drops its own", async () => {
+    const [a, b] = setup().nodes as [NodeHandle, NodeHandle];
+    const channel = fresh("batched");
+    for (const node of [a, b]) await node.call({ op: "tryJoin", channel, name: "m0" });
+    // a subscriber of our own counts the messages Redis carries on the channel
+    const watcher = new Redis(server.path);
+    let messages = 0;
+    watcher.on("messageBuffer", () => void messages++);
+    await watcher.subscribe(redisName(channel));
+    const receivedBefore = (await brokerStats(a)).received;
+    const lostBefore = (await brokerStats(b)).lost;
+    const count = 2000;
+    // 2,000 in one turn, 600 bytes each: batches of at most 64 KiB of envelopes, about 100 each
+    await a.call({ op: "burst", channelList: [channel], count, pad: 600 });
+    await receivedAtLeast(b, "m0", count, 20_000);
+    expect((await texts(b, "m0")).map((text) => text.replace(/\.+$/, ""))).toEqual(
+      Array.from({ length: count }, (_, i) => `${channel}:${i}`),
+    );
+    await until(async () => messages >= 2, "the batches to reach the watcher");
+    expect(messages).toBeLessThanOrEqual(count / 50);
+    expect((await brokerStats(a)).received).toBe(receivedBefore); // its own batches came back and were dropped as its echo
+    expect((await brokerStats(b)).lost).toBe(lostBefore);
+    watcher.disconnect();
+  });
+
+  it("a join made while the broker's connections are being opened waits for its subscription: tryJoin resolves true, and a broadcast made then arrives", async () => {
+    const broker = new RedisBroker({ url: server.path, prefix: PREFIX });
+    const channels = new Channels({ broker });
+    const got: string[] = [];
+    const channel = fresh("opening");
+    expect(broker.stats().connected).toBe(false); // nothing is open yet
+    expect(await channels.tryJoin(channel, { send: (data) => void got.push(String(data)) })).toBe(true);
+    expect(await numsub(channel)).toBe(1);
+    const [b] = setup().nodes as [NodeHandle];
+    await b.call({ op: "broadcast", channel, data: "made after the join" });
+    await until(async () => got.length === 1, "the broadcast from b");
+    expect(got).toEqual(["made after the join"]);
+    await channels.close();
+  });
 
   it("a publish that cannot be sent is counted, never queued: ioredis's offline queue stays empty", async () => {
     const broker = new RedisBroker({ url: "/nonexistent/redis.sock", prefix: PREFIX, redis: { retryStrategy: () => null } });

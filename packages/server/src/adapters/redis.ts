@@ -3,7 +3,8 @@ import type { Broker, BrokerEvents, Channels } from "ws-channels";
 import { RedisBroker, RedisConnections } from "ws-channels/redis";
 import type { ClientMeta } from "../client-meta.js";
 import type { HistorySettings } from "../history.js";
-import { type Adapter, type AdapterStats, brokerUp, type NodeAddress } from "./adapter.js";
+import { emitted } from "../wait.js";
+import { type Adapter, type AdapterStats, brokerUp, type NodeAddress, START_WAIT_MS } from "./adapter.js";
 import { Gathering } from "./gather.js";
 import type { HistoryStore } from "./history-store.js";
 import type { PresenceParts, PresenceStore } from "./presence.js";
@@ -99,8 +100,14 @@ export class RedisAdapter implements Adapter {
   }
 
   async ready(): Promise<boolean> {
-    // once the broker is up the subscriber has been ready, so this node's channel is being subscribed
-    return (await brokerUp(this.broker)) && (await this.#listening);
+    // the broker comes up on connections of its own; this node's channel is subscribed on the
+    // shared subscriber once it is ready, which may come later
+    const subscriber = this.#connections.subscriber;
+    const [up, ready] = await Promise.all([
+      brokerUp(this.broker),
+      subscriber.status === "ready" || emitted(subscriber, "ready", START_WAIT_MS),
+    ]);
+    return up && ready && (await this.#listening);
   }
 
   stats(): AdapterStats {

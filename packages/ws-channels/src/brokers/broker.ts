@@ -49,9 +49,12 @@ export interface Broker {
    * it came on when the broker's server names it (a Redis channel): an envelope naming another
    * channel than that is dropped and counted invalid, since anyone able to write to the server can
    * publish anything there.
+   * @param origin the origin id this node's envelopes carry (bytes 2 to 8 of an envelope or a
+   *   batch, `envelope.ts`): a broker may drop a message carrying it without reading further,
+   *   since it is this node's own broadcast back (the `Channels` drops it otherwise).
    * @throws {Error} when called a second time (a broker serves one `Channels`).
    */
-  start(receive: (envelope: Buffer, channel?: ChannelId) => void): void;
+  start(receive: (envelope: Buffer, channel?: ChannelId) => void, origin?: number): void;
   /**
    * Subscribes this node to `channel`. Calls for one channel (subscribe, unsubscribe, subscribe)
    * reach the broker's server in call order.

@@ -37,7 +37,8 @@ export type SetupPrimaryOptions = WorkerBacklogOptions;
  * `serialization: "advanced"` (plus `settings`) with `cluster.setupPrimary`, so call it before
  * `cluster.fork()`. Then it keeps which worker is subscribed to which channel, acknowledges each
  * subscription, and forwards every broadcast to the other workers subscribed to its channel, in
- * the order each worker sent them. A worker that exits is forgotten. Messages without the
+ * the order each worker sent them: what a worker sends in one turn comes as one message, and what
+ * is routed to one worker in one turn of the primary leaves as one message. A worker that exits is forgotten. Messages without the
  * `wsChannels` tag are the application's and are left alone. A worker that stops reading its IPC
  * channel gets at most `maxPending` envelopes or `maxPendingBytes` bytes waiting in the primary;
  * past that its copies are dropped and counted (`dropped`), so it cannot take the primary down.
@@ -49,11 +50,15 @@ export type SetupPrimaryOptions = WorkerBacklogOptions;
  */
 export function setupPrimary(settings: ClusterSettings = {}, options: SetupPrimaryOptions = {}): ClusterPrimary {
   if (!cluster.isPrimary) throw new Error("setupPrimary() runs in the cluster primary, not in a worker");
-  const backlog = new WorkerBacklog(options);
+  const counts = { routed: 0, forwarded: 0, dropped: 0 };
+  // A worker's channel closing under a send is counted instead of an 'error' event.
+  const backlog = new WorkerBacklog(options, (envelopes, error) => {
+    if (error === null) counts.forwarded += envelopes;
+    else counts.dropped += envelopes;
+  });
   cluster.setupPrimary({ ...settings, serialization: "advanced" });
   const routes = new Map<ChannelId, Set<Worker>>();
   const subscriptions = new Map<Worker, Set<ChannelId>>();
-  const counts = { routed: 0, forwarded: 0, dropped: 0 };
 
   const unsubscribe = (worker: Worker, channel: ChannelId): void => {
     const workers = routes.get(channel);
@@ -62,25 +67,20 @@ export function setupPrimary(settings: ClusterSettings = {}, options: SetupPrima
     if (workers.size === 0) routes.delete(channel);
   };
 
-  // With a callback, a worker's channel closing under a send is counted instead of an 'error' event.
-  const forwarded = (error: Error | null): void => {
-    if (error === null) counts.forwarded++;
-    else counts.dropped++;
-  };
   const ignore = (): void => undefined; // an answer to a worker that is going: its exit cleans up
-  const send = (worker: Worker, message: Extract<BrokerToWorker, { wsChannels: "msg" }>): void => {
-    if (!backlog.send(worker, message, message.envelope.byteLength, forwarded)) counts.dropped++;
-  };
   // Answers are not bounded: one per request the worker made, and a dropped ack would hang its subscription.
   const answer = (worker: Worker, message: BrokerToWorker): void => {
     if (worker.isConnected()) worker.send(message, ignore);
   };
 
   const stopHandling = fromWorkers<BrokerToPrimary>({
-    pub: (message, worker) => {
-      counts.routed++;
-      for (const other of routes.get(message.channel) ?? []) {
-        if (other !== worker) send(other, { wsChannels: "msg", envelope: message.envelope });
+    pubs: ({ channels, envelopes }, worker) => {
+      counts.routed += envelopes.length;
+      for (let i = 0; i < envelopes.length; i++) {
+        const envelope = envelopes[i] as Uint8Array;
+        for (const other of routes.get(channels[i] as ChannelId) ?? []) {
+          if (other !== worker && !backlog.queue(other, envelope)) counts.dropped++;
+        }
       }
     },
     sub: (message, worker) => {

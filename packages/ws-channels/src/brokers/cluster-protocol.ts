@@ -18,13 +18,15 @@ export type BrokerToPrimary =
   | { wsChannels: "hello" }
   | { wsChannels: "sub"; channel: ChannelId; id: number }
   | { wsChannels: "unsub"; channel: ChannelId }
-  | { wsChannels: "pub"; channel: ChannelId; envelope: Uint8Array };
+  /** A turn's broadcasts, in publish order: `envelopes[i]` for `channels[i]`. */
+  | { wsChannels: "pubs"; channels: ChannelId[]; envelopes: Uint8Array[] };
 
 /** What `setupPrimary` answers; `welcome` carries bytes as a probe: they arrive as bytes only over "advanced" serialization. */
 export type BrokerToWorker =
   | { wsChannels: "welcome"; probe: Uint8Array }
   | { wsChannels: "ack"; id: number }
-  | { wsChannels: "msg"; envelope: Uint8Array };
+  /** The envelopes routed to this worker in one turn of the primary, in the order they came. */
+  | { wsChannels: "msgs"; envelopes: Uint8Array[] };
 
 /** The handlers of one module, one per kind of the message union `M`. */
 export type Handlers<M extends Tagged, Args extends unknown[]> = {

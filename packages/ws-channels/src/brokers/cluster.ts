@@ -44,6 +44,10 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
   readonly #live = new Set<ChannelId>();
   readonly #acks = new Map<number, (acknowledged: boolean) => void>();
   readonly #counts = { published: 0, unpublished: 0 };
+  /** This turn's broadcasts, sent to the primary as one message when the turn ends. */
+  #channels: ChannelId[] = [];
+  #envelopes: Buffer[] = [];
+  #turnBytes = 0;
   #nextId = 0;
   #pending = 0;
   #pendingBytes = 0;
@@ -76,7 +80,7 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
   start(receive: (envelope: Buffer) => void): void {
     if (this.#receive !== undefined) throw new Error("this ClusterBroker already serves a Channels");
     this.#receive = receive;
-    this.#unlisten = fromPrimary<BrokerToWorker>({ msg: this.#onEnvelope, ack: this.#onAck, welcome: this.#onWelcome });
+    this.#unlisten = fromPrimary<BrokerToWorker>({ msgs: this.#onEnvelopes, ack: this.#onAck, welcome: this.#onWelcome });
     this.#ipc.on("disconnect", this.#onDisconnect);
     this.#send({ wsChannels: "hello" });
   }
@@ -102,14 +106,29 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    // the callback runs once the message is written to the channel: until then it is pending
-    this.#ipc.send?.({ wsChannels: "pub", channel, envelope }, (error) => {
-      this.#pending--;
-      this.#pendingBytes -= bytes;
-      if (error === null) this.#counts.published++;
-      else this.#counts.unpublished++;
-    });
+    if (this.#envelopes.length === 0) process.nextTick(this.#flush);
+    this.#channels.push(channel);
+    this.#envelopes.push(envelope);
+    this.#turnBytes += bytes;
   }
+
+  /** Sends the turn's broadcasts as one message, with one callback: until it runs, they are pending. */
+  readonly #flush = (): void => {
+    const envelopes = this.#envelopes;
+    const bytes = this.#turnBytes;
+    const message: BrokerToPrimary = { wsChannels: "pubs", channels: this.#channels, envelopes };
+    this.#channels = [];
+    this.#envelopes = [];
+    this.#turnBytes = 0;
+    const written = (error: Error | null): void => {
+      this.#pending -= envelopes.length;
+      this.#pendingBytes -= bytes;
+      if (error === null) this.#counts.published += envelopes.length;
+      else this.#counts.unpublished += envelopes.length;
+    };
+    if (this.#ipc.connected) this.#ipc.send?.(message, written);
+    else written(new Error("the IPC channel to the cluster primary closed"));
+  };
 
   stats(): BrokerStats {
     return { connected: this.#connected, ...this.#counts, subscriptions: this.#live.size };
@@ -134,7 +153,9 @@ export class ClusterBroker extends EventEmitter<BrokerEvents> implements Broker 
     return true;
   }
 
-  readonly #onEnvelope = (message: { envelope: Uint8Array }): void => this.#receive?.(asBuffer(message.envelope));
+  readonly #onEnvelopes = (message: { envelopes: Uint8Array[] }): void => {
+    for (const envelope of message.envelopes) this.#receive?.(asBuffer(envelope));
+  };
 
   readonly #onAck = (message: { id: number }): void => {
     this.#acks.get(message.id)?.(true);

@@ -15,9 +15,19 @@ import type { ChannelId } from "../types.js";
  *
  * No JSON and no base64: the payload is copied once, into the envelope, and a receiver takes it
  * back as a view of the envelope without copying.
+ *
+ * A batch carries several envelopes of one origin (for one channel, as one message of the broker):
+ *
+ *   0       1     version of a batch (2)
+ *   1       1     0
+ *   2       6     origin, where an envelope has it: either is told to be an echo from its first 8 bytes
+ *   8       rest  per envelope: its length (uint32 BE), then the envelope
  */
 
 const VERSION = 1;
+const BATCH = 2;
+/** The bytes of a batch before its first envelope's length. */
+const BATCH_HEADER = 8;
 const BINARY = 0b01;
 const NUMBER = 0b10;
 const HEADER = 20;
@@ -79,4 +89,46 @@ export function decodeEnvelope(bytes: Buffer): Envelope | undefined {
     binary: (flags & BINARY) !== 0,
     payload: bytes.subarray(end),
   };
+}
+
+/** Whether the envelope or batch at `bytes[at]` was sent by `origin`: read from its first 8 bytes, allocating nothing. */
+export function sentBy(bytes: Buffer, origin: number, at = 0): boolean {
+  return bytes.length >= at + BATCH_HEADER && (bytes[at] === VERSION || bytes[at] === BATCH) && bytes.readUIntBE(at + 2, 6) === origin;
+}
+
+/** Joins envelopes of one origin into one batch: one copy of each. @param envelopes at least one. */
+export function encodeBatch(envelopes: readonly Buffer[]): Buffer {
+  let size = BATCH_HEADER;
+  for (const envelope of envelopes) size += 4 + envelope.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BATCH;
+  out[1] = 0;
+  (envelopes[0] as Buffer).copy(out, 2, 2, 8);
+  let at = BATCH_HEADER;
+  for (const envelope of envelopes) {
+    out.writeUInt32BE(envelope.length, at);
+    envelope.copy(out, at + 4);
+    at += 4 + envelope.length;
+  }
+  return out;
+}
+
+/**
+ * Hands each envelope of a batch to `each` (views of `bytes`, not copies), or `bytes` itself when
+ * it is not a batch.
+ * @returns false if the batch's framing is broken (what came before the break was handed on).
+ */
+export function splitBatch(bytes: Buffer, each: (envelope: Buffer) => void): boolean {
+  if (bytes[0] !== BATCH) {
+    each(bytes);
+    return true;
+  }
+  let at = BATCH_HEADER;
+  while (at + 4 <= bytes.length) {
+    const end = at + 4 + bytes.readUInt32BE(at);
+    if (end > bytes.length) return false;
+    each(bytes.subarray(at + 4, end));
+    at = end;
+  }
+  return at === bytes.length && bytes.length > BATCH_HEADER;
 }

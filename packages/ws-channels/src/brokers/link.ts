@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
-import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
+import { decodeEnvelope, encodeEnvelope, sentBy, splitBatch } from "./envelope.js";
 
 /**
  * The most channels whose outgoing sequence a node remembers at once. Past it, the channel
@@ -89,7 +89,7 @@ export class BrokerLink {
   constructor(broker: Broker, deliver: (channel: ChannelId, payload: Payload) => void) {
     this.#broker = broker;
     this.#deliver = deliver;
-    broker.start(this.#receive);
+    broker.start(this.#receive, this.origin);
   }
 
   /** Encodes `message` for `channel` with its next sequence number and publishes it. */
@@ -139,15 +139,25 @@ export class BrokerLink {
     return this.#broker.close();
   }
 
+  /** What the broker received: this node's own echo is dropped before anything is decoded; a batch is split. */
   readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId): void => {
-    if (this.#closed) return;
+    if (this.#closed || sentBy(bytes, this.origin)) return; // our own broadcast, back from the broker: delivered already
+    this.#arrivedOn = arrivedOn;
+    if (!splitBatch(bytes, this.#receiveOne)) this.#counts.invalid++;
+  };
+
+  /** The channel the message being split arrived on. */
+  #arrivedOn: ChannelId | undefined;
+
+  readonly #receiveOne = (bytes: Buffer): void => {
+    const arrivedOn = this.#arrivedOn;
     const envelope = decodeEnvelope(bytes);
     if (envelope === undefined || (arrivedOn !== undefined && envelope.channel !== arrivedOn)) {
       this.#counts.invalid++;
       return;
     }
     const { origin, epoch, seq, channel } = envelope;
-    if (origin === this.origin) return; // our own broadcast, back from the broker: delivered already
+    if (origin === this.origin) return; // an envelope of ours in a batch of another origin's: made up
     const origins = this.#seen.get(channel);
     if (origins === undefined) {
       this.#counts.stray++; // the last local member left while this was on its way

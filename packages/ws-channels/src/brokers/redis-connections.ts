@@ -27,6 +27,9 @@ const FORCED: ConnectionOptions = {
   autoResendUnfulfilledCommands: false,
   // Commands in flight when the connection drops are rejected at once rather than held.
   maxRetriesPerRequest: 0,
+  // A connection dropped because Redis stopped answering is destroyed at once: ioredis would wait
+  // 2 s for the peer to close it, and stay "ready" meanwhile though nothing can be written.
+  disconnectTimeout: 0,
 };
 
 /** Options of `new RedisConnections()`. */
@@ -53,19 +56,25 @@ export interface RedisConnectionsOptions {
 }
 
 /**
- * The connections one node keeps to Redis, as few as pub/sub allows: `subscriber`, which once it
- * subscribes can run nothing else, and `commands`, for publishes and every other command. A
- * `RedisBroker` makes a pair of its own, or shares one given to it (a server's broker, id claims
- * and node messages share one: two connections per node).
+ * The ioredis connections one node keeps to Redis: `commands`, for every command, and
+ * `subscriber`, made on first use, which once it subscribes can run nothing else. A `RedisBroker`
+ * makes its own, or shares those given to it (a server's broker, id claims and node messages share
+ * them); it publishes and subscribes on two connections of its own, in RESP written by hand, to the
+ * server `commands` is connected to, and uses `commands` to know when Redis is reachable: three
+ * connections for a broker alone, four for a server's node (its id claims and node messages
+ * subscribe on `subscriber`).
  */
 export class RedisConnections {
   readonly commands: Redis;
-  readonly subscriber: Redis;
   readonly prefix: string;
+  /** How long Redis may take to answer a command, in ms. */
+  readonly timeoutMs: number;
   /** The last error a connection reported: the reason of the next `down`. */
   lastError: Error | undefined;
   readonly #owned: Redis[];
   readonly #health: NodeJS.Timeout;
+  #subscriber: Redis | undefined;
+  readonly #makeSubscriber: () => Redis;
   #closing: Promise<void> | undefined;
 
   /**
@@ -80,15 +89,26 @@ export class RedisConnections {
     if (client !== undefined && !(client instanceof Redis)) throw new TypeError("client must be an ioredis Redis client");
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`timeoutMs must be an integer >= 1, got ${String(timeoutMs)}`);
     this.prefix = prefix;
+    this.timeoutMs = timeoutMs;
     const forced = { ...FORCED, commandTimeout: timeoutMs };
     this.commands = client ?? new Redis(url, { ...redis, ...forced });
-    this.subscriber = client === undefined ? new Redis(url, { ...redis, ...forced }) : client.duplicate(forced);
-    this.#owned = client === undefined ? [this.commands, this.subscriber] : [this.subscriber];
-    for (const connection of [this.commands, this.subscriber]) connection.on("error", this.#onError);
+    this.#makeSubscriber = () => (client === undefined ? new Redis(url, { ...redis, ...forced }) : client.duplicate(forced));
+    this.#owned = client === undefined ? [this.commands] : [];
+    this.commands.on("error", this.#onError);
     this.#health = setInterval(() => {
-      for (const connection of [this.commands, this.subscriber])
-        if (connection.status === "ready") connection.ping().catch(this.unanswered);
+      for (const connection of [this.commands, this.#subscriber])
+        if (connection?.status === "ready") connection.ping().catch(this.unanswered);
     }, timeoutMs).unref();
+  }
+
+  /** The subscribing connection (a `duplicate()` of a given `client`), made on first use. */
+  get subscriber(): Redis {
+    if (this.#subscriber === undefined) {
+      this.#subscriber = this.#makeSubscriber();
+      this.#subscriber.on("error", this.#onError);
+      this.#owned.push(this.#subscriber);
+    }
+    return this.#subscriber;
   }
 
   /** Redis's name for a thing of this set-up: `PREFIX:KIND:NAME`. */

@@ -2,7 +2,10 @@ import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
+import { encodeBatch, sentBy } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
+import { RedisPublisher } from "./redis-publisher.js";
+import { RedisSubscriber } from "./redis-subscriber.js";
 
 /** Options of `new RedisBroker()`: its own connections' (see `RedisConnectionsOptions`), or shared ones. */
 export interface RedisBrokerOptions extends RedisConnectionsOptions {
@@ -23,18 +26,22 @@ export interface RedisBrokerOptions extends RedisConnectionsOptions {
   maxPendingBytes?: number;
 }
 
-/** The most channels one SUBSCRIBE or UNSUBSCRIBE names. */
+/** The most channels one SUBSCRIBE names. */
 const BATCH = 1000;
 /** ':' in a Redis name. */
 const COLON = 0x3a;
 /** 'n', the kind of a number channel's name. */
 const N = 0x6e;
+/** The most bytes of envelopes one PUBLISH carries as a batch. */
+const MAX_BATCH_BYTES = 64 * 1024;
 
 /**
  * A broker over Redis pub/sub: one Redis channel per live channel, subscribed while this node has
  * members in it (never a pattern), named `PREFIX:s:NAME` for a string channel and `PREFIX:n:NUMBER`
- * for a number. One connection publishes, in call order, which keeps each node's order per
- * channel; another subscribes (see `RedisConnections`). While Redis is unreachable, broadcasts are still
+ * for a number. Two connections of the broker's own, in RESP written by hand, follow the
+ * `commands` connection of its `RedisConnections` to the same server: one publishes, in call
+ * order, which keeps each node's order per channel (`RedisPublisher`), one subscribes
+ * (`RedisSubscriber`). While Redis is unreachable, broadcasts are still
  * written to local members and those that could not be published are counted; when Redis is back
  * the broker subscribes to exactly the channels live at that moment, then emits `up`.
  *
@@ -44,10 +51,11 @@ const N = 0x6e;
 export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #connections: RedisConnections;
   readonly #pub: Redis;
-  readonly #sub: Redis;
+  readonly #publisher: RedisPublisher;
+  readonly #subscriber: RedisSubscriber;
   /** Whether the connections are the broker's own, to close with it. */
   readonly #owns: boolean;
-  /** Where the kind's one letter ends in the broker's Redis names: a ':' there, and the name is the broker's. */
+  /** Where the kind's one letter ends in the broker's Redis names. */
   readonly #kindEnd: number;
   readonly #maxPending: number;
   readonly #maxPendingBytes: number;
@@ -57,11 +65,22 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   #pending = 0;
   #pendingBytes = 0;
   #receive: ((envelope: Buffer, channel: ChannelId) => void) | undefined;
+  /** The origin of this node's envelopes, whose echo is dropped unread. */
+  #origin = -1;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
   #subscribed = false;
   #connected = false;
   #closing: Promise<void> | undefined;
-  #corked = false;
+  /**
+   * The turn's open PUBLISH: the envelopes published one after another to one channel, sent as
+   * one batch when another channel's comes, or the turn ends.
+   */
+  #batchName = "";
+  readonly #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #turn = false;
+  /** Subscriptions made while the subscribing connection was being opened, answered with the live set's. */
+  #opening: ((subscribed: boolean) => void)[] = [];
 
   /**
    * @throws {TypeError} for options of the wrong type, or `connections` with options of its own.
@@ -82,147 +101,147 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#owns = connections === undefined;
     this.#connections = connections ?? new RedisConnections(own);
     this.#pub = this.#connections.commands;
-    this.#sub = this.#connections.subscriber;
     this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
-    for (const connection of [this.#pub, this.#sub]) connection.on("close", this.#update);
-    this.#pub.on("ready", this.#update);
-    this.#sub.on("ready", this.#resubscribe);
-    this.#sub.on("messageBuffer", this.#onMessage);
-    // connections given ready emit no `ready`
-    if (this.#sub.status === "ready") queueMicrotask(this.#resubscribe);
-    else if (this.#pub.status === "ready") queueMicrotask(this.#update);
+    this.#publisher = new RedisPublisher(this.#connections, { ready: this.#update, closed: this.#update, answered: this.#answered });
+    this.#subscriber = new RedisSubscriber(this.#connections, {
+      ready: this.#resubscribe,
+      closed: this.#subscriberClosed,
+      message: this.#onMessage,
+    });
+    this.#pub.on("close", this.#update).on("ready", this.#update);
   }
 
   /** @throws {Error} when called a second time. */
-  start(receive: (envelope: Buffer, channel: ChannelId) => void): void {
+  start(receive: (envelope: Buffer, channel: ChannelId) => void, origin = -1): void {
     if (this.#receive !== undefined) throw new Error("this RedisBroker already serves a Channels");
     this.#receive = receive;
+    this.#origin = origin;
   }
 
   subscribe(channel: ChannelId): Promise<boolean> {
     if (this.#closing !== undefined) return Promise.resolve(false);
     const name = this.#nameOf(channel);
     this.#live.set(channel, name);
-    if (this.#sub.status !== "ready") return Promise.resolve(false);
-    return this.#sub.subscribe(name).then(
-      () => true,
-      (error: unknown) => {
-        this.#unanswered(error); // the connection dropped or stalled first: `ready` subscribes again
-        return false;
-      },
-    );
+    // while the connection is being opened, the live set's subscription on `ready` answers; false if it fails
+    if (this.#subscriber.connecting) return new Promise((resolve) => this.#opening.push(resolve));
+    return this.#subscriber.subscribe([name]); // false if the connection is down or drops first: `ready` subscribes again
   }
 
   unsubscribe(channel: ChannelId): void {
     const name = this.#live.get(channel);
     if (name === undefined) return;
     this.#live.delete(channel);
-    if (this.#sub.status === "ready") this.#sub.unsubscribe(name).catch(() => undefined); // a drop unsubscribes anyway
+    this.#subscriber.unsubscribe([name]); // a drop unsubscribes anyway
   }
 
   publish(channel: ChannelId, envelope: Buffer): void {
     const bytes = envelope.byteLength;
     const full = this.#pending >= this.#maxPending || this.#pendingBytes + bytes > this.#maxPendingBytes;
-    if (this.#pub.status !== "ready" || full || this.#closing !== undefined) {
+    if (!this.#publisher.ready || full || this.#closing !== undefined) {
       this.#counts.unpublished++;
       return;
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    if (!this.#corked) this.#cork();
-    this.#pub.publish(this.#live.get(channel) ?? this.#nameOf(channel), envelope).then(
-      () => this.#answered(bytes, true),
-      (error: unknown) => {
-        this.#answered(bytes, false);
-        this.#unanswered(error);
-      },
-    );
+    const name = this.#live.get(channel) ?? this.#nameOf(channel);
+    if (name !== this.#batchName || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
+    this.#batchName = name;
+    this.#batch.push(envelope);
+    this.#batchBytes += bytes;
+    if (!this.#turn) {
+      this.#turn = true;
+      process.nextTick(this.#endTurn);
+    }
+  }
+
+  readonly #endTurn = (): void => {
+    this.#turn = false;
+    this.#sendBatch();
+  };
+
+  /** Hands the open batch to the publisher: one envelope as it is, several framed as a batch. */
+  #sendBatch(): void {
+    const batch = this.#batch;
+    const envelopes = batch.length;
+    if (envelopes === 0) return;
+    const message = envelopes === 1 ? (batch[0] as Buffer) : encodeBatch(batch);
+    if (this.#publisher.ready) this.#publisher.publish(this.#batchName, message, envelopes, this.#batchBytes);
+    else this.#answered(envelopes, this.#batchBytes, false); // it closed this turn
+    batch.length = 0;
+    this.#batchBytes = 0;
   }
 
   stats(): BrokerStats {
     return { connected: this.#connected, ...this.#counts, subscriptions: this.#live.size };
   }
 
-  /** Unsubscribes from every channel and quits the connections it made (not a `client` or `connections` it was given). */
+  /** Closes its own connections (which unsubscribes from every channel) and quits those it made (not a `client` or `connections` it was given). */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
-    const names = [...this.#live.values()];
     this.#live.clear();
     this.#connected = false;
     this.#pub.off("close", this.#update).off("ready", this.#update);
-    this.#sub.off("close", this.#update).off("ready", this.#resubscribe).off("messageBuffer", this.#onMessage);
-    if (this.#sub.status === "ready") {
-      const batches = this.#owns ? [this.#sub.unsubscribe()] : this.#batches(names, (batch) => this.#sub.unsubscribe(...batch));
-      await Promise.all(batches).catch(() => undefined);
-    }
+    this.#sendBatch();
+    await Promise.all([this.#subscriber.end(), this.#publisher.end()]);
     if (this.#owns) await this.#connections.close();
   }
 
-  /** Calls `command` with each slice of BATCH names. @returns its promises. */
-  #batches(names: string[], command: (batch: string[]) => Promise<unknown>): Promise<unknown>[] {
-    const batches: Promise<unknown>[] = [];
-    for (let i = 0; i < names.length; i += BATCH) batches.push(command(names.slice(i, i + BATCH)));
-    return batches;
-  }
-
   /**
-   * A message on the subscribing connection: the broker's when its name is (other users' kinds are
-   * longer than one letter), handed on with the channel its name says, which the envelope must match.
+   * A message on the subscribing connection, as offsets in `bytes`: this node's own echo is dropped
+   * on its first bytes; anything else is handed on (a view) with the channel its Redis name says,
+   * which the envelope must match.
    */
-  readonly #onMessage = (name: Buffer, envelope: Buffer): void => {
-    if (name[this.#kindEnd] !== COLON || this.#receive === undefined) return;
-    const channel = name.toString("utf8", this.#kindEnd + 1);
-    this.#receive(envelope, name[this.#kindEnd - 1] === N ? Number(channel) : channel);
+  readonly #onMessage = (bytes: Buffer, nameStart: number, nameEnd: number, at: number, end: number): void => {
+    if (this.#receive === undefined || sentBy(bytes, this.#origin, at)) return;
+    const kind = nameStart + this.#kindEnd;
+    if (bytes[kind] !== COLON) return; // not a name of the broker's
+    const channel = bytes.toString("utf8", kind + 1, nameEnd);
+    this.#receive(bytes.subarray(at, end), bytes[kind - 1] === N ? Number(channel) : channel);
   };
-
-  /**
-   * ioredis writes every command to its socket on its own, one system call each: corked until the
-   * end of the tick, the publishes of one tick leave in one `writev` (as member sockets do).
-   */
-  #cork(): void {
-    const stream = this.#pub.stream;
-    if (stream === undefined || stream === null) return;
-    this.#corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      stream.uncork();
-    });
-  }
 
   #nameOf(channel: ChannelId): string {
     return this.#connections.name(typeof channel === "number" ? "n" : "s", channel);
   }
 
-  #answered(bytes: number, published: boolean): void {
-    this.#pending--;
+  /** Redis answered a PUBLISH carrying `envelopes` envelopes (or the connection closed under it). */
+  readonly #answered = (envelopes: number, bytes: number, published: boolean): void => {
+    this.#pending -= envelopes;
     this.#pendingBytes -= bytes;
-    if (published) this.#counts.published++;
-    else this.#counts.unpublished++;
-  }
-
-  readonly #unanswered = (error: unknown): void => this.#connections.unanswered(error);
+    if (published) this.#counts.published += envelopes;
+    else this.#counts.unpublished += envelopes;
+  };
 
   /** The subscribing connection is (again) ready: subscribe to exactly the live set. */
   readonly #resubscribe = (): void => {
     this.#subscribed = false;
-    Promise.all(this.#batches([...this.#live.values()], (batch) => this.#sub.subscribe(...batch))).then(
-      () => {
-        this.#subscribed = this.#sub.status === "ready";
-        this.#update();
-      },
-      this.#unanswered, // dropped again before the replies: the next `ready` starts over
-    );
+    const names = [...this.#live.values()];
+    const batches: Promise<boolean>[] = [];
+    for (let i = 0; i < names.length; i += BATCH) batches.push(this.#subscriber.subscribe(names.slice(i, i + BATCH)));
+    void Promise.all(batches).then((acknowledged) => {
+      // dropped again before the replies: the next `ready` starts over
+      this.#subscribed = this.#subscriber.ready && acknowledged.every(Boolean);
+      this.#answerOpening(this.#subscribed);
+      this.#update();
+    });
   };
+
+  readonly #subscriberClosed = (): void => {
+    this.#answerOpening(false);
+    this.#update();
+  };
+
+  #answerOpening(subscribed: boolean): void {
+    for (const resolve of this.#opening.splice(0)) resolve(subscribed);
+  }
 
   /** Emits `up` or `down` when both connections together change state. */
   readonly #update = (): void => {
-    if (this.#sub.status !== "ready") this.#subscribed = false;
-    const connected = this.#closing === undefined && this.#subscribed && this.#pub.status === "ready";
+    if (!this.#subscriber.ready) this.#subscribed = false;
+    const connected = this.#closing === undefined && this.#subscribed && this.#pub.status === "ready" && this.#publisher.ready;
     if (connected === this.#connected) return;
     this.#connected = connected;
     if (connected) this.emit("up", this.#live.size);
