@@ -126,27 +126,23 @@ let placing: Promise<unknown> = Promise.resolve();
  * `node` (the order of `startedWorkers`; the primary deals connections round robin). Calls take
  * turns: callers connecting at once in lockstep could each keep getting the other's worker.
  */
-export function connectToWorker<C>(
-  server: Spawned,
-  node: number,
-  port: number,
-  open: () => Promise<C>,
-  socket: (c: C) => Socket,
-  close: (c: C) => Promise<void>,
-): Promise<C> {
-  const placed = placing.then(() => placeOnWorker(server, node, port, open, socket, close));
+export function connectToWorker<C>(...args: Placement<C>): Promise<C> {
+  const placed = placing.then(() => placeOnWorker(...args));
   placing = placed.catch(() => undefined);
   return placed;
 }
 
-async function placeOnWorker<C>(
+/** connectToWorker's arguments: the server, the worker's index, the port, and how to open, read the socket of and close a client. */
+type Placement<C> = [
   server: Spawned,
   node: number,
   port: number,
   open: () => Promise<C>,
   socket: (c: C) => Socket,
   close: (c: C) => Promise<void>,
-): Promise<C> {
+];
+
+async function placeOnWorker<C>(...[server, node, port, open, socket, close]: Placement<C>): Promise<C> {
   const pid = startedWorkers(server)[node] as number;
   for (let attempt = 0; attempt < 20; attempt++) {
     const client = await open();
