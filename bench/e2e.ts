@@ -16,7 +16,8 @@
  * --rate N (deliveries/s of the latency scenario when the naive server's steady run is not in this
  * invocation; default 45,000, half of what it sustained in bench/RESULTS.md), --seconds S (latency run),
  * --systems ws-channels,uWebSockets.js (only those; a full run without it writes RESULTS.md).
- * E2E_PEER_ARGS in the environment adds Node flags to every server process (a CPU profile, say).
+ * E2E_PEER_ARGS in the environment adds Node flags to every server process (a CPU profile, say);
+ * E2E_PEER_CPUS and E2E_LOADGEN_CPUS ("0", "1") pin the server processes and the load generator (taskset).
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";

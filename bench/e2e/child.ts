@@ -32,15 +32,18 @@ export class Child<In, Out extends { type: string }> {
   /**
    * Starts `script` (a URL of a built .js file) with `execArgv`. With `fileLimit`, the child gets
    * that soft limit on open files through sh's ulimit (which fails if it is above the hard limit).
+   * With `cpus` ("0", "0,1"), it and every process it forks run on those processors only (taskset).
    */
-  constructor(script: URL, execArgv: string[], fileLimit?: number) {
+  constructor(script: URL, execArgv: string[], fileLimit?: number, cpus?: string) {
     const path = fileURLToPath(script);
     // stdout of the children goes to our stderr: our stdout is the results table only.
     const stdio: ["ignore", number, number, "ipc"] = ["ignore", 2, 2, "ipc"];
+    const limit = fileLimit === undefined ? "" : `ulimit -n ${fileLimit} && `;
+    const pin = cpus === undefined ? "" : `taskset -c ${cpus} `;
     this.process =
-      fileLimit === undefined
+      limit === "" && pin === ""
         ? fork(path, [], { execArgv, stdio })
-        : spawn("sh", ["-c", `ulimit -n ${fileLimit} && exec "$0" "$@"`, process.execPath, ...execArgv, path], { stdio });
+        : spawn("sh", ["-c", `${limit}exec ${pin}"$0" "$@"`, process.execPath, ...execArgv, path], { stdio });
     live.add(this.process);
     this.process.on("message", (message: Out) => {
       this.inbox.push(message);

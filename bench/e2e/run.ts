@@ -41,11 +41,17 @@ export type Outcome = { ok: true; value: Measured } | { ok: false; skipped: bool
 const PEERS = new URL("../peers/", import.meta.url);
 /** Extra Node flags for every server process, e.g. E2E_PEER_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const PEER_ARGS = (process.env.E2E_PEER_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+/**
+ * Processors for every server process (and the workers it forks) and for the load generator,
+ * e.g. E2E_PEER_CPUS=0 E2E_LOADGEN_CPUS=1: one process and two workers then get the same core.
+ */
+const PEER_CPUS = process.env.E2E_PEER_CPUS || undefined;
+const LOADGEN_CPUS = process.env.E2E_LOADGEN_CPUS || undefined;
 const LOADGEN = new URL("./loadgen.js", import.meta.url);
 
 /** Runs `system` once with `plan`; never throws, and leaves no child process behind. */
 export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
-  const server = new Child<ToPeer, FromPeer>(new URL(system.peer, PEERS), ["--expose-gc", ...PEER_ARGS], plan.fileLimit);
+  const server = new Child<ToPeer, FromPeer>(new URL(system.peer, PEERS), ["--expose-gc", ...PEER_ARGS], plan.fileLimit, PEER_CPUS);
   let loadgen: Child<ToLoadgen, FromLoadgen> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -54,7 +60,7 @@ export async function runOnce(system: System, plan: RunPlan): Promise<Outcome> {
 
   const steps = async (): Promise<Measured> => {
     const ready = await server.next("ready", Math.min(left(), 20_000));
-    loadgen = new Child<ToLoadgen, FromLoadgen>(LOADGEN, [], plan.fileLimit);
+    loadgen = new Child<ToLoadgen, FromLoadgen>(LOADGEN, [], plan.fileLimit, LOADGEN_CPUS);
     loadgen.send({
       type: "connect",
       port: ready.port,
