@@ -19,13 +19,14 @@
  * profile of it: its figures then stand in the other's columns too); a run with either prints only.
  * BENCH_NODE_ARGS adds Node flags to the node processes (`--cpu-prof --cpu-prof-dir=DIR`, say).
  */
-import { type ChildProcess, execFile, fork, spawn } from "node:child_process";
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { redisSocket, startRedis } from "./redis.js";
 import { fmt, machine, median, table, writeSection } from "./report.js";
 
 const SYSTEMS = { "ws-channels": "node.js", floor: "floor.js", "socket.io": "socketio.js" } as const;
@@ -55,30 +56,12 @@ const ENVELOPE = 20 + "c1234".length + PAYLOAD;
 const progress = (line: string): void => void process.stderr.write(`[bench:brokers] ${line}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), "ws-channels-bench-"));
-const socket = join(dir, "redis.sock");
+const socket = redisSocket(dir);
 const children: ChildProcess[] = [];
 process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Starts redis-server on a unix socket and waits until it accepts connections. */
-async function startRedis(): Promise<ChildProcess> {
-  const redis = spawn("redis-server", ["--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir", dir]);
-  children.push(redis);
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-    redis.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/ready to accept connections/i.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return redis;
-}
 
 /** CPU time a process has used so far, in µs, from /proc (Linux): in all, or in the kernel (`system`). */
 function cpuOf(pid: number, system = false): number {
@@ -193,7 +176,7 @@ interface Run {
 }
 
 async function run(system: System): Promise<Run> {
-  const redis = await startRedis();
+  const redis = await startRedis(dir, (child) => children.push(child));
   const nodes = [await startNode(system), await startNode(system)];
   const fixed = await phase(nodes, redis, RATE);
   const max = flags["fixed-only"] === true ? fixed : await phase(nodes, redis, 0);
@@ -213,7 +196,7 @@ async function run(system: System): Promise<Run> {
 const ceilings: number[] = [];
 const runs = new Map<System, Run[]>(systems.map((system) => [system, []]));
 for (let r = 0; r < rounds; r++) {
-  const redis = await startRedis();
+  const redis = await startRedis(dir, (child) => children.push(child));
   ceilings.push(await redisBenchmark());
   progress(`round ${r + 1}: redis-benchmark -P 16 PUBLISH ${ENVELOPE} bytes: ${fmt(ceilings.at(-1) as number)} requests/s`);
   redis.kill("SIGKILL");

@@ -60,12 +60,3 @@ export async function openMany(url: string, count: number): Promise<Client[]> {
 export async function closeAll(clients: readonly Client[]): Promise<void> {
   await Promise.all(clients.map((client) => client.close()));
 }
-
-/** Resolves once `done()` holds, polled every 5 ms, at most `ms` (then rejects naming `what`). */
-export async function until(done: () => boolean, what: string, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

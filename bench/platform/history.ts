@@ -3,8 +3,9 @@
  * history, and a thousand clients recovering at once, on one process, on two cluster workers and
  * on two servers sharing a redis-server.
  */
-import { type Client, closeAll, type Frame, openMany, until } from "./clients.js";
+import { type Client, closeAll, type Frame, openMany } from "./clients.js";
 import { cpuNs, type RedisProcess, type Server, startRedis, startServer } from "./processes.js";
+import { until } from "./until.js";
 
 /** Where the servers run. */
 export type Backend = "one process" | "two workers" | "two servers on Redis";

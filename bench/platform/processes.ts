@@ -7,6 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { redisSocket, startRedis as startServerOfRedis } from "../redis.js";
+import { until } from "./until.js";
 
 const CLI = fileURLToPath(new URL("../../../packages/server/dist/cli.js", import.meta.url));
 const live = new Set<ChildProcess>();
@@ -26,15 +28,6 @@ export function cpuNs(pids: readonly number[]): number {
     }
   }
   return total;
-}
-
-/** Waits until `output()` matches `pattern`, at most `ms`; rejects with the output so far. */
-async function until(output: () => string, pattern: RegExp, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pattern.test(output())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not come within ${ms} ms:\n${output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** A started process and how to stop it. */
@@ -65,7 +58,12 @@ export async function startServer(args: string[], workers = 1): Promise<Server> 
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const listening = new RegExp(`(WebSocket listening on ws://127\\.0\\.0\\.1:(\\d+)[\\s\\S]*){${workers}}`);
-  await until(() => output, listening, "the server's listening lines", 20_000);
+  await until(
+    () => listening.test(output),
+    "the server's listening lines",
+    20_000,
+    () => output,
+  );
   const port = Number(/WebSocket listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
   const pids = [...new Set([...output.matchAll(/"pid":(\d+)/g)].map((m) => Number(m[1])))];
   if (!pids.includes(child.pid as number)) pids.push(child.pid as number);
@@ -90,20 +88,13 @@ export interface RedisProcess extends Started {
   path: string;
 }
 
-/** Starts redis-server (Debian's) and waits until it accepts connections. */
+/** Starts redis-server (Debian's, bench/redis.ts) in a temporary folder and waits until it accepts connections. */
 export async function startRedis(): Promise<RedisProcess> {
   const dir = mkdtempSync(join(tmpdir(), "ws-channels-bench-"));
   dirs.push(dir);
-  const path = join(dir, "redis.sock");
-  const child = spawn("redis-server", ["--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no", "--dir", dir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  live.add(child);
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  await until(() => output, /ready to accept connections/i, "redis-server", 10_000);
+  const child = await startServerOfRedis(dir, (started) => live.add(started));
   return {
-    path,
+    path: redisSocket(dir),
     pids: [child.pid as number],
     stop() {
       child.kill("SIGKILL");
