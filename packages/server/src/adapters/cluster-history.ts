@@ -3,6 +3,7 @@ import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
 import type { Joined, Kept } from "../history.js";
 import type { HistoryStore } from "./history-store.js";
+import { PrimaryRequests } from "./primary-requests.js";
 
 /** What a worker's history says to the primary (`serveClusterHistory`), on the one IPC convention of cluster-protocol.ts. */
 export type HistoryToPrimary =
@@ -33,26 +34,22 @@ export type HistoryToWorker =
  */
 export class ClusterHistory implements HistoryStore {
   readonly #channels: Channels<ClientMeta>;
-  readonly #waiting = new Map<number, (reply: Joined | undefined) => void>();
-  /** The server API's requests (publish, read) sent to the primary, by number: each resolves with the answer, or undefined if the primary is gone. */
-  readonly #asked = new Map<number, (answer: HistoryPosition | Kept | undefined) => void>();
+  readonly #joins = new PrimaryRequests<Joined>();
+  /** The server API's requests (publish, read): each resolves with the answer, or undefined if the primary is gone. */
+  readonly #asked = new PrimaryRequests<HistoryPosition | Kept>();
   /** Joins sent to the primary and not yet answered, by channel. */
   readonly #joining = new Map<string, number>();
   /** The position of the last say delivered here, by channel. */
   readonly #last = new Map<string, HistoryPosition>();
   readonly #unlisten: () => void;
-  #nextRequest = 0;
 
   constructor(channels: Channels<ClientMeta>) {
     this.#channels = channels;
     this.#unlisten = fromPrimary<HistoryToWorker>({
-      "history-joined": ({ request, reply }) => {
-        this.#waiting.get(request)?.(reply);
-        this.#waiting.delete(request);
-      },
+      "history-joined": ({ request, reply }) => this.#joins.answer(request, reply),
       "history-msg": (message) => this.#delivered(message),
-      "history-said": ({ request, position }) => this.#answered(request, position),
-      "history-kept": ({ request, kept }) => this.#answered(request, kept),
+      "history-said": ({ request, position }) => this.#asked.answer(request, position),
+      "history-kept": ({ request, kept }) => this.#asked.answer(request, kept),
       "history-lost": ({ channels }) => {
         for (const channel of channels) this.#resync(channel);
       },
@@ -74,11 +71,10 @@ export class ClusterHistory implements HistoryStore {
   }
 
   join(channel: string, recover: HistoryPosition | undefined, commit: (reply: Joined) => Promise<void>): Promise<void> {
-    const request = this.#nextRequest++;
     this.#joining.set(channel, (this.#joining.get(channel) ?? 0) + 1);
     return new Promise<void>((resolve) => {
       // Called inside the IPC handler: no delivery can be handled between the answer and the commit.
-      this.#waiting.set(request, (reply) => {
+      const request = this.#joins.open((reply) => {
         const left = (this.#joining.get(channel) ?? 1) - 1;
         if (left === 0) this.#joining.delete(channel);
         else this.#joining.set(channel, left);
@@ -86,31 +82,23 @@ export class ClusterHistory implements HistoryStore {
         this.#last.set(channel, { epoch: reply.epoch, offset: reply.offset });
         resolve(commit(reply));
       });
-      if (!post({ wsChannels: "history-join", channel, recover, request })) this.#waiting.get(request)?.(undefined);
+      if (!post({ wsChannels: "history-join", channel, recover, request })) this.#joins.answer(request, undefined);
     });
   }
 
   close(): void {
     this.#unlisten();
-    for (const resolve of this.#waiting.values()) resolve(undefined);
-    for (const resolve of this.#asked.values()) resolve(undefined);
-    this.#waiting.clear();
-    this.#asked.clear();
+    this.#joins.close();
+    this.#asked.close();
     this.#last.clear();
   }
 
   /** Sends a request to the primary. @returns its answer; undefined if the primary is gone (never answered otherwise: IPC loses nothing). */
   #ask(message: (request: number) => HistoryToPrimary): Promise<HistoryPosition | Kept | undefined> {
-    const request = this.#nextRequest++;
     return new Promise((resolve) => {
-      this.#asked.set(request, resolve);
-      if (!post(message(request))) this.#answered(request, undefined);
+      const request = this.#asked.open(resolve);
+      if (!post(message(request))) this.#asked.answer(request, undefined);
     });
-  }
-
-  #answered(request: number, answer: HistoryPosition | Kept | undefined): void {
-    this.#asked.get(request)?.(answer);
-    this.#asked.delete(request);
   }
 
   #delivered({ channel, text, epoch, offset }: Extract<HistoryToWorker, { wsChannels: "history-msg" }>): void {

@@ -2,6 +2,7 @@ import { Channels, type Member, type Presence, type PresenceMode, type PresenceS
 import { fromPrimary } from "ws-channels/cluster";
 import type { ClientMeta } from "../client-meta.js";
 import { MembershipKeys, ownEntries, type PresenceParts, type PresenceStore, type StoreEntries } from "./presence.js";
+import { PrimaryRequests } from "./primary-requests.js";
 
 /** One membership in one channel as it crosses IPC: its key (unique in the channel) and meta; no meta is a leave. */
 export type PresenceOp = [channel: string, key: string, meta?: ClientMeta];
@@ -39,20 +40,16 @@ export class ClusterPresence<E> implements PresenceStore<E> {
   readonly #listened = new Map<string, Map<string, Member> | undefined>();
   /** Listens waiting for the primary's answer, per channel. */
   readonly #pending = new Map<string, number>();
-  readonly #waiting = new Map<number, (answer: Answer | undefined) => void>();
+  readonly #requests = new PrimaryRequests<Answer>();
   readonly #keys = new MembershipKeys();
   readonly #stop: (() => void)[] = [];
   #ops: PresenceOp[] = [];
   #immediate: NodeJS.Immediate | undefined;
-  #nextRequest = 0;
 
   constructor(parts: PresenceParts<E>) {
     this.#parts = parts;
     this.#presence = parts.local(this.#mirror);
-    const answered = (answer: Answer): void => {
-      this.#waiting.get(answer.request)?.(answer);
-      this.#waiting.delete(answer.request);
-    };
+    const answered = (answer: Answer): void => this.#requests.answer(answer.request, answer);
     this.#stop.push(
       fromPrimary<PresenceToWorker>({ presenceDiff: (diff) => this.#apply(diff), presenceListened: answered, presenceEntries: answered }),
       parts.channels.observe((channel, member, meta, cause) => {
@@ -105,8 +102,7 @@ export class ClusterPresence<E> implements PresenceStore<E> {
   async close(): Promise<void> {
     for (const stop of this.#stop.splice(0)) stop();
     clearImmediate(this.#immediate);
-    for (const resolve of this.#waiting.values()) resolve(undefined);
-    this.#waiting.clear();
+    this.#requests.close();
     await this.#presence.close();
     await this.#mirror.close();
   }
@@ -158,16 +154,12 @@ export class ClusterPresence<E> implements PresenceStore<E> {
 
   /** Asks the primary; `onAnswer` runs as the answer (undefined: none can come) is handled, before the promise resolves. */
   #ask(message: (request: number) => PresenceToPrimary, onAnswer?: (answer: Answer | undefined) => void): Promise<Answer | undefined> {
-    const request = this.#nextRequest++;
     return new Promise((resolve) => {
-      const answered = (answer: Answer | undefined): void => {
+      const request = this.#requests.open((answer) => {
         onAnswer?.(answer);
         resolve(answer);
-      };
-      this.#waiting.set(request, answered);
-      post(message(request), () => {
-        if (this.#waiting.delete(request)) answered(undefined);
       });
+      post(message(request), () => this.#requests.answer(request, undefined));
     });
   }
 }
