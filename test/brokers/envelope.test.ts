@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  decodeEnvelope,
-  encodeBatch,
-  encodeEnvelope,
-  MAX_ORIGIN,
-  sentBy,
-  splitBatch,
-} from "../../packages/ws-channels/src/brokers/envelope.js";
+import { encodeBatch, encodeEnvelope, MAX_ORIGIN, sentBy, splitBatch } from "../../packages/ws-channels/src/brokers/envelope.js";
+import { decodeEnvelope } from "./decode.js";
 
 describe("the envelope", () => {
   it("round-trips origin, epoch, seq, channel (string or number, kept apart) and payload (text or binary) without JSON", () => {

@@ -2,7 +2,7 @@ import { BrokerLink } from "./brokers/link.js";
 import { checkBroadcastOptions, checkChannel, checkFunction, checkMember, checkMessage, settings } from "./checks.js";
 import { Dispatcher } from "./dispatch.js";
 import type { ChannelsOptions, ChannelsStats } from "./options.js";
-import { Table } from "./table.js";
+import { type Shard, Table } from "./table.js";
 import { CloseWatcher, isClosed, type Member, Payload } from "./transports/index.js";
 import type { BroadcastOptions, BroadcastResult, ChannelId, Membership, MembershipListener, MetaArg } from "./types.js";
 
@@ -22,7 +22,7 @@ export class Channels<Meta = undefined, M extends Member = Member> {
   /** Members that are event emitters leave every channel when they emit `close`. */
   readonly #closeWatch = new CloseWatcher<M>((member) => this.#table.leaveAll(member, "close"));
   readonly #authorize: ChannelsOptions<Meta, M>["authorize"];
-  readonly #link: BrokerLink | undefined;
+  readonly #link: BrokerLink<readonly Shard<M, Meta>[]> | undefined;
   #closed = false;
   #broadcasts = 0;
 
@@ -41,7 +41,7 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     this.#table = new Table(shardCount, {
       added: (member) => this.#closeWatch.watch(member),
       removed: (member) => this.#closeWatch.unwatch(member),
-      ...(link !== undefined && { created: (channel) => link.created(channel), deleted: (channel) => link.deleted(channel) }),
+      ...(link !== undefined && { created: link.created, deleted: link.deleted }),
     });
   }
 
@@ -175,9 +175,9 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     return this.#dispatch.broadcast(this.#table.shards(channel), new Payload(message), except);
   }
 
-  /** A broadcast from another node, decoded once: fanned out here like a local one. */
-  readonly #deliverReceived = (channel: ChannelId, payload: Payload): void => {
-    if (!this.#closed) void this.#dispatch.broadcast(this.#table.shards(channel), payload, undefined);
+  /** A broadcast from another node, decoded once: fanned out here like a local one, to the shards the link holds. */
+  readonly #deliverReceived = (shards: readonly Shard<M, Meta>[], payload: Payload): void => {
+    if (!this.#closed) void this.#dispatch.broadcast(shards, payload, undefined);
   };
 
   /**

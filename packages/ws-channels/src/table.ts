@@ -32,11 +32,11 @@ interface Placement {
  * or leaves its last one; a channel gets its first member (created) or loses its last (deleted).
  * The channel events are where a broker's subscriptions follow the table.
  */
-export interface Lifecycle<M> {
+export interface Lifecycle<M, Meta> {
   added(member: M): void;
   removed(member: M): void;
-  /** Optional: a table with no listener for channels pays nothing for them. */
-  created?(channel: ChannelId): void;
+  /** Optional: a table with no listener for channels pays nothing for them. `shards` stay the channel's until `deleted`. */
+  created?(channel: ChannelId, shards: readonly Shard<M, Meta>[]): void;
   deleted?(channel: ChannelId): void;
 }
 
@@ -55,7 +55,7 @@ export class Table<M, Meta> {
   readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
   readonly #members = new Map<M, Placement>();
   readonly #shardCount: (channel: ChannelId) => number;
-  readonly #lifecycle: Lifecycle<M>;
+  readonly #lifecycle: Lifecycle<M, Meta>;
   #observers: Observers<Meta, M> | undefined;
   #nextId = 0;
   #memberships = 0;
@@ -65,7 +65,7 @@ export class Table<M, Meta> {
    * @param lifecycle told when a member enters or leaves the table, so that callers never have to
    *   look a member up again after a change (a miss in a large, churning `Map` is its slowest path).
    */
-  constructor(shardCount: (channel: ChannelId) => number, lifecycle: Lifecycle<M>) {
+  constructor(shardCount: (channel: ChannelId) => number, lifecycle: Lifecycle<M, Meta>) {
     this.#shardCount = shardCount;
     this.#lifecycle = lifecycle;
   }
@@ -95,7 +95,7 @@ export class Table<M, Meta> {
     else if (typeof placement.channels === "object") placement.channels.add(channel);
     else placement.channels = new Set([placement.channels, channel]);
     // told last, once the table is whole: a listener that throws leaves no empty channel behind
-    if (created) this.#lifecycle.created?.(channel);
+    if (created) this.#lifecycle.created?.(channel, entry.shards);
     const observers = this.#observers;
     if (observers !== undefined) {
       observers.queue(channel, member, meta, "join");

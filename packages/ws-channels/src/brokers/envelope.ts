@@ -34,16 +34,6 @@ const HEADER = 20;
 /** The largest origin id: 48 bits fit a float64 exactly and Buffer's readUIntBE. */
 export const MAX_ORIGIN = 2 ** 48 - 1;
 
-/** One decoded envelope. `payload` is a view of the envelope's bytes, not a copy. */
-export interface Envelope {
-  readonly origin: number;
-  readonly epoch: number;
-  readonly seq: number;
-  readonly channel: ChannelId;
-  readonly binary: boolean;
-  readonly payload: Buffer;
-}
-
 /**
  * Encodes one broadcast. `payload` is a string (sent as text, written as UTF-8 straight into the
  * envelope) or bytes (binary, copied once).
@@ -70,25 +60,38 @@ export function encodeEnvelope(origin: number, epoch: number, seq: number, chann
 }
 
 /**
- * Decodes an envelope made by `encodeEnvelope`.
- * @returns the envelope, or undefined for bytes that are not one (another version, truncated).
+ * Where the channel of the envelope in `bytes` ends and its payload starts.
+ * @returns -1 for bytes that are not an envelope (another version, truncated, a number channel not 8 bytes long).
  */
-export function decodeEnvelope(bytes: Buffer): Envelope | undefined {
-  if (bytes.length < HEADER || bytes[0] !== VERSION) return undefined;
-  const flags = bytes[1] as number;
+export function payloadStart(bytes: Buffer): number {
+  if (bytes.length < HEADER || bytes[0] !== VERSION) return -1;
   const channelBytes = bytes.readUInt32BE(16);
   const end = HEADER + channelBytes;
-  if (end > bytes.length) return undefined;
-  const isNumber = (flags & NUMBER) !== 0;
-  if (isNumber && channelBytes !== 8) return undefined;
-  return {
-    origin: bytes.readUIntBE(2, 6),
-    epoch: bytes.readUInt32BE(8),
-    seq: bytes.readUInt32BE(12),
-    channel: isNumber ? bytes.readDoubleBE(HEADER) : bytes.toString("utf8", HEADER, end),
-    binary: (flags & BINARY) !== 0,
-    payload: bytes.subarray(end),
-  };
+  if (end > bytes.length || (((bytes[1] as number) & NUMBER) !== 0 && channelBytes !== 8)) return -1;
+  return end;
+}
+
+/** The channel of an envelope whose payload starts at `end` (see `payloadStart`), decoded. */
+export function channelOf(bytes: Buffer, end: number): ChannelId {
+  return ((bytes[1] as number) & NUMBER) !== 0 ? bytes.readDoubleBE(HEADER) : bytes.toString("utf8", HEADER, end);
+}
+
+/** Room to write a short channel's name, to compare it with an envelope's without making a string. */
+const scratch = Buffer.allocUnsafe(384);
+
+/** Whether the channel of an envelope whose payload starts at `end` is `channel`, allocating nothing for a name up to 128 characters. */
+export function isChannel(bytes: Buffer, end: number, channel: ChannelId): boolean {
+  const isNumber = ((bytes[1] as number) & NUMBER) !== 0;
+  if (typeof channel === "number") return isNumber && bytes.readDoubleBE(HEADER) === channel;
+  if (isNumber) return false;
+  if (channel.length * 3 > scratch.length) return bytes.toString("utf8", HEADER, end) === channel;
+  const n = scratch.write(channel, 0, "utf8"); // never cut short: at most 3 bytes per UTF-16 unit
+  return n === end - HEADER && bytes.compare(scratch, 0, n, HEADER, end) === 0;
+}
+
+/** Whether an envelope's payload is binary (else text). */
+export function isBinary(bytes: Buffer): boolean {
+  return ((bytes[1] as number) & BINARY) !== 0;
 }
 
 /** Whether the envelope or batch at `bytes[at]` was sent by `origin`: read from its first 8 bytes, allocating nothing. */

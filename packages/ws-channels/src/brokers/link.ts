@@ -3,12 +3,13 @@ import { randomBytes } from "node:crypto";
 import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
-import { decodeEnvelope, encodeEnvelope, sentBy, splitBatch } from "./envelope.js";
+import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
 
 /**
- * The most channels whose outgoing sequence a node remembers at once. Past it, the channel
- * broadcast to least recently starts a new sequence (a new epoch) when it is next broadcast to:
- * memory stays bounded however many short-lived channels a node broadcasts to.
+ * The most channels whose outgoing sequence a node remembers at once. Past it, the quarter of
+ * them broadcast to least recently are forgotten, and each starts a new sequence (a new epoch)
+ * when it is next broadcast to: memory stays bounded however many short-lived channels a node
+ * broadcasts to.
  */
 export const MAX_SEQUENCES = 65_536;
 
@@ -20,7 +21,7 @@ export const MAX_SEQUENCES = 65_536;
  */
 export const MAX_GAP = 65_536;
 
-/** The most origins a receiver follows per channel: past it the one heard from least recently is forgotten, so made-up origins cannot grow memory. */
+/** The most origins a receiver follows per channel: past it the one followed longest (but the first) is forgotten, so made-up origins cannot grow memory. */
 export const MAX_ORIGINS = 4096;
 
 /** What a node's broker link reports in `stats().broker`: the broker's counts and the receiver's. */
@@ -50,10 +51,24 @@ interface Seen {
   jumped?: { epoch: number; seq: number } | undefined;
 }
 
+/**
+ * A live channel as the receiver follows it: where its broadcasts are delivered, and the last
+ * envelope of each origin. The first origin heard from is kept in the record itself, the others
+ * in a Map: with few nodes, a received broadcast then touches one object of its channel's.
+ */
+interface Followed<Target> extends Seen {
+  readonly target: Target;
+  /** The first origin heard from, -1 before any. */
+  origin: number;
+  others: Map<number, Seen> | undefined;
+}
+
 /** The outgoing sequence of one channel at this node. */
 interface Sequence {
   readonly epoch: number;
   seq: number;
+  /** When it was last broadcast to, in publishes of this node. */
+  used: number;
 }
 
 /**
@@ -68,25 +83,27 @@ interface Sequence {
  * sequences. A receiver keeps per live channel the last (epoch, seq) of each origin, from the
  * channel's subscription (the baseline) until its unsubscription.
  */
-export class BrokerLink {
+export class BrokerLink<Target> {
   /** This node's id in envelopes: 48 random bits, so nodes on many machines need no registry. */
   readonly origin = randomBytes(6).readUIntBE(0, 6);
   readonly #broker: Broker;
-  readonly #deliver: (channel: ChannelId, payload: Payload) => void;
+  readonly #deliver: (target: Target, payload: Payload) => void;
   readonly #sequences = new Map<ChannelId, Sequence>();
   #epochs = 0;
-  /** Per live channel, per origin, the last envelope seen. A channel is here exactly while it has local members. */
-  readonly #seen = new Map<ChannelId, Map<number, Seen>>();
+  #published = 0;
+  /** The live channels: here exactly while they have local members. */
+  readonly #followed = new Map<ChannelId, Followed<Target>>();
   /** Subscriptions made and not yet acknowledged, by channel. */
   readonly #pending = new Map<ChannelId, Promise<boolean>>();
   readonly #counts = { received: 0, lost: 0, invalid: 0, stray: 0 };
   #closed = false;
 
   /**
-   * @param deliver writes a received broadcast to this node's members of `channel`.
+   * @param deliver writes a received broadcast to this node's members of a channel, given its
+   *   `target` (what `created` was told).
    * @throws {Error} if the broker is already started by another `Channels`.
    */
-  constructor(broker: Broker, deliver: (channel: ChannelId, payload: Payload) => void) {
+  constructor(broker: Broker, deliver: (target: Target, payload: Payload) => void) {
     this.#broker = broker;
     this.#deliver = deliver;
     broker.start(this.#receive, this.origin);
@@ -96,33 +113,45 @@ export class BrokerLink {
   publish(channel: ChannelId, message: string | Uint8Array): void {
     let sequence = this.#sequences.get(channel);
     if (sequence === undefined) {
-      if (this.#sequences.size >= MAX_SEQUENCES) this.#sequences.delete(this.#sequences.keys().next().value as ChannelId);
+      if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
       this.#epochs = (this.#epochs + 1) >>> 0;
-      sequence = { epoch: this.#epochs, seq: 0 };
-    } else {
-      this.#sequences.delete(channel); // re-inserted below: the Map's order is least recently used first
+      sequence = { epoch: this.#epochs, seq: 0, used: 0 };
+      this.#sequences.set(channel, sequence);
     }
-    this.#sequences.set(channel, sequence);
+    sequence.used = ++this.#published;
     sequence.seq = (sequence.seq + 1) >>> 0;
     this.#broker.publish(channel, encodeEnvelope(this.origin, sequence.epoch, sequence.seq, channel, message));
   }
 
-  /** The table created `channel` (its first local member joined): subscribe, with a fresh baseline. */
-  created(channel: ChannelId): void {
-    this.#seen.set(channel, new Map());
+  /**
+   * Forgets the quarter of the sequences broadcast to least recently: one sort per MAX_SEQUENCES / 4
+   * new channels, where keeping the Map in order of use would move an entry on every broadcast.
+   */
+  #forgetOldest(): void {
+    const used = Float64Array.from(this.#sequences.values(), (sequence) => sequence.used).sort();
+    const oldest = used[used.length >> 2] as number;
+    for (const [channel, sequence] of this.#sequences) if (sequence.used < oldest) this.#sequences.delete(channel);
+  }
+
+  /**
+   * The table created `channel` (its first local member joined): subscribe, with a fresh baseline.
+   * @param target what `deliver` is given for the channel's broadcasts (its shards), until `deleted`.
+   */
+  readonly created = (channel: ChannelId, target: Target): void => {
+    this.#followed.set(channel, { target, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined });
     const pending = this.#broker.subscribe(channel);
     this.#pending.set(channel, pending);
     void pending.then(() => {
       if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
     });
-  }
+  };
 
   /** The table deleted `channel` (its last local member left): unsubscribe and forget its baseline. */
-  deleted(channel: ChannelId): void {
-    this.#seen.delete(channel);
+  readonly deleted = (channel: ChannelId): void => {
+    this.#followed.delete(channel);
     this.#pending.delete(channel);
     this.#broker.unsubscribe(channel);
-  }
+  };
 
   /** The subscription to `channel` being made, if one is waiting for its acknowledgement. */
   pending(channel: ChannelId): Promise<boolean> | undefined {
@@ -151,30 +180,46 @@ export class BrokerLink {
 
   readonly #receiveOne = (bytes: Buffer): void => {
     const arrivedOn = this.#arrivedOn;
-    const envelope = decodeEnvelope(bytes);
-    if (envelope === undefined || (arrivedOn !== undefined && envelope.channel !== arrivedOn)) {
+    const end = payloadStart(bytes);
+    if (end < 0 || (arrivedOn !== undefined && !isChannel(bytes, end, arrivedOn))) {
       this.#counts.invalid++;
       return;
     }
-    const { origin, epoch, seq, channel } = envelope;
+    const origin = bytes.readUIntBE(2, 6);
     if (origin === this.origin) return; // an envelope of ours in a batch of another origin's: made up
-    const origins = this.#seen.get(channel);
-    if (origins === undefined) {
+    const channel = arrivedOn ?? channelOf(bytes, end);
+    const followed = this.#followed.get(channel);
+    if (followed === undefined) {
       this.#counts.stray++; // the last local member left while this was on its way
       return;
     }
-    if (!envelope.binary && !isUtf8(envelope.payload)) {
+    const binary = isBinary(bytes);
+    const payload = bytes.subarray(end);
+    if (!binary && !isUtf8(payload)) {
       this.#counts.invalid++; // as a text frame it would make every WebSocket member close (RFC 6455 §8.1)
       return;
     }
-    const seen = origins.get(origin);
-    if (seen === undefined) {
-      if (origins.size >= MAX_ORIGINS) origins.delete(origins.keys().next().value as number);
-      origins.set(origin, { epoch, seq });
-    } else if (!this.#follows(seen, epoch, seq)) return;
+    const epoch = bytes.readUInt32BE(8);
+    const seq = bytes.readUInt32BE(12);
+    const seen = followed.origin === origin ? followed : followed.others?.get(origin);
+    if (seen === undefined) this.#first(followed, origin, epoch, seq);
+    else if (!this.#follows(seen, epoch, seq)) return;
     this.#counts.received++;
-    this.#deliver(channel, Payload.fromBytes(envelope.payload, envelope.binary));
+    this.#deliver(followed.target, Payload.fromBytes(payload, binary));
   };
+
+  /** The first envelope of `origin` on a followed channel: its baseline. */
+  #first(followed: Followed<Target>, origin: number, epoch: number, seq: number): void {
+    if (followed.origin === -1) {
+      followed.origin = origin;
+      followed.epoch = epoch;
+      followed.seq = seq;
+      return;
+    }
+    followed.others ??= new Map();
+    if (followed.others.size >= MAX_ORIGINS - 1) followed.others.delete(followed.others.keys().next().value as number);
+    followed.others.set(origin, { epoch, seq, jumped: undefined });
+  }
 
   /**
    * Whether (epoch, seq) comes after `seen` in its origin's sequence: if so it becomes the last

@@ -62,12 +62,13 @@ export class RedisPublisher {
   }
 
   /**
-   * Sends PUBLISH of `message` on Redis channel `name`, in this turn's write. Call only while `ready`.
+   * Sends PUBLISH of `message` on the Redis channel whose `publishHeader` is `header`, in this
+   * turn's write. Call only while `ready`.
    * @param envelopes how many envelopes `message` carries, and `bytes` how many bytes of them, as
    *   `answered` will report them.
    */
-  publish(name: string, message: Buffer, envelopes: number, bytes: number): void {
-    this.#turn.publish(name, message);
+  publish(header: string, message: Buffer, envelopes: number, bytes: number): void {
+    this.#turn.publish(header, message);
     if (this.inFlight === 0) this.#oldestAt = performance.now();
     this.#envelopes.push(envelopes);
     this.#bytes.push(bytes);

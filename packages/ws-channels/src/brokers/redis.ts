@@ -6,6 +6,7 @@ import { encodeBatch, sentBy } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
 import { RedisPublisher } from "./redis-publisher.js";
 import { RedisSubscriber } from "./redis-subscriber.js";
+import { PublishHeaders, publishHeader } from "./resp-turn.js";
 
 /** Options of `new RedisBroker()`: its own connections' (see `RedisConnectionsOptions`), or shared ones. */
 export interface RedisBrokerOptions extends RedisConnectionsOptions {
@@ -41,9 +42,9 @@ const MAX_BATCH_BYTES = 64 * 1024;
  * for a number. Two connections of the broker's own, in RESP written by hand, follow the
  * `commands` connection of its `RedisConnections` to the same server: one publishes, in call
  * order, which keeps each node's order per channel (`RedisPublisher`), one subscribes
- * (`RedisSubscriber`). While Redis is unreachable, broadcasts are still
- * written to local members and those that could not be published are counted; when Redis is back
- * the broker subscribes to exactly the channels live at that moment, then emits `up`.
+ * (`RedisSubscriber`). While Redis is unreachable, broadcasts are still written to local members
+ * and those that could not be published are counted; when Redis is back the broker subscribes to
+ * exactly the channels live at that moment, then emits `up`.
  *
  * @example
  * const channels = new Channels({ broker: new RedisBroker({ url: "redis://10.0.0.5:6379" }) });
@@ -59,8 +60,10 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #kindEnd: number;
   readonly #maxPending: number;
   readonly #maxPendingBytes: number;
-  /** The live set: every channel subscribed and not unsubscribed, with its Redis name. */
+  /** The live set: every channel subscribed and not unsubscribed, with its PUBLISH header (see `publishHeader`). */
   readonly #live = new Map<ChannelId, string>();
+  /** PUBLISH headers of channels published to without local members. */
+  readonly #headers = new PublishHeaders();
   readonly #counts = { published: 0, unpublished: 0 };
   #pending = 0;
   #pendingBytes = 0;
@@ -71,11 +74,8 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   #subscribed = false;
   #connected = false;
   #closing: Promise<void> | undefined;
-  /**
-   * The turn's open PUBLISH: the envelopes published one after another to one channel, sent as
-   * one batch when another channel's comes, or the turn ends.
-   */
-  #batchName = "";
+  /** The turn's open PUBLISH: envelopes published one after another to one channel, sent as one batch when another channel's comes, or the turn ends. */
+  #batchHeader = "";
   readonly #batch: Buffer[] = [];
   #batchBytes = 0;
   #turn = false;
@@ -121,17 +121,15 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   subscribe(channel: ChannelId): Promise<boolean> {
     if (this.#closing !== undefined) return Promise.resolve(false);
     const name = this.#nameOf(channel);
-    this.#live.set(channel, name);
+    this.#live.set(channel, publishHeader(name));
     // while the connection is being opened, the live set's subscription on `ready` answers; false if it fails
     if (this.#subscriber.connecting) return new Promise((resolve) => this.#opening.push(resolve));
     return this.#subscriber.subscribe([name]); // false if the connection is down or drops first: `ready` subscribes again
   }
 
   unsubscribe(channel: ChannelId): void {
-    const name = this.#live.get(channel);
-    if (name === undefined) return;
-    this.#live.delete(channel);
-    this.#subscriber.unsubscribe([name]); // a drop unsubscribes anyway
+    if (!this.#live.delete(channel)) return;
+    this.#subscriber.unsubscribe([this.#nameOf(channel)]); // a drop unsubscribes anyway
   }
 
   publish(channel: ChannelId, envelope: Buffer): void {
@@ -143,9 +141,9 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    const name = this.#live.get(channel) ?? this.#nameOf(channel);
-    if (name !== this.#batchName || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
-    this.#batchName = name;
+    const header = this.#live.get(channel) ?? this.#headers.of(this.#nameOf(channel));
+    if (header !== this.#batchHeader || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
+    this.#batchHeader = header;
     this.#batch.push(envelope);
     this.#batchBytes += bytes;
     if (!this.#turn) {
@@ -165,7 +163,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     const envelopes = batch.length;
     if (envelopes === 0) return;
     const message = envelopes === 1 ? (batch[0] as Buffer) : encodeBatch(batch);
-    if (this.#publisher.ready) this.#publisher.publish(this.#batchName, message, envelopes, this.#batchBytes);
+    if (this.#publisher.ready) this.#publisher.publish(this.#batchHeader, message, envelopes, this.#batchBytes);
     else this.#answered(envelopes, this.#batchBytes, false); // it closed this turn
     batch.length = 0;
     this.#batchBytes = 0;
@@ -218,7 +216,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /** The subscribing connection is (again) ready: subscribe to exactly the live set. */
   readonly #resubscribe = (): void => {
     this.#subscribed = false;
-    const names = [...this.#live.values()];
+    const names = Array.from(this.#live.keys(), (channel) => this.#nameOf(channel));
     const batches: Promise<boolean>[] = [];
     for (let i = 0; i < names.length; i += BATCH) batches.push(this.#subscriber.subscribe(names.slice(i, i + BATCH)));
     void Promise.all(batches).then((acknowledged) => {

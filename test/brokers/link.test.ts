@@ -1,0 +1,96 @@
+import { EventEmitter } from "node:events";
+import { describe, expect, it } from "vitest";
+import { Channels } from "ws-channels";
+import type { Broker, BrokerEvents, BrokerStats } from "../../packages/ws-channels/src/brokers/broker.js";
+import { encodeEnvelope } from "../../packages/ws-channels/src/brokers/envelope.js";
+import { MAX_ORIGINS, MAX_SEQUENCES } from "../../packages/ws-channels/src/brokers/link.js";
+import type { ChannelId } from "../../packages/ws-channels/src/types.js";
+import { decodeEnvelope, type Envelope } from "./decode.js";
+
+/** A broker in memory: it keeps what is published and hands on what a test makes arrive. */
+class MemoryBroker extends EventEmitter<BrokerEvents> implements Broker {
+  readonly published: Envelope[] = [];
+  receive: (envelope: Buffer, channel?: ChannelId) => void = () => undefined;
+  start(receive: (envelope: Buffer, channel?: ChannelId) => void): void {
+    this.receive = receive;
+  }
+  subscribe(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+  unsubscribe(): void {}
+  publish(_channel: ChannelId, envelope: Buffer): void {
+    this.published.push(decodeEnvelope(envelope) as Envelope);
+  }
+  stats(): BrokerStats {
+    return { connected: true, published: this.published.length, unpublished: 0, subscriptions: 0 };
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe("the broker link", () => {
+  it(`past ${MAX_SEQUENCES} channels forgets the sequences broadcast to least recently: they start a new epoch, recent ones go on`, async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    await channels.broadcast("old", "1");
+    const oldEpoch = last().epoch;
+    await channels.broadcast("recent", "1");
+    const recentEpoch = last().epoch;
+    // MAX_SEQUENCES other channels; "recent" is broadcast to again near the end, "old" never
+    for (let i = 0; i < MAX_SEQUENCES; i++) {
+      if (i === MAX_SEQUENCES - 10) await channels.broadcast("recent", "2");
+      await channels.broadcast(`other-${i}`, "x");
+    }
+    await channels.broadcast("recent", "3");
+    expect(last()).toMatchObject({ channel: "recent", epoch: recentEpoch, seq: 3 });
+    await channels.broadcast("old", "2");
+    expect(last().channel).toBe("old");
+    expect(last().epoch).not.toBe(oldEpoch);
+    expect(last().seq).toBe(1);
+    await channels.close();
+  });
+
+  it("follows every origin of a channel apart, the first one and up to MAX_ORIGINS - 1 others: gaps counted per origin, repeats dropped", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const got: unknown[] = [];
+    channels.join("room", { send: (data: unknown) => void got.push(data) });
+    const arrive = (origin: number, seq: number): void =>
+      broker.receive(encodeEnvelope(origin, 1, seq, "room", `${origin}:${seq}`), "room");
+    arrive(1, 1);
+    arrive(2, 5); // a baseline: what came before this node followed "room" is not counted
+    arrive(1, 2);
+    arrive(2, 7); // 6 never came
+    arrive(1, 2); // a repeat
+    arrive(1, 4); // 3 never came
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(got).toEqual(["1:1", "2:5", "1:2", "2:7", "1:4"]);
+    expect(channels.stats().broker).toMatchObject({ received: 5, lost: 2, invalid: 1 });
+    // made-up origins past the bound forget the others followed longest, never the first
+    for (let origin = 100; origin < 100 + MAX_ORIGINS; origin++) arrive(origin, 1);
+    arrive(1, 5);
+    arrive(2, 10); // forgotten: a new baseline, no gap counted (8 and 9 would be, were it followed)
+    expect(channels.stats().broker).toMatchObject({ lost: 2, invalid: 1 });
+    arrive(1, 5); // still followed: a repeat
+    expect(channels.stats().broker).toMatchObject({ invalid: 2 });
+    await channels.close();
+  });
+
+  it("drops an envelope whose channel is not the one it arrived on, whatever its kind", () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    channels.join("1", { send: () => undefined });
+    channels.join(1, { send: () => undefined });
+    broker.receive(encodeEnvelope(9, 1, 1, "2", "x"), "1");
+    broker.receive(encodeEnvelope(9, 1, 1, 1, "x"), "1"); // the number 1 on the string's channel
+    broker.receive(encodeEnvelope(9, 1, 1, "1", "x"), 1);
+    broker.receive(encodeEnvelope(9, 1, 1, "1".repeat(200), "x"), "1".repeat(199)); // past the scratch's room
+    expect(channels.stats().broker).toMatchObject({ received: 0, invalid: 4 });
+    broker.receive(encodeEnvelope(9, 1, 1, "1", "x"), "1");
+    broker.receive(encodeEnvelope(9, 1, 1, 1, "x"), 1);
+    expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 4 });
+    void channels.close();
+  });
+});
