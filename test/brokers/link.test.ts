@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { Channels } from "ws-channels";
 import type { Broker, BrokerEvents, BrokerStats } from "../../packages/ws-channels/src/brokers/broker.js";
 import { encodeEnvelope } from "../../packages/ws-channels/src/brokers/envelope.js";
-import { MAX_ORIGINS, MAX_SEQUENCES } from "../../packages/ws-channels/src/brokers/link.js";
+import { MAX_ORIGINS } from "../../packages/ws-channels/src/brokers/link.js";
+import { MAX_SEQUENCES } from "../../packages/ws-channels/src/brokers/sequences.js";
 import type { ChannelId } from "../../packages/ws-channels/src/types.js";
 import { decodeEnvelope, type Envelope } from "./decode.js";
 

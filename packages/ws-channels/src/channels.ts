@@ -1,4 +1,4 @@
-import { BrokerLink } from "./brokers/link.js";
+import { BrokerLink, type Followed } from "./brokers/link.js";
 import { checkBroadcastOptions, checkChannel, checkFunction, checkMember, checkMessage, settings } from "./checks.js";
 import { Dispatcher } from "./dispatch.js";
 import type { ChannelsOptions, ChannelsStats } from "./options.js";
@@ -17,7 +17,7 @@ import type { BroadcastOptions, BroadcastResult, ChannelId, Membership, Membersh
  *   back; default: any `Member`.
  */
 export class Channels<Meta = undefined, M extends Member = Member> {
-  readonly #table: Table<M, Meta>;
+  readonly #table: Table<M, Meta, Followed<readonly Shard<M, Meta>[]>>;
   readonly #dispatch: Dispatcher;
   /** Members that are event emitters leave every channel when they emit `close`. */
   readonly #closeWatch = new CloseWatcher<M>((member) => this.#table.leaveAll(member, "close"));
@@ -165,14 +165,12 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     checkChannel(channel);
     checkMessage(message);
     const { except, local } = checkBroadcastOptions(options);
-    if (this.#closed) {
-      return Promise.reject(
-        Object.assign(new Error("broadcast after close(): this Channels no longer broadcasts"), { code: "ERR_CHANNELS_CLOSED" }),
-      );
-    }
+    const closed = "broadcast after close(): this Channels no longer broadcasts";
+    if (this.#closed) return Promise.reject(Object.assign(new Error(closed), { code: "ERR_CHANNELS_CLOSED" }));
     this.#broadcasts++;
-    if (this.#link !== undefined && local !== true) this.#link.publish(channel, message);
-    return this.#dispatch.broadcast(this.#table.shards(channel), new Payload(message), except);
+    const entry = this.#table.channel(channel);
+    if (this.#link !== undefined && local !== true) this.#link.publish(channel, message, entry?.attached);
+    return this.#dispatch.broadcast(entry?.shards, new Payload(message), except);
   }
 
   /** A broadcast from another node, decoded once: fanned out here like a local one, to the shards the link holds. */
@@ -206,7 +204,8 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     checkChannel(channel);
     checkFunction("fn", fn, "(acc, { member, meta }) => acc");
     let acc = initial;
-    for (const shard of this.#table.shards(channel) ?? []) for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
+    for (const shard of this.#table.channel(channel)?.shards ?? [])
+      for (const [member, meta] of shard.members) acc = fn(acc, { member, meta });
     return acc;
   }
 

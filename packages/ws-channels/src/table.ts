@@ -11,10 +11,11 @@ export interface Shard<M, Meta> {
   joinedSince: Set<M> | undefined;
 }
 
-/** One channel: its shards, and how many members they hold together. */
-interface Channel<M, Meta> {
+/** One channel: its shards, how many members they hold together, and what its owner attached when it was created. */
+interface Channel<M, Meta, Attached> {
   readonly shards: Shard<M, Meta>[];
   size: number;
+  attached: Attached | undefined;
 }
 
 /**
@@ -32,11 +33,11 @@ interface Placement {
  * or leaves its last one; a channel gets its first member (created) or loses its last (deleted).
  * The channel events are where a broker's subscriptions follow the table.
  */
-export interface Lifecycle<M, Meta> {
+export interface Lifecycle<M, Meta, Attached> {
   added(member: M): void;
   removed(member: M): void;
-  /** Optional: a table with no listener for channels pays nothing for them. `shards` stay the channel's until `deleted`. */
-  created?(channel: ChannelId, shards: readonly Shard<M, Meta>[]): void;
+  /** Optional, free when absent. `shards` stay the channel's until `deleted`; what it returns is kept with it (`channel()`). */
+  created?(channel: ChannelId, shards: readonly Shard<M, Meta>[]): Attached;
   deleted?(channel: ChannelId): void;
 }
 
@@ -51,11 +52,11 @@ export interface Lifecycle<M, Meta> {
  * It tells membership listeners (`observe`) of every join and leave, with the leave's cause,
  * once the call that made it has changed the table; while there are none, a field test per change.
  */
-export class Table<M, Meta> {
-  readonly #channels = new Map<ChannelId, Channel<M, Meta>>();
+export class Table<M, Meta, Attached = undefined> {
+  readonly #channels = new Map<ChannelId, Channel<M, Meta, Attached>>();
   readonly #members = new Map<M, Placement>();
   readonly #shardCount: (channel: ChannelId) => number;
-  readonly #lifecycle: Lifecycle<M, Meta>;
+  readonly #lifecycle: Lifecycle<M, Meta, Attached>;
   #observers: Observers<Meta, M> | undefined;
   #nextId = 0;
   #memberships = 0;
@@ -65,7 +66,7 @@ export class Table<M, Meta> {
    * @param lifecycle told when a member enters or leaves the table, so that callers never have to
    *   look a member up again after a change (a miss in a large, churning `Map` is its slowest path).
    */
-  constructor(shardCount: (channel: ChannelId) => number, lifecycle: Lifecycle<M, Meta>) {
+  constructor(shardCount: (channel: ChannelId) => number, lifecycle: Lifecycle<M, Meta, Attached>) {
     this.#shardCount = shardCount;
     this.#lifecycle = lifecycle;
   }
@@ -75,8 +76,8 @@ export class Table<M, Meta> {
     let entry = this.#channels.get(channel);
     const created = entry === undefined;
     if (entry === undefined) {
-      const count = this.#shardCount(channel);
-      entry = { shards: Array.from({ length: count }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined })), size: 0 };
+      const shards = Array.from({ length: this.#shardCount(channel) }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined }));
+      entry = { shards, size: 0, attached: undefined };
       this.#channels.set(channel, entry);
     }
     let placement = this.#members.get(member);
@@ -95,7 +96,7 @@ export class Table<M, Meta> {
     else if (typeof placement.channels === "object") placement.channels.add(channel);
     else placement.channels = new Set([placement.channels, channel]);
     // told last, once the table is whole: a listener that throws leaves no empty channel behind
-    if (created) this.#lifecycle.created?.(channel, entry.shards);
+    if (created) entry.attached = this.#lifecycle.created?.(channel, entry.shards);
     const observers = this.#observers;
     if (observers !== undefined) {
       observers.queue(channel, member, meta, "join");
@@ -171,9 +172,9 @@ export class Table<M, Meta> {
     return typeof channels === "object" ? channels.has(channel) : channels === channel;
   }
 
-  /** The shards of `channel`, or undefined if it has no members. Callers must not modify them. */
-  shards(channel: ChannelId): readonly Shard<M, Meta>[] | undefined {
-    return this.#channels.get(channel)?.shards;
+  /** `channel`'s shards (callers must not modify them) and attachment, or undefined if it has no members. */
+  channel(channel: ChannelId): Readonly<Pick<Channel<M, Meta, Attached>, "shards" | "attached">> | undefined {
+    return this.#channels.get(channel);
   }
 
   /** The shard holding `member` in each channel it is in. */
@@ -215,7 +216,7 @@ export class Table<M, Meta> {
   }
 
   /** A channel the reverse index names: it exists, since a channel lives exactly while it has members. */
-  #live(channel: ChannelId): Channel<M, Meta> {
+  #live(channel: ChannelId): Channel<M, Meta, Attached> {
     const entry = this.#channels.get(channel);
     if (entry === undefined) throw new Error(`table invariant broken: channel ${String(channel)} is in the reverse index only`);
     return entry;
@@ -242,6 +243,6 @@ function listOf(placement: Placement): ChannelId[] {
 }
 
 /** The shard of `channel` that holds the member with this placement. */
-function shardOf<M, Meta>(channel: Channel<M, Meta>, placement: Placement): Shard<M, Meta> {
+function shardOf<M, Meta>(channel: Channel<M, Meta, unknown>, placement: Placement): Shard<M, Meta> {
   return channel.shards[placement.id % channel.shards.length] as Shard<M, Meta>;
 }

@@ -4,14 +4,7 @@ import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
 import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
-
-/**
- * The most channels whose outgoing sequence a node remembers at once. Past it, the quarter of
- * them broadcast to least recently are forgotten, and each starts a new sequence (a new epoch)
- * when it is next broadcast to: memory stays bounded however many short-lived channels a node
- * broadcasts to.
- */
-export const MAX_SEQUENCES = 65_536;
+import { type Sequence, Sequences } from "./sequences.js";
 
 /**
  * The most broadcasts from one origin a receiver counts as lost in one gap on its word alone. A
@@ -52,23 +45,17 @@ interface Seen {
 }
 
 /**
- * A live channel as the receiver follows it: where its broadcasts are delivered, and the last
- * envelope of each origin. The first origin heard from is kept in the record itself, the others
- * in a Map: with few nodes, a received broadcast then touches one object of its channel's.
+ * A live channel as the link follows it, kept by the table with the channel: where its broadcasts
+ * are delivered, its outgoing sequence once broadcast to, and the last envelope of each origin.
+ * The first origin heard from is kept in the record itself, the others in a Map: with few nodes,
+ * a broadcast then touches one object of the link's for its channel, with no lookup of its own.
  */
-interface Followed<Target> extends Seen {
+export interface Followed<Target> extends Seen {
   readonly target: Target;
+  sequence: Sequence | undefined;
   /** The first origin heard from, -1 before any. */
   origin: number;
   others: Map<number, Seen> | undefined;
-}
-
-/** The outgoing sequence of one channel at this node. */
-interface Sequence {
-  readonly epoch: number;
-  seq: number;
-  /** When it was last broadcast to, in publishes of this node. */
-  used: number;
 }
 
 /**
@@ -77,8 +64,8 @@ interface Sequence {
  * echo, counts gaps and hands one `Payload` per envelope to the local fan-out.
  *
  * Sequence numbers are per (origin, channel), so a node that is in some channels only never sees
- * a gap made by the others. The origin keeps at most MAX_SEQUENCES of them (least recently used
- * first out); each new one gets a fresh epoch, and a receiver that meets a new epoch from an
+ * a gap made by the others. The origin keeps at most MAX_SEQUENCES of them (`Sequences`); each
+ * new one gets a fresh epoch, and a receiver that meets a new epoch from an
  * origin counts the new sequence's missing head as lost instead of comparing numbers across
  * sequences. A receiver keeps per live channel the last (epoch, seq) of each origin, from the
  * channel's subscription (the baseline) until its unsubscription.
@@ -88,9 +75,7 @@ export class BrokerLink<Target> {
   readonly origin = randomBytes(6).readUIntBE(0, 6);
   readonly #broker: Broker;
   readonly #deliver: (target: Target, payload: Payload) => void;
-  readonly #sequences = new Map<ChannelId, Sequence>();
-  #epochs = 0;
-  #published = 0;
+  readonly #sequences = new Sequences();
   /** The live channels: here exactly while they have local members. */
   readonly #followed = new Map<ChannelId, Followed<Target>>();
   /** Subscriptions made and not yet acknowledged, by channel. */
@@ -109,41 +94,33 @@ export class BrokerLink<Target> {
     broker.start(this.#receive, this.origin);
   }
 
-  /** Encodes `message` for `channel` with its next sequence number and publishes it. */
-  publish(channel: ChannelId, message: string | Uint8Array): void {
-    let sequence = this.#sequences.get(channel);
-    if (sequence === undefined) {
-      if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
-      this.#epochs = (this.#epochs + 1) >>> 0;
-      sequence = { epoch: this.#epochs, seq: 0, used: 0 };
-      this.#sequences.set(channel, sequence);
-    }
-    sequence.used = ++this.#published;
-    sequence.seq = (sequence.seq + 1) >>> 0;
-    this.#broker.publish(channel, encodeEnvelope(this.origin, sequence.epoch, sequence.seq, channel, message));
-  }
-
   /**
-   * Forgets the quarter of the sequences broadcast to least recently: one sort per MAX_SEQUENCES / 4
-   * new channels, where keeping the Map in order of use would move an entry on every broadcast.
+   * Encodes `message` for `channel` with its next sequence number and publishes it.
+   * @param followed the channel's record (what `created` returned) while it has local members.
    */
-  #forgetOldest(): void {
-    const used = Float64Array.from(this.#sequences.values(), (sequence) => sequence.used).sort();
-    const oldest = used[used.length >> 2] as number;
-    for (const [channel, sequence] of this.#sequences) if (sequence.used < oldest) this.#sequences.delete(channel);
+  publish(channel: ChannelId, message: string | Uint8Array, followed?: Followed<Target>): void {
+    let sequence = followed?.sequence;
+    if (sequence === undefined) {
+      sequence = this.#sequences.of(channel);
+      if (followed !== undefined) followed.sequence = sequence;
+    }
+    const seq = this.#sequences.next(sequence);
+    this.#broker.publish(channel, encodeEnvelope(this.origin, sequence.epoch, seq, channel, message));
   }
 
   /**
    * The table created `channel` (its first local member joined): subscribe, with a fresh baseline.
    * @param target what `deliver` is given for the channel's broadcasts (its shards), until `deleted`.
    */
-  readonly created = (channel: ChannelId, target: Target): void => {
-    this.#followed.set(channel, { target, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined });
+  readonly created = (channel: ChannelId, target: Target): Followed<Target> => {
+    const followed: Followed<Target> = { target, sequence: undefined, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined };
+    this.#followed.set(channel, followed);
     const pending = this.#broker.subscribe(channel);
     this.#pending.set(channel, pending);
     void pending.then(() => {
       if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
     });
+    return followed;
   };
 
   /** The table deleted `channel` (its last local member left): unsubscribe and forget its baseline. */

@@ -1,0 +1,56 @@
+import type { ChannelId } from "../types.js";
+
+/**
+ * The most channels whose outgoing sequence a node remembers at once. Past it, the quarter of
+ * them broadcast to least recently are forgotten, and each starts a new sequence (a new epoch)
+ * when it is next broadcast to: memory stays bounded however many short-lived channels a node
+ * broadcasts to.
+ */
+export const MAX_SEQUENCES = 65_536;
+
+/** The outgoing sequence of one channel at this node. */
+export interface Sequence {
+  readonly epoch: number;
+  seq: number;
+  /** When it was last broadcast to, in broadcasts of this node. */
+  used: number;
+}
+
+/**
+ * A node's outgoing sequences, one per channel it broadcasts to, each with an epoch of its own so
+ * that a receiver never compares numbers across two of them.
+ */
+export class Sequences {
+  readonly #sequences = new Map<ChannelId, Sequence>();
+  #epochs = 0;
+  #broadcasts = 0;
+
+  /** The sequence of `channel`, started (in a new epoch) if it has none. */
+  of(channel: ChannelId): Sequence {
+    let sequence = this.#sequences.get(channel);
+    if (sequence === undefined) {
+      if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
+      this.#epochs = (this.#epochs + 1) >>> 0;
+      sequence = { epoch: this.#epochs, seq: 0, used: 0 };
+      this.#sequences.set(channel, sequence);
+    }
+    return sequence;
+  }
+
+  /** Numbers the next broadcast of `sequence` (from 1, modulo 2^32). @returns its number. */
+  next(sequence: Sequence): number {
+    sequence.used = ++this.#broadcasts;
+    sequence.seq = (sequence.seq + 1) >>> 0;
+    return sequence.seq;
+  }
+
+  /**
+   * Forgets the quarter of the sequences broadcast to least recently: one sort per MAX_SEQUENCES / 4
+   * new channels, where keeping the Map in order of use would move an entry on every broadcast.
+   */
+  #forgetOldest(): void {
+    const used = Float64Array.from(this.#sequences.values(), (sequence) => sequence.used).sort();
+    const oldest = used[used.length >> 2] as number;
+    for (const [channel, sequence] of this.#sequences) if (sequence.used < oldest) this.#sequences.delete(channel);
+  }
+}
