@@ -53,6 +53,26 @@ describe("the broker link", () => {
     await channels.close();
   });
 
+  it("keeps a channel's sequence when its last member leaves and one joins again: one epoch, seq going on", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const member = { send: () => undefined };
+    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    channels.join("room", member);
+    await channels.broadcast("room", "1"); // through the channel's record
+    const { epoch } = last();
+    channels.leave("room", member);
+    await channels.broadcast("room", "2"); // no local member: through the sequences Map
+    channels.join("room", member);
+    await channels.broadcast("room", "3"); // a new record, the same sequence
+    expect(broker.published.map(({ epoch, seq }) => [epoch, seq])).toEqual([
+      [epoch, 1],
+      [epoch, 2],
+      [epoch, 3],
+    ]);
+    await channels.close();
+  });
+
   it("follows every origin of a channel apart, the first one and up to MAX_ORIGINS - 1 others: gaps counted per origin, repeats dropped", async () => {
     const broker = new MemoryBroker();
     const channels = new Channels({ broker });
