@@ -10,10 +10,14 @@ export function machine(): string {
   return `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${cpu.length} cores`;
 }
 
-/** A markdown table: a header row, then the rows; every cell is printed as given. */
+/** A markdown table: a header row, then the rows; every cell is printed as given, padded to its column's width. */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]): string => `| ${cells.join(" | ")} |`;
-  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+  const cells = [header, ...rows].map((row) => row.map(String));
+  // columns padded to one width, as the repository's formatter (Biome) writes Markdown tables
+  const widths = header.map((_, i) => Math.max(3, ...cells.map((row) => (row[i] ?? "").length)));
+  const line = (row: string[]): string => `| ${row.map((cell, i) => cell.padEnd(widths[i] as number)).join(" | ")} |`;
+  const [head, ...body] = cells as [string[], ...string[][]];
+  return [line(head), line(widths.map((width) => "-".repeat(width))), ...body.map(line)].join("\n");
 }
 
 /** The median of a non-empty list. */
