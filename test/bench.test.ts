@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 
-/** Runs an npm script to completion; resolves with its exit code and output. */
+/** Runs an npm script to completion; resolves with its exit code and output, table cells unpadded (`| a | b |`). */
 function npm(args: string[], ms: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("npm", args, { cwd: new URL("..", import.meta.url), stdio: ["ignore", "pipe", "pipe"] });
@@ -14,7 +14,7 @@ function npm(args: string[], ms: number): Promise<{ code: number | null; out: st
     }, ms);
     child.on("exit", (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      resolve({ code, out: out.replace(/ +\|/g, " |").replace(/\| +/g, "| ") });
     });
   });
 }

@@ -73,6 +73,23 @@ describe("the broker link", () => {
     await channels.close();
   });
 
+  it("keeps a live channel's sequence that the sequences Map forgot: after its last member leaves and one joins, the same epoch goes on", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const member = { send: () => undefined };
+    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    channels.join("room", member);
+    await channels.broadcast("room", "1");
+    const { epoch } = last();
+    for (let i = 0; i < MAX_SEQUENCES; i++) await channels.broadcast(`other-${i}`, "x"); // the Map forgets "room"
+    await channels.broadcast("room", "2"); // its record still holds it
+    channels.leave("room", member);
+    channels.join("room", member);
+    await channels.broadcast("room", "3");
+    expect(last()).toMatchObject({ channel: "room", epoch, seq: 3 });
+    await channels.close();
+  });
+
   it("follows every origin of a channel apart, the first one and up to MAX_ORIGINS - 1 others: gaps counted per origin, repeats dropped", async () => {
     const broker = new MemoryBroker();
     const channels = new Channels({ broker });
@@ -89,13 +106,15 @@ describe("the broker link", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(got).toEqual(["1:1", "2:5", "1:2", "2:7", "1:4"]);
     expect(channels.stats().broker).toMatchObject({ received: 5, lost: 2, invalid: 1 });
-    // made-up origins past the bound forget the others followed longest, never the first
-    for (let origin = 100; origin < 100 + MAX_ORIGINS; origin++) arrive(origin, 1);
-    arrive(1, 5);
-    arrive(2, 10); // forgotten: a new baseline, no gap counted (8 and 9 would be, were it followed)
-    expect(channels.stats().broker).toMatchObject({ lost: 2, invalid: 1 });
-    arrive(1, 5); // still followed: a repeat
-    expect(channels.stats().broker).toMatchObject({ invalid: 2 });
+    // MAX_ORIGINS origins in all: every one still followed
+    for (let origin = 100; origin < 100 + MAX_ORIGINS - 2; origin++) arrive(origin, 1);
+    arrive(2, 9); // 8 never came
+    expect(channels.stats().broker).toMatchObject({ lost: 3, invalid: 1 });
+    // one more: the other origin followed longest (2) is forgotten, never the first (1)
+    arrive(99, 1);
+    arrive(2, 20); // a new baseline: 10 to 19 are not counted
+    arrive(1, 6); // still followed: 5 never came
+    expect(channels.stats().broker).toMatchObject({ lost: 4, invalid: 1 });
     await channels.close();
   });
 

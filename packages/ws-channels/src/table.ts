@@ -173,7 +173,7 @@ export class Table<M, Meta, Attached = undefined> {
   }
 
   /** `channel`'s shards (callers must not modify them) and attachment, or undefined if it has no members. */
-  channel(channel: ChannelId): Readonly<Pick<Channel<M, Meta, Attached>, "shards" | "attached">> | undefined {
+  channel(channel: ChannelId): { readonly shards: readonly Shard<M, Meta>[]; readonly attached: Attached | undefined } | undefined {
     return this.#channels.get(channel);
   }
 

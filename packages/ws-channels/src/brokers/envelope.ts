@@ -79,12 +79,15 @@ export function channelOf(bytes: Buffer, end: number): ChannelId {
 /** Room to write a short channel's name, to compare it with an envelope's without making a string. */
 const scratch = Buffer.allocUnsafe(384);
 
-/** Whether the channel of an envelope whose payload starts at `end` is `channel`, allocating nothing for a name up to 128 characters. */
+/**
+ * Whether the channel of an envelope whose payload starts at `end` is `channel`, compared as UTF-8
+ * bytes, allocating nothing for a name up to 128 UTF-16 units.
+ */
 export function isChannel(bytes: Buffer, end: number, channel: ChannelId): boolean {
   const isNumber = ((bytes[1] as number) & NUMBER) !== 0;
   if (typeof channel === "number") return isNumber && bytes.readDoubleBE(HEADER) === channel;
   if (isNumber) return false;
-  if (channel.length * 3 > scratch.length) return bytes.toString("utf8", HEADER, end) === channel;
+  if (channel.length * 3 > scratch.length) return Buffer.from(channel, "utf8").equals(bytes.subarray(HEADER, end));
   const n = scratch.write(channel, 0, "utf8"); // never cut short: at most 3 bytes per UTF-16 unit
   return n === end - HEADER && bytes.compare(scratch, 0, n, HEADER, end) === 0;
 }

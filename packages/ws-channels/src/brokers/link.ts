@@ -14,7 +14,10 @@ import { type Sequence, Sequences } from "./sequences.js";
  */
 export const MAX_GAP = 65_536;
 
-/** The most origins a receiver follows per channel: past it the one followed longest (but the first) is forgotten, so made-up origins cannot grow memory. */
+/**
+ * The most origins a receiver follows per channel: past it the one followed longest (but the
+ * first) is forgotten, so made-up origins cannot grow memory.
+ */
 export const MAX_ORIGINS = 4096;
 
 /** What a node's broker link reports in `stats().broker`: the broker's counts and the receiver's. */
@@ -123,8 +126,10 @@ export class BrokerLink<Target> {
     return followed;
   };
 
-  /** The table deleted `channel` (its last local member left): unsubscribe and forget its baseline. */
+  /** The table deleted `channel` (its last local member left): unsubscribe, forget its baseline, keep its sequence. */
   readonly deleted = (channel: ChannelId): void => {
+    const sequence = this.#followed.get(channel)?.sequence;
+    if (sequence !== undefined) this.#sequences.keep(channel, sequence);
     this.#followed.delete(channel);
     this.#pending.delete(channel);
     this.#broker.unsubscribe(channel);

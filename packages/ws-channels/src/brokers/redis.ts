@@ -74,7 +74,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   #subscribed = false;
   #connected = false;
   #closing: Promise<void> | undefined;
-  /** The turn's open PUBLISH: envelopes published one after another to one channel, sent as one batch when another channel's comes, or the turn ends. */
+  /** The turn's open PUBLISH: envelopes to one channel in a row, one batch once another's come or the turn ends. */
   #batchHeader = "";
   readonly #batch: Buffer[] = [];
   #batchBytes = 0;

@@ -37,6 +37,16 @@ export class Sequences {
     return sequence;
   }
 
+  /**
+   * Keeps `sequence` as `channel`'s again: a live channel's record may hold it after the Map
+   * forgot it, and hands it back when the channel's last local member leaves.
+   */
+  keep(channel: ChannelId, sequence: Sequence): void {
+    if (this.#sequences.get(channel) === sequence) return;
+    if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
+    this.#sequences.set(channel, sequence);
+  }
+
   /** Numbers the next broadcast of `sequence` (from 1, modulo 2^32). @returns its number. */
   next(sequence: Sequence): number {
     sequence.used = ++this.#broadcasts;
