@@ -30,11 +30,20 @@ class MemoryBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 }
 
+/** A node on a MemoryBroker, a member to move in and out, and the last envelope it published. */
+function node(): { broker: MemoryBroker; channels: Channels; member: { send(): void }; last(): Envelope } {
+  const broker = new MemoryBroker();
+  return {
+    broker,
+    channels: new Channels({ broker }),
+    member: { send: () => undefined },
+    last: () => broker.published[broker.published.length - 1] as Envelope,
+  };
+}
+
 describe("the broker link", () => {
   it(`past ${MAX_SEQUENCES} channels forgets the sequences broadcast to least recently: they start a new epoch, recent ones go on`, async () => {
-    const broker = new MemoryBroker();
-    const channels = new Channels({ broker });
-    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    const { channels, last } = node();
     await channels.broadcast("old", "1");
     const oldEpoch = last().epoch;
     await channels.broadcast("recent", "1");
@@ -54,10 +63,7 @@ describe("the broker link", () => {
   });
 
   it("keeps a channel's sequence when its last member leaves and one joins again: one epoch, seq going on", async () => {
-    const broker = new MemoryBroker();
-    const channels = new Channels({ broker });
-    const member = { send: () => undefined };
-    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    const { broker, channels, member, last } = node();
     channels.join("room", member);
     await channels.broadcast("room", "1"); // through the channel's record
     const { epoch } = last();
@@ -74,10 +80,7 @@ describe("the broker link", () => {
   });
 
   it("keeps a live channel's sequence that the sequences Map forgot: after its last member leaves and one joins, the same epoch goes on", async () => {
-    const broker = new MemoryBroker();
-    const channels = new Channels({ broker });
-    const member = { send: () => undefined };
-    const last = (): Envelope => broker.published[broker.published.length - 1] as Envelope;
+    const { channels, member, last } = node();
     channels.join("room", member);
     await channels.broadcast("room", "1");
     const { epoch } = last();
