@@ -159,7 +159,7 @@ export class RespSocket {
   }
 }
 
-/** A command in RESP: an array of bulk strings. */
-export function command(words: readonly string[]): string {
-  return `*${words.length}\r\n${words.map((word) => `$${Buffer.byteLength(word)}\r\n${word}\r\n`).join("")}`;
+/** A command in RESP: an array of bulk strings; with `more`, its head only, `more` arguments to follow. */
+export function command(words: readonly string[], more = 0): string {
+  return `*${words.length + more}\r\n${words.map((word) => `$${Buffer.byteLength(word)}\r\n${word}\r\n`).join("")}`;
 }

@@ -1,3 +1,5 @@
+import { command } from "./resp-socket.js";
+
 /*
  * One turn's PUBLISH commands in RESP (https://redis.io/docs/latest/develop/reference/protocol-spec/),
  * ready to leave in one write: per command a header prebuilt per channel, the message's length,
@@ -25,7 +27,7 @@ function digitsOf(n: number): number {
  * its bytes as a latin1 string, one object, lighter to keep per channel than a Buffer.
  */
 export function publishHeader(name: string): string {
-  return Buffer.from(`*3\r\n$7\r\nPUBLISH\r\n$${Buffer.byteLength(name)}\r\n${name}\r\n`).toString("latin1");
+  return Buffer.from(command(["PUBLISH", name], 1)).toString("latin1");
 }
 
 /** The most headers `PublishHeaders` keeps; past it they are made again as needed, so that memory stays bounded. */

@@ -29,10 +29,9 @@ export class Sequences {
   of(channel: ChannelId): Sequence {
     let sequence = this.#sequences.get(channel);
     if (sequence === undefined) {
-      if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
       this.#epochs = (this.#epochs + 1) >>> 0;
       sequence = { epoch: this.#epochs, seq: 0, used: 0 };
-      this.#sequences.set(channel, sequence);
+      this.#add(channel, sequence);
     }
     return sequence;
   }
@@ -42,7 +41,11 @@ export class Sequences {
    * forgot it, and hands it back when the channel's last local member leaves.
    */
   keep(channel: ChannelId, sequence: Sequence): void {
-    if (this.#sequences.get(channel) === sequence) return;
+    if (this.#sequences.get(channel) !== sequence) this.#add(channel, sequence);
+  }
+
+  /** Sets `channel`'s sequence, making room first when MAX_SEQUENCES are kept. */
+  #add(channel: ChannelId, sequence: Sequence): void {
     if (this.#sequences.size >= MAX_SEQUENCES) this.#forgetOldest();
     this.#sequences.set(channel, sequence);
   }

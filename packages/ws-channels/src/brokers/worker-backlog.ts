@@ -58,7 +58,7 @@ export class WorkerBacklog {
    * @returns false if the message was dropped (and `written` is not called).
    */
   send(worker: Worker, message: object, bytes: number, written?: (error: Error | null) => void): boolean {
-    const pending = this.#room(worker, 1, bytes);
+    const pending = this.#room(worker, bytes);
     if (pending === undefined) return false;
     pending.messages++;
     pending.bytes += bytes;
@@ -78,7 +78,7 @@ export class WorkerBacklog {
    * @returns false if it was dropped (the channel is closed, or the worker is past its bound).
    */
   queue(worker: Worker, envelope: Uint8Array): boolean {
-    const pending = this.#room(worker, 1, envelope.byteLength);
+    const pending = this.#room(worker, envelope.byteLength);
     if (pending === undefined) return false;
     if (this.#queued.size === 0) process.nextTick(this.#flush);
     this.#queued.add(worker);
@@ -89,15 +89,15 @@ export class WorkerBacklog {
     return true;
   }
 
-  /** The worker's counts if `messages` more of `bytes` fit under its bound. */
-  #room(worker: Worker, messages: number, bytes: number): Pending | undefined {
+  /** The worker's counts if one more message of `bytes` fits under its bound. */
+  #room(worker: Worker, bytes: number): Pending | undefined {
     if (!worker.isConnected()) return undefined;
     let pending = this.#pending.get(worker);
     if (pending === undefined) {
       pending = { messages: 0, bytes: 0, turn: [], turnBytes: 0 };
       this.#pending.set(worker, pending);
     }
-    if (pending.messages + messages > this.#maxPending || pending.bytes + bytes > this.#maxPendingBytes) return undefined;
+    if (pending.messages >= this.#maxPending || pending.bytes + bytes > this.#maxPendingBytes) return undefined;
     return pending;
   }
 
