@@ -2,7 +2,8 @@ import { BrokerLink, type Followed } from "./brokers/link.js";
 import { checkBroadcastOptions, checkChannel, checkFunction, checkMember, checkMessage, settings } from "./checks.js";
 import { Dispatcher } from "./dispatch.js";
 import type { ChannelsOptions, ChannelsStats } from "./options.js";
-import { type Shard, Table } from "./table.js";
+import type { Sharded } from "./shards.js";
+import { Table } from "./table.js";
 import { CloseWatcher, isClosed, type Member, Payload } from "./transports/index.js";
 import type { BroadcastOptions, BroadcastResult, ChannelId, Membership, MembershipListener, MetaArg } from "./types.js";
 
@@ -17,12 +18,12 @@ import type { BroadcastOptions, BroadcastResult, ChannelId, Membership, Membersh
  *   back; default: any `Member`.
  */
 export class Channels<Meta = undefined, M extends Member = Member> {
-  readonly #table: Table<M, Meta, Followed<readonly Shard<M, Meta>[]>>;
+  readonly #table: Table<M, Meta, Followed<Sharded<M, Meta>>>;
   readonly #dispatch: Dispatcher;
   /** Members that are event emitters leave every channel when they emit `close`. */
   readonly #closeWatch = new CloseWatcher<M>((member) => this.#table.leaveAll(member, "close"));
   readonly #authorize: ChannelsOptions<Meta, M>["authorize"];
-  readonly #link: BrokerLink<readonly Shard<M, Meta>[]> | undefined;
+  readonly #link: BrokerLink<Sharded<M, Meta>> | undefined;
   #closed = false;
   #broadcasts = 0;
 
@@ -170,12 +171,12 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     this.#broadcasts++;
     const entry = this.#table.channel(channel);
     if (this.#link !== undefined && local !== true) this.#link.publish(channel, message, entry?.attached);
-    return this.#dispatch.broadcast(entry?.shards, new Payload(message), except);
+    return this.#dispatch.broadcast(entry, new Payload(message), except);
   }
 
   /** A broadcast from another node, decoded once: fanned out here like a local one, to the shards the link holds. */
-  readonly #deliverReceived = (shards: readonly Shard<M, Meta>[], payload: Payload): void => {
-    if (!this.#closed) void this.#dispatch.broadcast(shards, payload, undefined);
+  readonly #deliverReceived = (channel: Sharded<M, Meta>, payload: Payload): void => {
+    if (!this.#closed) void this.#dispatch.broadcast(channel, payload, undefined);
   };
 
   /**

@@ -1,6 +1,6 @@
 import { type FanOut, SLICE_CHECK, type WriteRules, writeNow, writeShard } from "./fanout.js";
 import type { SlowConsumerPolicy } from "./options.js";
-import type { Shard } from "./table.js";
+import type { Shard, Sharded } from "./shards.js";
 import { closeSlow, DELIVERED, FAILED, type Member, type Payload, write } from "./transports/index.js";
 import { TurnClock } from "./turn.js";
 import type { BroadcastResult, PoolStats } from "./types.js";
@@ -59,20 +59,18 @@ export class Dispatcher {
   }
 
   /**
-   * Writes `payload` to every member of `shards` (a channel's, undefined for one with no members) but `except`.
+   * Writes `payload` to every member of `channel` (its shards; undefined for one with no members) but `except`.
    * @returns the broadcast's counts, already settled when it was written at once.
    */
-  broadcast(shards: readonly Shard<Member, unknown>[] | undefined, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
+  broadcast(channel: Sharded<Member, unknown> | undefined, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
     const counts: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
-    if (shards === undefined) return Promise.resolve(counts);
-    const first = shards[0] as Shard<Member, unknown>;
-    const size = first.members.size;
+    if (channel === undefined) return Promise.resolve(counts);
     // At once only if the pool would start this task next and finish it within one slice's
     // writes: nothing queued or running anywhere, so no order, batch or barrier can be overtaken.
     // Bounded like one `ws.send` loop of the caller's own, it needs no look at the clock.
-    if (shards.length === 1 && size <= SLICE_CHECK && this.#pool.begin(first)) {
+    if (!channel.sharded && channel.members.size <= SLICE_CHECK && this.#pool.begin(channel)) {
       try {
-        writeNow(first.members, payload, except, counts, this.#rules);
+        writeNow(channel.members, payload, except, counts, this.#rules);
       } finally {
         this.#pool.end();
       }
@@ -81,10 +79,10 @@ export class Dispatcher {
     }
     const job: FanOut = { payload, except, counts };
     let done: Promise<unknown>;
-    if (shards.length === 1) done = this.#enqueue(first, job);
+    if (!channel.sharded) done = this.#enqueue(channel, job);
     else {
       const each: Promise<void>[] = [];
-      for (const shard of shards) each.push(this.#enqueue(shard, job));
+      for (const shard of channel.shards) each.push(this.#enqueue(shard, job));
       done = Promise.all(each);
     }
     this.#inFlight++;

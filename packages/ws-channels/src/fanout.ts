@@ -1,4 +1,4 @@
-import type { Shard } from "./table.js";
+import type { Shard } from "./shards.js";
 import { Bundle, DELIVERED, FAILED, type Member, type Payload, write, writeBundle } from "./transports/index.js";
 import type { TurnClock } from "./turn.js";
 import type { BroadcastResult } from "./types.js";

@@ -1,19 +1,9 @@
 import { type Left, Observers } from "./observers.js";
+import type { Shard, Sharded } from "./shards.js";
 import type { ChannelId, MembershipCause, MembershipListener } from "./types.js";
 
-/**
- * One shard of a channel: its members with their meta. While a fan-out over it is paused, it sets
- * `joinedSince` and the table records there every member that joins the shard, so that the
- * fan-out, resuming the same live iterator, can skip them (Map iterators visit appended entries).
- */
-export interface Shard<M, Meta> {
-  readonly members: Map<M, Meta>;
-  joinedSince: Set<M> | undefined;
-}
-
 /** One channel: its shards, how many members they hold together, and what its owner attached when it was created. */
-interface Channel<M, Meta, Attached> {
-  readonly shards: Shard<M, Meta>[];
+interface Channel<M, Meta, Attached> extends Sharded<M, Meta> {
   size: number;
   attached: Attached | undefined;
 }
@@ -37,7 +27,7 @@ export interface Lifecycle<M, Meta, Attached> {
   added(member: M): void;
   removed(member: M): void;
   /** Optional, free when absent. `shards` stay the channel's until `deleted`; what it returns is kept with it (`channel()`). */
-  created?(channel: ChannelId, shards: readonly Shard<M, Meta>[]): Attached;
+  created?(channel: ChannelId, shards: Sharded<M, Meta>): Attached;
   deleted?(channel: ChannelId): void;
 }
 
@@ -76,8 +66,11 @@ export class Table<M, Meta, Attached = undefined> {
     let entry = this.#channels.get(channel);
     const created = entry === undefined;
     if (entry === undefined) {
-      const shards = Array.from({ length: this.#shardCount(channel) }, () => ({ members: new Map<M, Meta>(), joinedSince: undefined }));
-      entry = { shards, size: 0, attached: undefined };
+      const count = this.#shardCount(channel);
+      const shards: Shard<M, Meta>[] = [];
+      entry = { members: new Map(), joinedSince: undefined, shards, sharded: count > 1, size: 0, attached: undefined };
+      shards.push(entry);
+      for (let i = 1; i < count; i++) shards.push({ members: new Map(), joinedSince: undefined });
       this.#channels.set(channel, entry);
     }
     let placement = this.#members.get(member);
@@ -96,7 +89,7 @@ export class Table<M, Meta, Attached = undefined> {
     else if (typeof placement.channels === "object") placement.channels.add(channel);
     else placement.channels = new Set([placement.channels, channel]);
     // told last, once the table is whole: a listener that throws leaves no empty channel behind
-    if (created) entry.attached = this.#lifecycle.created?.(channel, entry.shards);
+    if (created) entry.attached = this.#lifecycle.created?.(channel, entry);
     const observers = this.#observers;
     if (observers !== undefined) {
       observers.queue(channel, member, meta, "join");
@@ -173,7 +166,7 @@ export class Table<M, Meta, Attached = undefined> {
   }
 
   /** `channel`'s shards (callers must not modify them) and attachment, or undefined if it has no members. */
-  channel(channel: ChannelId): { readonly shards: readonly Shard<M, Meta>[]; readonly attached: Attached | undefined } | undefined {
+  channel(channel: ChannelId): (Sharded<M, Meta> & { readonly attached: Attached | undefined }) | undefined {
     return this.#channels.get(channel);
   }
 
@@ -244,5 +237,5 @@ function listOf(placement: Placement): ChannelId[] {
 
 /** The shard of `channel` that holds the member with this placement. */
 function shardOf<M, Meta>(channel: Channel<M, Meta, unknown>, placement: Placement): Shard<M, Meta> {
-  return channel.shards[placement.id % channel.shards.length] as Shard<M, Meta>;
+  return channel.sharded ? (channel.shards[placement.id % channel.shards.length] as Shard<M, Meta>) : channel;
 }

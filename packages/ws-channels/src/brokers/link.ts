@@ -113,7 +113,7 @@ export class BrokerLink<Target> {
 
   /**
    * The table created `channel` (its first local member joined): subscribe, with a fresh baseline.
-   * @param target what `deliver` is given for the channel's broadcasts (its shards), until `deleted`.
+   * @param target what `deliver` is given for the channel's broadcasts (the table's channel), until `deleted`.
    */
   readonly created = (channel: ChannelId, target: Target): Followed<Target> => {
     const followed: Followed<Target> = { target, sequence: undefined, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined };
