@@ -136,7 +136,15 @@ describe("the broker link", () => {
     expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 4 });
     // ASCII names of one length, compared unit by unit; names past ASCII, compared as UTF-8 bytes
     for (const name of ["ab", "aé", "a\u{1F600}"]) channels.join(name, { send: () => undefined });
-    const wrong = [["ac", "ab"], ["ba", "ab"], ["ab", "aé"], ["aé", "ab"], ["aè", "aé"], ["a\u{1F601}", "a\u{1F600}"], ["aé", "a\u{1F600}"]];
+    const wrong = [
+      ["ac", "ab"],
+      ["ba", "ab"],
+      ["ab", "aé"],
+      ["aé", "ab"],
+      ["aè", "aé"],
+      ["a\u{1F601}", "a\u{1F600}"],
+      ["aé", "a\u{1F600}"],
+    ];
     for (const [sent, on] of wrong) broker.receive(encodeEnvelope(9, 1, 1, sent as string, "x"), on);
     expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 11 });
     for (const name of ["ab", "aé", "a\u{1F600}"]) broker.receive(encodeEnvelope(9, 1, 1, name, "x"), name);
