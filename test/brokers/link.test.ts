@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { Channels } from "ws-channels";
 import type { Broker, BrokerEvents, BrokerStats } from "../../packages/ws-channels/src/brokers/broker.js";
-import { encodeEnvelope } from "../../packages/ws-channels/src/brokers/envelope.js";
+import { encodeBatch, encodeEnvelope } from "../../packages/ws-channels/src/brokers/envelope.js";
 import { MAX_ORIGINS } from "../../packages/ws-channels/src/brokers/link.js";
 import { MAX_SEQUENCES } from "../../packages/ws-channels/src/brokers/sequences.js";
 import type { ChannelId } from "../../packages/ws-channels/src/types.js";
@@ -11,14 +11,22 @@ import { decodeEnvelope, type Envelope } from "./decode.js";
 /** A broker in memory: it keeps what is published and hands on what a test makes arrive. */
 class MemoryBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly published: Envelope[] = [];
-  receive: (envelope: Buffer, channel?: ChannelId) => void = () => undefined;
-  start(receive: (envelope: Buffer, channel?: ChannelId) => void): void {
+  readonly handles = new Map<ChannelId, unknown>();
+  receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void = () => undefined;
+  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void): void {
     this.receive = receive;
   }
-  subscribe(): Promise<boolean> {
+  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean> {
+    this.handles.set(channel, handle);
     return Promise.resolve(true);
   }
-  unsubscribe(): void {}
+  unsubscribe(channel: ChannelId): void {
+    this.handles.delete(channel);
+  }
+  /** Makes `envelope` arrive on `channel` as RedisBroker hands it on: with the channel's handle while subscribed. */
+  arrive(envelope: Buffer, channel: ChannelId): void {
+    this.receive(envelope, channel, this.handles.get(channel));
+  }
   publish(_channel: ChannelId, envelope: Buffer): void {
     this.published.push(decodeEnvelope(envelope) as Envelope);
   }
@@ -79,13 +87,13 @@ describe("the broker link", () => {
     await channels.close();
   });
 
-  it("keeps a live channel's sequence that the sequences Map forgot: after its last member leaves and one joins, the same epoch goes on", async () => {
+  it("keeps a live channel's sequence however many others the node broadcasts to: after its last member leaves and one joins, the same epoch goes on", async () => {
     const { channels, member, last } = node();
     channels.join("room", member);
     await channels.broadcast("room", "1");
     const { epoch } = last();
-    for (let i = 0; i < MAX_SEQUENCES; i++) await channels.broadcast(`other-${i}`, "x"); // the Map forgets "room"
-    await channels.broadcast("room", "2"); // its record still holds it
+    for (let i = 0; i < MAX_SEQUENCES; i++) await channels.broadcast(`other-${i}`, "x"); // the sequences Map evicts some
+    await channels.broadcast("room", "2"); // its record holds its sequence
     channels.leave("room", member);
     channels.join("room", member);
     await channels.broadcast("room", "3");
@@ -150,5 +158,26 @@ describe("the broker link", () => {
     for (const name of ["ab", "aé", "a\u{1F600}"]) broker.receive(encodeEnvelope(9, 1, 1, name, "x"), name);
     expect(channels.stats().broker).toMatchObject({ received: 5, invalid: 11 });
     void channels.close();
+  });
+  it("hands a batch to the channel's record the broker gave back, and what follows a leave of its last member is stray", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const got: unknown[] = [];
+    const member = {
+      send: (data: unknown) => {
+        got.push(data);
+        if (data === "2") channels.leave("room", member);
+      },
+    };
+    channels.join("room", member);
+    const batch = (seqs: number[]) => encodeBatch(seqs.map((seq) => encodeEnvelope(9, 1, seq, "room", String(seq))));
+    broker.arrive(batch([1, 2, 3]), "room");
+    expect(got).toEqual(["1", "2"]);
+    expect(channels.stats().broker).toMatchObject({ received: 2, stray: 1, lost: 0 });
+    channels.join("room", member); // a new record, given to the broker with the new subscription
+    broker.arrive(batch([4]), "room");
+    expect(got).toEqual(["1", "2", "4"]);
+    expect(channels.stats().broker).toMatchObject({ received: 3, stray: 1, lost: 0 });
+    await channels.close();
   });
 });

@@ -48,22 +48,25 @@ export interface Broker {
    * for a subscribed channel goes to `receive`, in the order the broker got them, with the channel
    * it came on when the broker's server names it (a Redis channel): an envelope naming another
    * channel than that is dropped and counted invalid, since anyone able to write to the server can
-   * publish anything there.
+   * publish anything there. With the channel, a broker may give back the `handle` its last
+   * `subscribe` of that channel was given: the `Channels` then finds the channel's state without a
+   * lookup of its own (optional; `RedisBroker` does).
    * @param origin the origin id this node's envelopes carry (bytes 2 to 8 of an envelope or a
    *   batch, `envelope.ts`): a broker may drop a message carrying it without reading further,
    *   since it is this node's own broadcast back (the `Channels` drops it otherwise).
    * @throws {Error} when called a second time (a broker serves one `Channels`).
    */
-  start(receive: (envelope: Buffer, channel?: ChannelId) => void, origin?: number): void;
+  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void, origin?: number): void;
   /**
    * Subscribes this node to `channel`. Calls for one channel (subscribe, unsubscribe, subscribe)
-   * reach the broker's server in call order.
+   * reach the broker's server in call order. `handle` is opaque: a broker that keeps it hands it
+   * back with the channel's envelopes (see `start`) until `unsubscribe`, and may ignore it.
    * @returns a promise that resolves true once the server has acknowledged the subscription
    *   (any broadcast published after that reaches this node), or false at once when the broker
    *   is down, or as soon as it goes down: the subscription is then made when it comes back.
    *   It never rejects.
    */
-  subscribe(channel: ChannelId): Promise<boolean>;
+  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean>;
   /** Unsubscribes this node from `channel`. Never throws; unsubscribing a channel not subscribed does nothing. */
   unsubscribe(channel: ChannelId): void;
   /**

@@ -1,4 +1,5 @@
 import type { ChannelId } from "../types.js";
+import { compareAscii } from "./ascii.js";
 
 /*
  * The envelope: one broadcast as it travels between nodes, encoded once at the origin.
@@ -81,23 +82,16 @@ const scratch = Buffer.allocUnsafe(384);
 
 /**
  * Whether the channel of an envelope whose payload starts at `end` is `channel`, compared as UTF-8
- * bytes, allocating nothing for a name up to 128 UTF-16 units. An ASCII name is compared unit by
- * unit, with no call into the runtime; others are written as UTF-8 and compared.
+ * bytes: an ASCII name in JS, unit by unit; others written as UTF-8 and compared, allocating
+ * nothing for a name up to 128 UTF-16 units.
  */
 export function isChannel(bytes: Buffer, end: number, channel: ChannelId): boolean {
   const isNumber = ((bytes[1] as number) & NUMBER) !== 0;
   if (typeof channel === "number") return isNumber && bytes.readDoubleBE(HEADER) === channel;
   if (isNumber) return false;
-  const length = channel.length;
-  // UTF-8 takes at least one byte per UTF-16 unit, and exactly one for each unit below 0x80
-  if (end - HEADER < length) return false;
-  if (end - HEADER === length) {
-    let i = 0;
-    for (let unit = channel.charCodeAt(0); i < length && unit < 0x80; unit = channel.charCodeAt(++i))
-      if (bytes[HEADER + i] !== unit) return false;
-    if (i === length) return true;
-  }
-  if (length * 3 > scratch.length) return Buffer.from(channel, "utf8").equals(bytes.subarray(HEADER, end));
+  const ascii = compareAscii(bytes, HEADER, end, channel);
+  if (ascii !== undefined) return ascii;
+  if (channel.length * 3 > scratch.length) return Buffer.from(channel, "utf8").equals(bytes.subarray(HEADER, end));
   const n = scratch.write(channel, 0, "utf8"); // never cut short: at most 3 bytes per UTF-16 unit
   return n === end - HEADER && bytes.compare(scratch, 0, n, HEADER, end) === 0;
 }

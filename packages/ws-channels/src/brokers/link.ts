@@ -4,7 +4,7 @@ import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
 import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
-import { type Sequence, Sequences } from "./sequences.js";
+import { Sequences } from "./sequences.js";
 
 /**
  * The most broadcasts from one origin a receiver counts as lost in one gap on its word alone. A
@@ -49,13 +49,16 @@ interface Seen {
 
 /**
  * A live channel as the link follows it, kept by the table with the channel: where its broadcasts
- * are delivered, its outgoing sequence once broadcast to, and the last envelope of each origin.
+ * are delivered, its outgoing sequence once broadcast to (taken from `Sequences`, handed back when
+ * the channel is deleted), and the last envelope of each origin.
  * The first origin heard from is kept in the record itself, the others in a Map: with few nodes,
  * a broadcast then touches one object of the link's for its channel, with no lookup of its own.
  */
 export interface Followed<Target> extends Seen {
   readonly target: Target;
-  sequence: Sequence | undefined;
+  /** The outgoing sequence's epoch (0 before the first broadcast) and its last seq. */
+  outEpoch: number;
+  outSeq: number;
   /** The first origin heard from, -1 before any. */
   origin: number;
   others: Map<number, Seen> | undefined;
@@ -102,13 +105,22 @@ export class BrokerLink<Target> {
    * @param followed the channel's record (what `created` returned) while it has local members.
    */
   publish(channel: ChannelId, message: string | Uint8Array, followed?: Followed<Target>): void {
-    let sequence = followed?.sequence;
-    if (sequence === undefined) {
-      sequence = this.#sequences.of(channel);
-      if (followed !== undefined) followed.sequence = sequence;
+    let epoch: number;
+    let seq: number;
+    if (followed === undefined) {
+      const sequence = this.#sequences.of(channel);
+      epoch = sequence.epoch;
+      seq = this.#sequences.next(sequence);
+    } else {
+      if (followed.outEpoch === 0) {
+        const sequence = this.#sequences.take(channel);
+        followed.outEpoch = sequence.epoch;
+        followed.outSeq = sequence.seq;
+      }
+      epoch = followed.outEpoch;
+      seq = followed.outSeq = (followed.outSeq + 1) >>> 0;
     }
-    const seq = this.#sequences.next(sequence);
-    this.#broker.publish(channel, encodeEnvelope(this.origin, sequence.epoch, seq, channel, message));
+    this.#broker.publish(channel, encodeEnvelope(this.origin, epoch, seq, channel, message));
   }
 
   /**
@@ -116,9 +128,9 @@ export class BrokerLink<Target> {
    * @param target what `deliver` is given for the channel's broadcasts (the table's channel), until `deleted`.
    */
   readonly created = (channel: ChannelId, target: Target): Followed<Target> => {
-    const followed: Followed<Target> = { target, sequence: undefined, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined };
+    const followed = { target, outEpoch: 0, outSeq: 0, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined };
     this.#followed.set(channel, followed);
-    const pending = this.#broker.subscribe(channel);
+    const pending = this.#broker.subscribe(channel, followed);
     this.#pending.set(channel, pending);
     void pending.then(() => {
       if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
@@ -128,8 +140,9 @@ export class BrokerLink<Target> {
 
   /** The table deleted `channel` (its last local member left): unsubscribe, forget its baseline, keep its sequence. */
   readonly deleted = (channel: ChannelId): void => {
-    const sequence = this.#followed.get(channel)?.sequence;
-    if (sequence !== undefined) this.#sequences.keep(channel, sequence);
+    const followed = this.#followed.get(channel);
+    if (followed !== undefined && followed.outEpoch !== 0) this.#sequences.keep(channel, followed.outEpoch, followed.outSeq);
+    if (this.#arrivedFor === followed) this.#arrivedFor = undefined; // left while a batch is delivered: the rest is looked up
     this.#followed.delete(channel);
     this.#pending.delete(channel);
     this.#broker.unsubscribe(channel);
@@ -150,15 +163,20 @@ export class BrokerLink<Target> {
     return this.#broker.close();
   }
 
-  /** What the broker received: this node's own echo is dropped before anything is decoded; a batch is split. */
-  readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId): void => {
+  /**
+   * What the broker received: this node's own echo is dropped before anything is decoded; a batch
+   * is split. `handle` is the channel's record, given to the broker with its subscription.
+   */
+  readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId, handle?: unknown): void => {
     if (this.#closed || sentBy(bytes, this.origin)) return; // our own broadcast, back from the broker: delivered already
     this.#arrivedOn = arrivedOn;
+    this.#arrivedFor = arrivedOn === undefined ? undefined : (handle as Followed<Target> | undefined);
     if (!splitBatch(bytes, this.#receiveOne)) this.#counts.invalid++;
   };
 
-  /** The channel the message being split arrived on. */
+  /** The channel the message being split arrived on, and its record if the broker handed it back. */
   #arrivedOn: ChannelId | undefined;
+  #arrivedFor: Followed<Target> | undefined;
 
   readonly #receiveOne = (bytes: Buffer): void => {
     const arrivedOn = this.#arrivedOn;
@@ -169,8 +187,7 @@ export class BrokerLink<Target> {
     }
     const origin = bytes.readUIntBE(2, 6);
     if (origin === this.origin) return; // an envelope of ours in a batch of another origin's: made up
-    const channel = arrivedOn ?? channelOf(bytes, end);
-    const followed = this.#followed.get(channel);
+    const followed = this.#arrivedFor ?? this.#followed.get(arrivedOn ?? channelOf(bytes, end));
     if (followed === undefined) {
       this.#counts.stray++; // the last local member left while this was on its way
       return;

@@ -4,9 +4,9 @@ import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
 import { encodeBatch, sentBy } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
+import { LiveSet } from "./redis-live.js";
 import { RedisPublisher } from "./redis-publisher.js";
 import { RedisSubscriber } from "./redis-subscriber.js";
-import { PublishHeaders, publishHeader } from "./resp-turn.js";
 
 /** Options of `new RedisBroker()`: its own connections' (see `RedisConnectionsOptions`), or shared ones. */
 export interface RedisBrokerOptions extends RedisConnectionsOptions {
@@ -60,14 +60,12 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #kindEnd: number;
   readonly #maxPending: number;
   readonly #maxPendingBytes: number;
-  /** The live set: every channel subscribed and not unsubscribed, with its PUBLISH header (see `publishHeader`). */
-  readonly #live = new Map<ChannelId, string>();
-  /** PUBLISH headers of channels published to without local members. */
-  readonly #headers = new PublishHeaders();
+  /** The live set: every channel subscribed and not unsubscribed. */
+  readonly #live: LiveSet;
   readonly #counts = { published: 0, unpublished: 0 };
   #pending = 0;
   #pendingBytes = 0;
-  #receive: ((envelope: Buffer, channel: ChannelId) => void) | undefined;
+  #receive: ((envelope: Buffer, channel: ChannelId, handle?: unknown) => void) | undefined;
   /** The origin of this node's envelopes, whose echo is dropped unread. */
   #origin = -1;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
@@ -102,6 +100,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#connections = connections ?? new RedisConnections(own);
     this.#pub = this.#connections.commands;
     this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
+    this.#live = new LiveSet((channel) => this.#connections.name(typeof channel === "number" ? "n" : "s", channel));
     this.#publisher = new RedisPublisher(this.#connections, { ready: this.#update, closed: this.#update, answered: this.#answered });
     this.#subscriber = new RedisSubscriber(this.#connections, {
       ready: this.#resubscribe,
@@ -112,24 +111,23 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   /** @throws {Error} when called a second time. */
-  start(receive: (envelope: Buffer, channel: ChannelId) => void, origin = -1): void {
+  start(receive: (envelope: Buffer, channel: ChannelId, handle?: unknown) => void, origin = -1): void {
     if (this.#receive !== undefined) throw new Error("this RedisBroker already serves a Channels");
     this.#receive = receive;
     this.#origin = origin;
   }
 
-  subscribe(channel: ChannelId): Promise<boolean> {
+  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean> {
     if (this.#closing !== undefined) return Promise.resolve(false);
-    const name = this.#nameOf(channel);
-    this.#live.set(channel, publishHeader(name));
+    const name = this.#live.add(channel, handle);
     // while the connection is being opened, the live set's subscription on `ready` answers; false if it fails
     if (this.#subscriber.connecting) return new Promise((resolve) => this.#opening.push(resolve));
     return this.#subscriber.subscribe([name]); // false if the connection is down or drops first: `ready` subscribes again
   }
 
   unsubscribe(channel: ChannelId): void {
-    if (!this.#live.delete(channel)) return;
-    this.#subscriber.unsubscribe([this.#nameOf(channel)]); // a drop unsubscribes anyway
+    const name = this.#live.delete(channel);
+    if (name !== undefined) this.#subscriber.unsubscribe([name]); // a drop unsubscribes anyway
   }
 
   publish(channel: ChannelId, envelope: Buffer): void {
@@ -141,7 +139,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    const header = this.#live.get(channel) ?? this.#headers.of(this.#nameOf(channel));
+    const header = this.#live.header(channel);
     if (header !== this.#batchHeader || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
     this.#batchHeader = header;
     this.#batch.push(envelope);
@@ -191,19 +189,20 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /**
    * A message on the subscribing connection, as offsets in `bytes`: this node's own echo is dropped
    * on its first bytes; anything else is handed on (a view) with the channel its Redis name says,
-   * which the envelope must match.
+   * which the envelope must match, and that channel's handle while it is live.
    */
   readonly #onMessage = (bytes: Buffer, nameStart: number, nameEnd: number, at: number, end: number): void => {
     if (this.#receive === undefined || sentBy(bytes, this.#origin, at)) return;
-    const kind = nameStart + this.#kindEnd;
+    const live = this.#live.find(bytes, nameStart, nameEnd);
+    if (live !== undefined) {
+      this.#receive(bytes.subarray(at, end), live.channel, live.handle);
+      return;
+    }
+    const kind = nameStart + this.#kindEnd; // not live (any more), or not a name of the broker's
     if (bytes[kind] !== COLON) return; // not a name of the broker's
     const channel = bytes.toString("utf8", kind + 1, nameEnd);
     this.#receive(bytes.subarray(at, end), bytes[kind - 1] === N ? Number(channel) : channel);
   };
-
-  #nameOf(channel: ChannelId): string {
-    return this.#connections.name(typeof channel === "number" ? "n" : "s", channel);
-  }
 
   /** Redis answered a PUBLISH carrying `envelopes` envelopes (or the connection closed under it). */
   readonly #answered = (envelopes: number, bytes: number, published: boolean): void => {
@@ -216,7 +215,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   /** The subscribing connection is (again) ready: subscribe to exactly the live set. */
   readonly #resubscribe = (): void => {
     this.#subscribed = false;
-    const names = Array.from(this.#live.keys(), (channel) => this.#nameOf(channel));
+    const names = this.#live.names();
     const batches: Promise<boolean>[] = [];
     for (let i = 0; i < names.length; i += BATCH) batches.push(this.#subscriber.subscribe(names.slice(i, i + BATCH)));
     void Promise.all(batches).then((acknowledged) => {

@@ -29,19 +29,32 @@ export class Sequences {
   of(channel: ChannelId): Sequence {
     let sequence = this.#sequences.get(channel);
     if (sequence === undefined) {
-      this.#epochs = (this.#epochs + 1) >>> 0;
-      sequence = { epoch: this.#epochs, seq: 0, used: 0 };
+      sequence = this.#start();
       this.#add(channel, sequence);
     }
     return sequence;
   }
 
   /**
-   * Keeps `sequence` as `channel`'s again: a live channel's record may hold it after the Map
-   * forgot it, and hands it back when the channel's last local member leaves.
+   * Takes `channel`'s sequence out (one is started if it has none): a live channel's record numbers
+   * its broadcasts itself, with nothing else to touch, until its last local member leaves (`keep`).
    */
-  keep(channel: ChannelId, sequence: Sequence): void {
-    if (this.#sequences.get(channel) !== sequence) this.#add(channel, sequence);
+  take(channel: ChannelId): Sequence {
+    const sequence = this.#sequences.get(channel);
+    if (sequence === undefined) return this.#start();
+    this.#sequences.delete(channel);
+    return sequence;
+  }
+
+  /** Keeps `channel`'s sequence again, at `seq` in `epoch`, as used now. */
+  keep(channel: ChannelId, epoch: number, seq: number): void {
+    this.#add(channel, { epoch, seq, used: ++this.#broadcasts });
+  }
+
+  /** A new sequence, in the next epoch: from 1 to 2^32 - 1, since a record's epoch 0 means none yet. */
+  #start(): Sequence {
+    this.#epochs = (this.#epochs % 0xffff_ffff) + 1;
+    return { epoch: this.#epochs, seq: 0, used: 0 };
   }
 
   /** Sets `channel`'s sequence, making room first when MAX_SEQUENCES are kept. */

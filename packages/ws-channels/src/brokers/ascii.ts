@@ -1,0 +1,14 @@
+/**
+ * Whether `bytes[start..end)` are the UTF-8 bytes of `text`, compared unit by unit with no call
+ * into the runtime while `text`'s units are ASCII (below 0x80: one byte each, itself).
+ * @returns undefined if a unit past ASCII is met before the answer is known: compare as UTF-8 then.
+ */
+export function compareAscii(bytes: Buffer, start: number, end: number, text: string): boolean | undefined {
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) return undefined;
+    if (start + i >= end || bytes[start + i] !== unit) return false;
+  }
+  return end - start === length;
+}
