@@ -180,4 +180,22 @@ describe("the broker link", () => {
     expect(channels.stats().broker).toMatchObject({ received: 3, stray: 1, lost: 0 });
     await channels.close();
   });
+  it("believes a handle only while it is the record of the channel it came with: a stale or another channel's handle is looked past", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker });
+    const got: string[] = [];
+    const member = (name: string) => ({ send: (data: unknown) => void got.push(`${name} ${String(data)}`) });
+    const room = member("room");
+    channels.join("room", room);
+    channels.join("other", member("other"));
+    const stale = broker.handles.get("room");
+    channels.leave("room", room);
+    channels.join("room", room); // a new record: the first one is gone
+    broker.receive(encodeEnvelope(9, 1, 1, "room", "a"), "room", stale);
+    broker.receive(encodeEnvelope(9, 1, 2, "room", "b"), "room", broker.handles.get("other"));
+    broker.arrive(encodeEnvelope(9, 1, 3, "other", "c"), "room"); // the right handle, another channel's envelope
+    expect(got).toEqual(["room a", "room b"]);
+    expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 1, stray: 0 });
+    await channels.close();
+  });
 });

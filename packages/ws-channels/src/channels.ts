@@ -174,7 +174,7 @@ export class Channels<Meta = undefined, M extends Member = Member> {
     return this.#dispatch.broadcast(entry, new Payload(message), except);
   }
 
-  /** A broadcast from another node, decoded once: fanned out here like a local one, to the shards the link holds. */
+  /** A broadcast from another node, decoded once: fanned out here like a local one, to the channel its record holds. */
   readonly #deliverReceived = (channel: Sharded<M, Meta>, payload: Payload): void => {
     if (!this.#closed) void this.#dispatch.broadcast(channel, payload, undefined);
   };

@@ -14,6 +14,7 @@ export interface Shard<M, Meta> {
  * beyond the members' Map: at 10,000 channels and more, each is a cache miss.
  */
 export interface Sharded<M, Meta> extends Shard<M, Meta> {
+  // `members` (from Shard) are the first shard's: the whole channel's only when it is not sharded
   /** Every shard, this one first. */
   readonly shards: readonly Shard<M, Meta>[];
   /** Whether there is more than one shard (`shards.length > 1`, read without touching `shards`). */

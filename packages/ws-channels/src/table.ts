@@ -26,14 +26,15 @@ interface Placement {
 export interface Lifecycle<M, Meta, Attached> {
   added(member: M): void;
   removed(member: M): void;
-  /** Optional, free when absent. `shards` stay the channel's until `deleted`; what it returns is kept with it (`channel()`). */
-  created?(channel: ChannelId, shards: Sharded<M, Meta>): Attached;
+  /** Optional, free when absent. `entry` (its shards) stays the channel's until `deleted`; what it returns is kept with it (`channel()`). */
+  created?(channel: ChannelId, entry: Sharded<M, Meta>): Attached;
   deleted?(channel: ChannelId): void;
 }
 
 /**
- * The membership table: `channel -> shards[]`, each shard a `Map<member, meta>`, plus a reverse
- * index `member -> channels`. It does no I/O and knows nothing of what a member is.
+ * The membership table: `channel -> shards` (the channel its own first), each a `Map<member,
+ * meta>`, plus a reverse index `member -> channels`. It does no I/O and knows nothing of what a
+ * member is.
  *
  * A member's shard is its placement id (a counter value given when it joins its first channel)
  * modulo the channel's shard count, so join, leave and member are O(1), and leaving every channel
@@ -165,7 +166,10 @@ export class Table<M, Meta, Attached = undefined> {
     return typeof channels === "object" ? channels.has(channel) : channels === channel;
   }
 
-  /** `channel`'s shards (callers must not modify them) and attachment, or undefined if it has no members. */
+  /**
+   * `channel`'s shards (callers must not modify them) and attachment, or undefined if it has no
+   * members. Its `members` are its first shard's only: `count()` says how many it has in all.
+   */
   channel(channel: ChannelId): (Sharded<M, Meta> & { readonly attached: Attached | undefined }) | undefined {
     return this.#channels.get(channel);
   }

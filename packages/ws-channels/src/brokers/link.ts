@@ -4,7 +4,10 @@ import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
 import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
+import { type Followed, record, type Seen } from "./followed.js";
 import { Sequences } from "./sequences.js";
+
+export type { Followed } from "./followed.js";
 
 /**
  * The most broadcasts from one origin a receiver counts as lost in one gap on its word alone. A
@@ -37,31 +40,6 @@ export interface BrokerLinkStats extends BrokerStats {
    * way. Anything else here means the broker delivers channels this node is not subscribed to.
    */
   stray: number;
-}
-
-/** The last envelope received from one origin on one channel. */
-interface Seen {
-  epoch: number;
-  seq: number;
-  /** The last envelope dropped for jumping too far: if the next one follows it, the origin moved on. */
-  jumped?: { epoch: number; seq: number } | undefined;
-}
-
-/**
- * A live channel as the link follows it, kept by the table with the channel: where its broadcasts
- * are delivered, its outgoing sequence once broadcast to (taken from `Sequences`, handed back when
- * the channel is deleted), and the last envelope of each origin.
- * The first origin heard from is kept in the record itself, the others in a Map: with few nodes,
- * a broadcast then touches one object of the link's for its channel, with no lookup of its own.
- */
-export interface Followed<Target> extends Seen {
-  readonly target: Target;
-  /** The outgoing sequence's epoch (0 before the first broadcast) and its last seq. */
-  outEpoch: number;
-  outSeq: number;
-  /** The first origin heard from, -1 before any. */
-  origin: number;
-  others: Map<number, Seen> | undefined;
 }
 
 /**
@@ -128,7 +106,7 @@ export class BrokerLink<Target> {
    * @param target what `deliver` is given for the channel's broadcasts (the table's channel), until `deleted`.
    */
   readonly created = (channel: ChannelId, target: Target): Followed<Target> => {
-    const followed = { target, outEpoch: 0, outSeq: 0, origin: -1, epoch: 0, seq: 0, jumped: undefined, others: undefined };
+    const followed = record(channel, target);
     this.#followed.set(channel, followed);
     const pending = this.#broker.subscribe(channel, followed);
     this.#pending.set(channel, pending);
@@ -141,8 +119,10 @@ export class BrokerLink<Target> {
   /** The table deleted `channel` (its last local member left): unsubscribe, forget its baseline, keep its sequence. */
   readonly deleted = (channel: ChannelId): void => {
     const followed = this.#followed.get(channel);
-    if (followed !== undefined && followed.outEpoch !== 0) this.#sequences.keep(channel, followed.outEpoch, followed.outSeq);
-    if (this.#arrivedFor === followed) this.#arrivedFor = undefined; // left while a batch is delivered: the rest is looked up
+    if (followed !== undefined) {
+      followed.gone = true;
+      if (followed.outEpoch !== 0) this.#sequences.keep(channel, followed.outEpoch, followed.outSeq);
+    }
     this.#followed.delete(channel);
     this.#pending.delete(channel);
     this.#broker.unsubscribe(channel);
@@ -170,13 +150,19 @@ export class BrokerLink<Target> {
   readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId, handle?: unknown): void => {
     if (this.#closed || sentBy(bytes, this.origin)) return; // our own broadcast, back from the broker: delivered already
     this.#arrivedOn = arrivedOn;
-    this.#arrivedFor = arrivedOn === undefined ? undefined : (handle as Followed<Target> | undefined);
+    this.#arrivedFor = handle as Followed<Target> | undefined;
     if (!splitBatch(bytes, this.#receiveOne)) this.#counts.invalid++;
   };
 
-  /** The channel the message being split arrived on, and its record if the broker handed it back. */
+  /** The channel the message being split arrived on, and the record the broker handed back with it. */
   #arrivedOn: ChannelId | undefined;
   #arrivedFor: Followed<Target> | undefined;
+
+  /** The record of `channel`: the one the broker handed back if it is that channel's and not gone, else looked up. */
+  #recordOf(channel: ChannelId): Followed<Target> | undefined {
+    const handed = this.#arrivedFor;
+    return handed !== undefined && !handed.gone && handed.channel === channel ? handed : this.#followed.get(channel);
+  }
 
   readonly #receiveOne = (bytes: Buffer): void => {
     const arrivedOn = this.#arrivedOn;
@@ -187,7 +173,7 @@ export class BrokerLink<Target> {
     }
     const origin = bytes.readUIntBE(2, 6);
     if (origin === this.origin) return; // an envelope of ours in a batch of another origin's: made up
-    const followed = this.#arrivedFor ?? this.#followed.get(arrivedOn ?? channelOf(bytes, end));
+    const followed = this.#recordOf(arrivedOn ?? channelOf(bytes, end));
     if (followed === undefined) {
       this.#counts.stray++; // the last local member left while this was on its way
       return;

@@ -1,10 +1,11 @@
 import type { ChannelId } from "../types.js";
 
 /**
- * The most channels whose outgoing sequence a node remembers at once. Past it, the quarter of
- * them broadcast to least recently are forgotten, and each starts a new sequence (a new epoch)
- * when it is next broadcast to: memory stays bounded however many short-lived channels a node
- * broadcasts to.
+ * The most channels with no local member whose outgoing sequence a node remembers at once (a
+ * channel with local members keeps its own in its record). Past it, the quarter of them used
+ * least recently (broadcast to, or left by their last local member) are forgotten, and each
+ * starts a new sequence (a new epoch) when it is next broadcast to: memory stays bounded however
+ * many short-lived channels a node broadcasts to.
  */
 export const MAX_SEQUENCES = 65_536;
 
@@ -12,7 +13,7 @@ export const MAX_SEQUENCES = 65_536;
 export interface Sequence {
   readonly epoch: number;
   seq: number;
-  /** When it was last broadcast to, in broadcasts of this node. */
+  /** When it was last used (broadcast to here, or kept again), on a clock of those uses. */
   used: number;
 }
 
@@ -23,7 +24,8 @@ export interface Sequence {
 export class Sequences {
   readonly #sequences = new Map<ChannelId, Sequence>();
   #epochs = 0;
-  #broadcasts = 0;
+  /** The clock of `used`: one tick per broadcast numbered here and per sequence kept again. */
+  #uses = 0;
 
   /** The sequence of `channel`, started (in a new epoch) if it has none. */
   of(channel: ChannelId): Sequence {
@@ -48,7 +50,7 @@ export class Sequences {
 
   /** Keeps `channel`'s sequence again, at `seq` in `epoch`, as used now. */
   keep(channel: ChannelId, epoch: number, seq: number): void {
-    this.#add(channel, { epoch, seq, used: ++this.#broadcasts });
+    this.#add(channel, { epoch, seq, used: ++this.#uses });
   }
 
   /** A new sequence, in the next epoch: from 1 to 2^32 - 1, since a record's epoch 0 means none yet. */
@@ -65,13 +67,13 @@ export class Sequences {
 
   /** Numbers the next broadcast of `sequence` (from 1, modulo 2^32). @returns its number. */
   next(sequence: Sequence): number {
-    sequence.used = ++this.#broadcasts;
+    sequence.used = ++this.#uses;
     sequence.seq = (sequence.seq + 1) >>> 0;
     return sequence.seq;
   }
 
   /**
-   * Forgets the quarter of the sequences broadcast to least recently: one sort per MAX_SEQUENCES / 4
+   * Forgets the quarter of the sequences used least recently: one sort per MAX_SEQUENCES / 4
    * new channels, where keeping the Map in order of use would move an entry on every broadcast.
    */
   #forgetOldest(): void {
