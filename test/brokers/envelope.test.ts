@@ -5,7 +5,20 @@ import { decodeEnvelope } from "./decode.js";
 describe("the envelope", () => {
   it("round-trips origin, epoch, seq, channel (string or number, kept apart) and payload (text or binary) without JSON", () => {
     const payload = Buffer.from([0, 1, 2, 255]);
-    for (const channel of ["room", "", "é🙂", 1, "1", -0.5, Number.MAX_SAFE_INTEGER]) {
+    // ASCII names up to 64 units are written in JS, longer or other ones by the runtime
+    for (const channel of [
+      "room",
+      "",
+      "é🙂",
+      "\x7f~",
+      "a".repeat(64),
+      "b".repeat(65),
+      `${"c".repeat(63)}é`,
+      1,
+      "1",
+      -0.5,
+      Number.MAX_SAFE_INTEGER,
+    ]) {
       for (const message of ["hé 🙂", "", payload, new Uint8Array(0)]) {
         const bytes = encodeEnvelope(MAX_ORIGIN, 0xffffffff, 7, channel, message);
         const decoded = decodeEnvelope(bytes);

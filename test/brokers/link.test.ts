@@ -178,6 +178,7 @@ describe("the broker link", () => {
     broker.arrive(batch([4]), "room");
     expect(got).toEqual(["1", "2", "4"]);
     expect(channels.stats().broker).toMatchObject({ received: 3, stray: 1, lost: 0 });
+    expect(channels.stats()).toMatchObject({ delivered: 3, failed: 0, dropped: 0, inFlight: 0 }); // received ones count as local ones
     await channels.close();
   });
   it("believes a handle only while it is the record of the channel it came with: a stale or another channel's handle is looked past", async () => {

@@ -176,7 +176,7 @@ export class Channels<Meta = undefined, M extends Member = Member> {
 
   /** A broadcast from another node, decoded once: fanned out here like a local one, to the channel its record holds. */
   readonly #deliverReceived = (channel: Sharded<M, Meta>, payload: Payload): void => {
-    if (!this.#closed) void this.#dispatch.broadcast(channel, payload, undefined);
+    if (!this.#closed) this.#dispatch.deliver(channel, payload);
   };
 
   /**

@@ -65,15 +65,7 @@ export class Dispatcher {
   broadcast(channel: Sharded<Member, unknown> | undefined, payload: Payload, except: Member | undefined): Promise<BroadcastResult> {
     const counts: BroadcastResult = { delivered: 0, failed: 0, dropped: 0 };
     if (channel === undefined) return Promise.resolve(counts);
-    // At once only if the pool would start this task next and finish it within one slice's
-    // writes: nothing queued or running anywhere, so no order, batch or barrier can be overtaken.
-    // Bounded like one `ws.send` loop of the caller's own, it needs no look at the clock.
-    if (!channel.sharded && channel.members.size <= SLICE_CHECK && this.#pool.begin(channel)) {
-      try {
-        writeNow(channel.members, payload, except, counts, this.#rules);
-      } finally {
-        this.#pool.end();
-      }
+    if (this.#atOnce(channel, payload, except, counts)) {
       this.#add(counts);
       return Promise.resolve(counts);
     }
@@ -93,6 +85,27 @@ export class Dispatcher {
         throw error;
       },
     );
+  }
+
+  /** `broadcast` of a message from another node, whose result nobody awaits: written at once, it makes no counts or promise of its own. */
+  deliver(channel: Sharded<Member, unknown>, payload: Payload): void {
+    if (!this.#atOnce(channel, payload, undefined, this.#totals)) void this.broadcast(channel, payload, undefined);
+  }
+
+  /**
+   * Writes the broadcast inside the call, counted in `counts`, if the pool would start this task
+   * next and finish it within one slice's writes: nothing queued or running anywhere, so no order,
+   * batch or barrier can be overtaken. Bounded like one `ws.send` loop of the caller's own, it needs
+   * no look at the clock. @returns false, having written nothing, otherwise.
+   */
+  #atOnce(channel: Sharded<Member, unknown>, payload: Payload, except: Member | undefined, counts: BroadcastResult): boolean {
+    if (channel.sharded || channel.members.size > SLICE_CHECK || !this.#pool.begin(channel)) return false;
+    try {
+      writeNow(channel.members, payload, except, counts, this.#rules);
+    } finally {
+      this.#pool.end();
+    }
+    return true;
   }
 
   /**

@@ -12,3 +12,18 @@ export function compareAscii(bytes: Buffer, start: number, end: number, text: st
   }
   return end - start === length;
 }
+
+/** The most units `isAscii` reads: longer names are measured and written by the runtime. */
+const SHORT = 64;
+
+/** Whether `text` is short (up to 64 units) and ASCII: then `writeAscii` writes it, one byte per unit. */
+export function isAscii(text: string): boolean {
+  if (text.length > SHORT) return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** Writes an ASCII `text` (see `isAscii`) at `bytes[at]`, with no call into the runtime. */
+export function writeAscii(text: string, bytes: Buffer, at: number): void {
+  for (let i = 0; i < text.length; i++) bytes[at + i] = text.charCodeAt(i);
+}

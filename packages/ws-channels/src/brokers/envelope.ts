@@ -1,5 +1,5 @@
 import type { ChannelId } from "../types.js";
-import { compareAscii } from "./ascii.js";
+import { compareAscii, isAscii, writeAscii } from "./ascii.js";
 
 /*
  * The envelope: one broadcast as it travels between nodes, encoded once at the origin.
@@ -42,7 +42,8 @@ export const MAX_ORIGIN = 2 ** 48 - 1;
  */
 export function encodeEnvelope(origin: number, epoch: number, seq: number, channel: ChannelId, payload: string | Uint8Array): Buffer {
   const isNumber = typeof channel === "number";
-  const channelBytes = isNumber ? 8 : Buffer.byteLength(channel, "utf8");
+  const ascii = !isNumber && isAscii(channel);
+  const channelBytes = isNumber ? 8 : ascii ? channel.length : Buffer.byteLength(channel, "utf8");
   const text = typeof payload === "string";
   const payloadBytes = text ? Buffer.byteLength(payload, "utf8") : payload.byteLength;
   const out = Buffer.allocUnsafe(HEADER + channelBytes + payloadBytes);
@@ -53,6 +54,7 @@ export function encodeEnvelope(origin: number, epoch: number, seq: number, chann
   out.writeUInt32BE(seq, 12);
   out.writeUInt32BE(channelBytes, 16);
   if (isNumber) out.writeDoubleBE(channel, HEADER);
+  else if (ascii) writeAscii(channel, out, HEADER);
   else out.write(channel, HEADER, "utf8");
   const at = HEADER + channelBytes;
   if (text) out.write(payload, at, "utf8");

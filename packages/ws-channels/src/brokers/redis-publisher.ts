@@ -99,6 +99,7 @@ export class RedisPublisher {
 
   /** Counts replies: one line each; an error reply (`-...`) is a PUBLISH Redis refused. */
   readonly #onData = (chunk: Buffer): void => {
+    this.#oldestAt = performance.now(); // a reply came: once per chunk, not per reply
     let at = 0;
     while (at < chunk.length) {
       const error = this.#lineStart && chunk[at] === MINUS;
@@ -120,13 +121,15 @@ export class RedisPublisher {
     const bytes = this.#bytes[this.#head] as number;
     this.#head++;
     if (this.#head === this.#envelopes.length) {
-      this.#envelopes.length = this.#bytes.length = this.#head = 0;
+      // new arrays: setting `length` would be a call into V8's runtime each time the queue empties
+      this.#envelopes = [];
+      this.#bytes = [];
+      this.#head = 0;
     } else if (this.#head >= 4096) {
       this.#envelopes = this.#envelopes.slice(this.#head);
       this.#bytes = this.#bytes.slice(this.#head);
       this.#head = 0;
     }
-    this.#oldestAt = performance.now();
     this.#events.answered(envelopes, bytes, published);
   }
 
