@@ -199,4 +199,18 @@ describe("the broker link", () => {
     expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 1, stray: 0 });
     await channels.close();
   });
+  it("writes a received broadcast through the writer pool when it cannot go at once: a sharded channel, a large one", async () => {
+    const broker = new MemoryBroker();
+    const channels = new Channels({ broker, sharder: (channel) => (channel === "sharded" ? 4 : 1) });
+    const got = new Map<string, number>();
+    const member = (name: string) => ({ send: () => void got.set(name, (got.get(name) ?? 0) + 1) });
+    for (let i = 0; i < 8; i++) channels.join("sharded", member(`s${i}`));
+    for (let i = 0; i < 300; i++) channels.join("large", member(`l${i}`)); // more than one slice's writes
+    broker.arrive(encodeEnvelope(9, 1, 1, "sharded", "x"), "sharded");
+    broker.arrive(encodeEnvelope(9, 1, 1, "large", "x"), "large");
+    await channels.close(); // settles every broadcast under way, received ones too
+    expect(got.size).toBe(308);
+    expect([...got.values()].every((count) => count === 1)).toBe(true);
+    expect(channels.stats()).toMatchObject({ delivered: 308, inFlight: 0 });
+  });
 });

@@ -69,7 +69,18 @@ export class Dispatcher {
       this.#add(counts);
       return Promise.resolve(counts);
     }
-    const job: FanOut = { payload, except, counts };
+    return this.#queue(channel, { payload, except, counts });
+  }
+
+  /** `broadcast` of a message from another node, whose result nobody awaits: written at once, it makes no counts or promise of its own. */
+  deliver(channel: Sharded<Member, unknown>, payload: Payload): void {
+    if (!this.#atOnce(channel, payload, undefined, this.#totals))
+      void this.#queue(channel, { payload, except: undefined, counts: { delivered: 0, failed: 0, dropped: 0 } });
+  }
+
+  /** Queues `job` on every shard of `channel`. @returns its counts once every shard has written it. */
+  #queue(channel: Sharded<Member, unknown>, job: FanOut): Promise<BroadcastResult> {
+    const counts = job.counts;
     let done: Promise<unknown>;
     if (!channel.sharded) done = this.#enqueue(channel, job);
     else {
@@ -85,11 +96,6 @@ export class Dispatcher {
         throw error;
       },
     );
-  }
-
-  /** `broadcast` of a message from another node, whose result nobody awaits: written at once, it makes no counts or promise of its own. */
-  deliver(channel: Sharded<Member, unknown>, payload: Payload): void {
-    if (!this.#atOnce(channel, payload, undefined, this.#totals)) void this.broadcast(channel, payload, undefined);
   }
 
   /**
