@@ -5,7 +5,7 @@ import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
 import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
 import { type Followed, record, type Seen } from "./followed.js";
-import { Sequences } from "./sequences.js";
+import { Sequences, seqAfter } from "./sequences.js";
 
 export type { Followed } from "./followed.js";
 
@@ -96,7 +96,7 @@ export class BrokerLink<Target> {
         followed.outSeq = sequence.seq;
       }
       epoch = followed.outEpoch;
-      seq = followed.outSeq = (followed.outSeq + 1) >>> 0;
+      seq = followed.outSeq = seqAfter(followed.outSeq);
     }
     this.#broker.publish(channel, encodeEnvelope(this.origin, epoch, seq, channel, message));
   }

@@ -65,10 +65,10 @@ export class Sequences {
     this.#sequences.set(channel, sequence);
   }
 
-  /** Numbers the next broadcast of `sequence` (from 1, modulo 2^32). @returns its number. */
+  /** Numbers the next broadcast of `sequence` (see `seqAfter`). @returns its number. */
   next(sequence: Sequence): number {
     sequence.used = ++this.#uses;
-    sequence.seq = (sequence.seq + 1) >>> 0;
+    sequence.seq = seqAfter(sequence.seq);
     return sequence.seq;
   }
 
@@ -81,4 +81,9 @@ export class Sequences {
     const oldest = used[used.length >> 2] as number;
     for (const [channel, sequence] of this.#sequences) if (sequence.used < oldest) this.#sequences.delete(channel);
   }
+}
+
+/** The number of the broadcast after `seq` in a sequence: from 1, modulo 2^32. */
+export function seqAfter(seq: number): number {
+  return (seq + 1) >>> 0;
 }
