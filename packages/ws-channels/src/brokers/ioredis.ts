@@ -14,6 +14,18 @@ try {
   throw new Error('ws-channels/redis needs the "ioredis" package (an optional peer dependency): npm install ioredis', { cause: error });
 }
 
+/*
+ * ioredis 6 declares `class VerbatimString extends String`. Making String.prototype the prototype
+ * of a class leaves it in V8's dictionary mode (Node 20), and optimized code then looks up every
+ * string method it calls (charCodeAt, slice, startsWith...) generically, in this process's code
+ * and its user's alike: the broker's compare of a channel's name took over twice as long. V8 turns
+ * a prototype fast again once an inline cache reads a property through it, which is what the loop
+ * below does (a few calls, so that the function has its feedback, where inline caches live).
+ */
+const heir: { charCodeAt?: unknown } = Object.create(String.prototype);
+const read = (object: { charCodeAt?: unknown }): unknown => object.charCodeAt;
+for (let i = 0; i < 16; i++) read(heir);
+
 /** ioredis's client class. */
 export const Redis = loaded.Redis;
 /** An ioredis client. */
