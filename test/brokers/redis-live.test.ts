@@ -69,6 +69,26 @@ describe("the Redis broker's live set", () => {
     }
   });
 
+  it("finds every channel as the buckets grow past their first 16, and after deletes among them", () => {
+    const live = new LiveSet(nameOf);
+    const channels = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? i : `room-${i}`));
+    channels.forEach((channel, i) => live.add(channel, i));
+    channels.forEach((channel, i) => {
+      expect(find(live, nameOf(channel))?.handle).toBe(i);
+    });
+    channels.forEach((channel, i) => {
+      if (i % 2 === 0) live.delete(channel);
+    });
+    channels.forEach((channel, i) => {
+      expect(find(live, nameOf(channel))?.handle).toBe(i % 2 === 0 ? undefined : i);
+    });
+    expect(live.size).toBe(500);
+    live.clear();
+    live.add("room", "again");
+    expect(find(live, "p:s:room")?.handle).toBe("again");
+    expect(find(live, nameOf(channels[1] as ChannelId))).toBeUndefined();
+  });
+
   it("gives PUBLISH's header of a channel, live or not", () => {
     const live = new LiveSet(nameOf);
     live.add("room", undefined);

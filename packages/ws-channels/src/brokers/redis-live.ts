@@ -14,7 +14,7 @@ interface Live {
   readonly header: string;
   /** What the subscriber gave with the subscription, handed back with each message. */
   readonly handle: unknown;
-  /** The next live channel whose name hashes alike. */
+  /** The next live channel in its bucket. */
   next: Live | undefined;
 }
 
@@ -30,11 +30,14 @@ export interface Found {
  * the bytes of the name a message arrived on (a hash, then the bytes compared): a message then
  * finds its channel with no string made from its name and no string hashed. The hash is FNV-1a
  * from a random seed, so that names chosen to collide (a client can choose channel names) cannot
- * be worked out offline; V8 seeds its own string hashes for the same reason.
+ * be worked out offline; V8 seeds its own string hashes for the same reason. The hashes index an
+ * array of buckets (a power of two of them, at least one per live channel), not a Map: a message
+ * finds its bucket with one mask and one element load.
  */
 export class LiveSet {
   readonly #channels = new Map<ChannelId, Live>();
-  readonly #hashes = new Map<number, Live>();
+  /** Each bucket's first live channel, by hash modulo their count. */
+  #buckets: (Live | undefined)[] = new Array(MIN_BUCKETS).fill(undefined);
   readonly #headers = new PublishHeaders();
   readonly #nameOf: (channel: ChannelId) => string;
   readonly #seed: number;
@@ -55,9 +58,10 @@ export class LiveSet {
     const utf8 = Buffer.from(name, "utf8");
     const hash = hashOf(utf8, 0, utf8.length, this.#seed);
     const bytes = utf8.length === name.length ? undefined : utf8;
-    const live: Live = { channel, name, bytes, hash, header: publishHeader(name), handle, next: this.#hashes.get(hash) };
-    this.#hashes.set(hash, live);
+    const live: Live = { channel, name, bytes, hash, header: publishHeader(name), handle, next: undefined };
     this.#channels.set(channel, live);
+    if (this.#channels.size > this.#buckets.length) this.#rehash(this.#buckets.length * 2);
+    else this.#push(live);
     return name;
   }
 
@@ -66,12 +70,10 @@ export class LiveSet {
     const live = this.#channels.get(channel);
     if (live === undefined) return undefined;
     this.#channels.delete(channel);
-    const head = this.#hashes.get(live.hash);
-    if (head === live) {
-      if (live.next === undefined) this.#hashes.delete(live.hash);
-      else this.#hashes.set(live.hash, live.next);
-    } else {
-      let before = head;
+    const at = live.hash & (this.#buckets.length - 1);
+    let before = this.#buckets[at];
+    if (before === live) this.#buckets[at] = live.next;
+    else {
       while (before !== undefined && before.next !== live) before = before.next;
       if (before !== undefined) before.next = live.next;
     }
@@ -85,7 +87,9 @@ export class LiveSet {
 
   /** The live channel whose Redis name is `bytes[start..end)`, with its handle; undefined if none is. */
   find(bytes: Buffer, start: number, end: number): Found | undefined {
-    for (let live = this.#hashes.get(hashOf(bytes, start, end, this.#seed)); live !== undefined; live = live.next) {
+    const hash = hashOf(bytes, start, end, this.#seed);
+    for (let live = this.#buckets[hash & (this.#buckets.length - 1)]; live !== undefined; live = live.next) {
+      if (live.hash !== hash) continue;
       const named = live.bytes;
       if (named === undefined ? compareAscii(bytes, start, end, live.name) : bytes.compare(named, 0, named.length, start, end) === 0)
         return live;
@@ -106,11 +110,27 @@ export class LiveSet {
   /** Forgets every channel (the broker is closing). */
   clear(): void {
     this.#channels.clear();
-    this.#hashes.clear();
+    this.#buckets = new Array(MIN_BUCKETS).fill(undefined);
+  }
+
+  /** Puts `live` first in its bucket. */
+  #push(live: Live): void {
+    const at = live.hash & (this.#buckets.length - 1);
+    live.next = this.#buckets[at];
+    this.#buckets[at] = live;
+  }
+
+  /** Spreads every live channel over `count` buckets (a power of two). */
+  #rehash(count: number): void {
+    this.#buckets = new Array(count).fill(undefined);
+    for (const live of this.#channels.values()) this.#push(live);
   }
 }
 
-/** FNV-1a of `bytes[start..end)` from `seed`, cut to 30 bits: a small integer, which V8 keeps unboxed and hashes inline. */
+/** The fewest buckets: the array doubles whenever live channels outnumber its buckets. */
+const MIN_BUCKETS = 16;
+
+/** FNV-1a of `bytes[start..end)` from `seed`, cut to 30 bits: a small integer, which V8 keeps unboxed. */
 function hashOf(bytes: Buffer, start: number, end: number, seed: number): number {
   let hash = seed;
   for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
