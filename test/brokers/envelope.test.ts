@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { encodeBatch, encodeEnvelope, MAX_ORIGIN, sentBy, splitBatch } from "../../packages/ws-channels/src/brokers/envelope.js";
+import {
+  encodeBatch,
+  encodeEnvelope,
+  epochOf,
+  MAX_ORIGIN,
+  originOf,
+  sentBy,
+  seqOf,
+  splitBatch,
+} from "../../packages/ws-channels/src/brokers/envelope.js";
 import { decodeEnvelope } from "./decode.js";
 
 describe("the envelope", () => {
@@ -30,6 +39,22 @@ describe("the envelope", () => {
     }
     expect(decodeEnvelope(encodeEnvelope(1, 1, 1, 1, "x"))?.channel).toBe(1);
     expect(decodeEnvelope(encodeEnvelope(1, 1, 1, "1", "x"))?.channel).toBe("1");
+  });
+
+  it("writes and reads its integers big-endian, byte for byte as Buffer's own methods, at every edge of their ranges", () => {
+    const origins = [0, 1, 0xff, 0x7fff_ffff, 0xffff_ffff, 2 ** 32, 2 ** 32 + 1, 2 ** 47, 0x1234_5678_9abc, MAX_ORIGIN];
+    const numbers = [0, 1, 0xff, 0x100, 0x3fff_ffff, 0x4000_0000, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
+    for (const origin of origins)
+      for (const [i, epoch] of numbers.entries()) {
+        const seq = numbers[numbers.length - 1 - i] as number;
+        const bytes = encodeEnvelope(origin, epoch, seq, "room", "x");
+        const expected = Buffer.alloc(16);
+        expected.writeUIntBE(origin, 2, 6);
+        expected.writeUInt32BE(epoch, 8);
+        expected.writeUInt32BE(seq, 12);
+        expect(bytes.subarray(2, 16).equals(expected.subarray(2, 16))).toBe(true);
+        expect([originOf(bytes), epochOf(bytes), seqOf(bytes)]).toEqual([origin, epoch, seq]);
+      }
   });
 
   it("is 20 bytes of header plus the channel plus the payload", () => {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
 import type { Broker, BrokerStats } from "./broker.js";
-import { channelOf, encodeEnvelope, isBinary, isChannel, payloadStart, sentBy, splitBatch } from "./envelope.js";
+import { channelOf, encodeEnvelope, epochOf, isBinary, isChannel, originOf, payloadStart, sentBy, seqOf, splitBatch } from "./envelope.js";
 import { type Followed, record, type Seen } from "./followed.js";
 import { Sequences, seqAfter } from "./sequences.js";
 
@@ -171,7 +171,7 @@ export class BrokerLink<Target> {
       this.#counts.invalid++;
       return;
     }
-    const origin = bytes.readUIntBE(2, 6);
+    const origin = originOf(bytes);
     if (origin === this.origin) return; // an envelope of ours in a batch of another origin's: made up
     const followed = this.#recordOf(arrivedOn ?? channelOf(bytes, end));
     if (followed === undefined) {
@@ -184,8 +184,8 @@ export class BrokerLink<Target> {
       this.#counts.invalid++; // as a text frame it would make every WebSocket member close (RFC 6455 §8.1)
       return;
     }
-    const epoch = bytes.readUInt32BE(8);
-    const seq = bytes.readUInt32BE(12);
+    const epoch = epochOf(bytes);
+    const seq = seqOf(bytes);
     const seen = followed.origin === origin ? followed : followed.others?.get(origin);
     if (seen === undefined) this.#first(followed, origin, epoch, seq);
     else if (!this.#follows(seen, epoch, seq)) return;
