@@ -72,7 +72,9 @@ describe("the Redis broker's live set", () => {
   it("finds every channel as the buckets grow past their first 16, and after deletes among them", () => {
     const live = new LiveSet(nameOf);
     const channels = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? i : `room-${i}`));
-    channels.forEach((channel, i) => live.add(channel, i));
+    channels.forEach((channel, i) => {
+      live.add(channel, i);
+    });
     channels.forEach((channel, i) => {
       expect(find(live, nameOf(channel))?.handle).toBe(i);
     });
