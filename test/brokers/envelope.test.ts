@@ -59,6 +59,12 @@ describe("the envelope", () => {
 
   it("is 20 bytes of header plus the channel plus the payload", () => {
     expect(encodeEnvelope(1, 1, 1, "abc", "hello").length).toBe(20 + 3 + 5);
+    // a channel's length past one byte and past two
+    for (const channel of ["é".repeat(200), "x".repeat(70_000)]) {
+      const bytes = encodeEnvelope(1, 1, 1, channel, "hello");
+      expect(bytes.length).toBe(20 + Buffer.byteLength(channel) + 5);
+      expect(decodeEnvelope(bytes)).toMatchObject({ channel, payload: Buffer.from("hello") });
+    }
     expect(encodeEnvelope(1, 1, 1, 42, Buffer.alloc(100)).length).toBe(20 + 8 + 100);
   });
 
@@ -77,7 +83,8 @@ describe("the envelope", () => {
 
 describe("the batch", () => {
   it("carries envelopes of one origin, split back byte for byte as views; its first 8 bytes tell the origin as an envelope's do", () => {
-    const envelopes = ["a", "", "é".repeat(300)].map((text, i) => encodeEnvelope(12345, 1, i + 1, "room", text));
+    // lengths past one byte and past two: "é" is 2 bytes, so the third envelope is over 64 KiB
+    const envelopes = ["a", "", "é".repeat(300), "é".repeat(40_000)].map((text, i) => encodeEnvelope(12345, 1, i + 1, "room", text));
     const batch = encodeBatch(envelopes);
     expect(batch.length).toBe(8 + envelopes.reduce((sum, e) => sum + 4 + e.length, 0));
     const got: Buffer[] = [];

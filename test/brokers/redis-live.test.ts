@@ -69,7 +69,7 @@ describe("the Redis broker's live set", () => {
     }
   });
 
-  it("finds every channel as the buckets grow past their first 16, and after deletes among them", () => {
+  it("finds every channel as the buckets grow past their first 16 and shrink back, with deletes among them", () => {
     const live = new LiveSet(nameOf);
     const channels = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? i : `room-${i}`));
     channels.forEach((channel, i) => {
@@ -85,6 +85,14 @@ describe("the Redis broker's live set", () => {
       expect(find(live, nameOf(channel))?.handle).toBe(i % 2 === 0 ? undefined : i);
     });
     expect(live.size).toBe(500);
+    // down to 10: the buckets halve on the way, and what is left is still found
+    channels.forEach((channel, i) => {
+      if (i % 2 === 1 && i > 20) live.delete(channel);
+    });
+    expect(live.size).toBe(10);
+    channels.forEach((channel, i) => {
+      expect(find(live, nameOf(channel))?.handle).toBe(i % 2 === 1 && i < 20 ? i : undefined);
+    });
     live.clear();
     live.add("room", "again");
     expect(find(live, "p:s:room")?.handle).toBe("again");

@@ -162,8 +162,9 @@ export function seqOf(bytes: Buffer): number {
 
 /*
  * The header's integers are read and written byte by byte in JS: optimized code (V8 11, Node 20)
- * calls a Buffer's methods through a generic property lookup each time, where an element of a
- * Uint8Array is read or written inline.
+ * loads a method of any Uint8Array subclass, Buffer's `readUInt32BE` say, through a generic
+ * inline-cache call each time before it inlines the method, where an element is read or written
+ * inline.
  */
 
 /** The unsigned 32-bit big-endian integer at `bytes[at]`. */

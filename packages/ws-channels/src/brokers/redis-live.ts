@@ -31,8 +31,9 @@ export interface Found {
  * finds its channel with no string made from its name and no string hashed. The hash is FNV-1a
  * from a random seed, so that names chosen to collide (a client can choose channel names) cannot
  * be worked out offline; V8 seeds its own string hashes for the same reason. The hashes index an
- * array of buckets (a power of two of them, at least one per live channel), not a Map: a message
- * finds its bucket with one mask and one element load.
+ * array of buckets, not a Map: a message finds its bucket with one mask and one element load. Their
+ * count is a power of two, doubled when live channels outnumber it and halved when they fall
+ * below a quarter of it, so memory follows the live set both ways.
  */
 export class LiveSet {
   readonly #channels = new Map<ChannelId, Live>();
@@ -77,6 +78,8 @@ export class LiveSet {
       while (before !== undefined && before.next !== live) before = before.next;
       if (before !== undefined) before.next = live.next;
     }
+    const count = this.#buckets.length;
+    if (count > MIN_BUCKETS && this.#channels.size * 4 < count) this.#rehash(count / 2);
     return live.name;
   }
 
@@ -127,7 +130,7 @@ export class LiveSet {
   }
 }
 
-/** The fewest buckets: the array doubles whenever live channels outnumber its buckets. */
+/** The fewest buckets. */
 const MIN_BUCKETS = 16;
 
 /** FNV-1a of `bytes[start..end)` from `seed`, cut to 30 bits: a small integer, which V8 keeps unboxed. */
