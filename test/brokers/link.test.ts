@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { Channels } from "ws-channels";
-import type { Broker, BrokerEvents, BrokerStats } from "../../packages/ws-channels/src/brokers/broker.js";
+import type { Broker, BrokerEvents, BrokerHandle, BrokerStats } from "../../packages/ws-channels/src/brokers/broker.js";
 import { encodeBatch, encodeEnvelope } from "../../packages/ws-channels/src/brokers/envelope.js";
 import { MAX_ORIGINS } from "../../packages/ws-channels/src/brokers/link.js";
 import { MAX_SEQUENCES } from "../../packages/ws-channels/src/brokers/sequences.js";
@@ -11,12 +11,14 @@ import { decodeEnvelope, type Envelope } from "./decode.js";
 /** A broker in memory: it keeps what is published and hands on what a test makes arrive. */
 class MemoryBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly published: Envelope[] = [];
-  readonly handles = new Map<ChannelId, unknown>();
-  receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void = () => undefined;
-  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void): void {
+  readonly handles = new Map<ChannelId, BrokerHandle | undefined>();
+  /** The handle each publish came with, in publish order. */
+  readonly publishedWith: (BrokerHandle | undefined)[] = [];
+  receive: (envelope: Buffer, channel?: ChannelId, handle?: BrokerHandle) => void = () => undefined;
+  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: BrokerHandle) => void): void {
     this.receive = receive;
   }
-  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean> {
+  subscribe(channel: ChannelId, handle?: BrokerHandle): Promise<boolean> {
     this.handles.set(channel, handle);
     return Promise.resolve(true);
   }
@@ -27,8 +29,9 @@ class MemoryBroker extends EventEmitter<BrokerEvents> implements Broker {
   arrive(envelope: Buffer, channel: ChannelId): void {
     this.receive(envelope, channel, this.handles.get(channel));
   }
-  publish(_channel: ChannelId, envelope: Buffer): void {
+  publish(_channel: ChannelId, envelope: Buffer, handle?: BrokerHandle): void {
     this.published.push(decodeEnvelope(envelope) as Envelope);
+    this.publishedWith.push(handle);
   }
   stats(): BrokerStats {
     return { connected: true, published: this.published.length, unpublished: 0, subscriptions: 0 };
@@ -197,6 +200,19 @@ describe("the broker link", () => {
     broker.arrive(encodeEnvelope(9, 1, 3, "other", "c"), "room"); // the right handle, another channel's envelope
     expect(got).toEqual(["room a", "room b"]);
     expect(channels.stats().broker).toMatchObject({ received: 2, invalid: 1, stray: 0 });
+    await channels.close();
+  });
+  it("publishes a live channel's broadcasts with the handle its subscription was given, and others with none", async () => {
+    const { broker, channels, member } = node();
+    channels.join("room", member);
+    const handle = broker.handles.get("room");
+    expect(handle).toMatchObject({ broker: undefined }); // the broker's slot, empty until a broker fills it
+    await channels.broadcast("room", "a");
+    await channels.broadcast("elsewhere", "b"); // no local member: not live here
+    channels.leave("room", member);
+    await channels.broadcast("room", "c");
+    expect(broker.publishedWith).toEqual([handle, undefined, undefined]);
+    expect(broker.published.map(({ channel }) => channel)).toEqual(["room", "elsewhere", "room"]);
     await channels.close();
   });
   it("writes a received broadcast through the writer pool when it cannot go at once: a sharded channel, a large one", async () => {

@@ -231,6 +231,35 @@ describe("RedisBroker faults", () => {
     await channels.close();
   });
 
+  it("fills a subscription's handle with the channel's entry and publishes by it; a handle holding another channel's entry is looked past", async () => {
+    setup(); // the shared server is up
+    const [sender, receiver] = [0, 1].map(() => new RedisBroker({ url: server.path, prefix: PREFIX })) as [RedisBroker, RedisBroker];
+    await within(Promise.all([sender, receiver].map((broker) => new Promise((resolve) => broker.once("up", resolve)))), "both brokers up");
+    const got: string[] = [];
+    sender.start(() => undefined);
+    receiver.start(
+      (envelope, channel, handle) => void got.push(`${String(channel)} ${envelope.toString()} ${handle === undefined ? "-" : "h"}`),
+    );
+    const [room, other] = [fresh("slot-room"), fresh("slot-other")];
+    const handles = { room: { broker: undefined as unknown }, other: { broker: undefined as unknown } };
+    expect(await within(receiver.subscribe(room, { broker: undefined }), "the receiver's subscription")).toBe(true);
+    expect(await within(sender.subscribe(room, handles.room), "the sender's subscription")).toBe(true);
+    expect(await within(sender.subscribe(other, handles.other), "the sender's other subscription")).toBe(true);
+    expect(handles.room.broker).toMatchObject({ channel: room, name: redisName(room) });
+    // one publish a turn: a turn's publishes to one channel would leave as one batch
+    const sends: [string, { broker: unknown } | undefined][] = [
+      ["by its handle", handles.room],
+      ["by another channel's", handles.other],
+      ["by none", undefined],
+    ];
+    for (const [i, [text, handle]] of sends.entries()) {
+      sender.publish(room, Buffer.from(text), handle);
+      await until(async () => got.length === i + 1, `message ${i + 1} on the room`);
+    }
+    expect(got).toEqual([`${room} by its handle h`, `${room} by another channel's h`, `${room} by none h`]);
+    await Promise.all([sender.close(), receiver.close()]);
+  });
+
   it("a publish that cannot be sent is counted, never queued: ioredis's offline queue stays empty", async () => {
     const broker = new RedisBroker({ url: "/nonexistent/redis.sock", prefix: PREFIX, redis: { retryStrategy: () => null } });
     broker.on("down", () => undefined);

@@ -1,4 +1,4 @@
-export type { Broker, BrokerEvents, BrokerStats } from "./brokers/broker.js";
+export type { Broker, BrokerEvents, BrokerHandle, BrokerStats } from "./brokers/broker.js";
 export type { BrokerLinkStats } from "./brokers/link.js";
 export { Channels } from "./channels.js";
 export * from "./history/index.js";

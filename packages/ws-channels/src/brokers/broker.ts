@@ -30,6 +30,16 @@ export interface BrokerEvents {
 }
 
 /**
+ * What a `Channels` gives a broker with a channel's subscription, and again with each of the
+ * channel's broadcasts while it is live: opaque, but for `broker`, a slot the broker may fill with
+ * its own state of that channel (its entry in a set of live channels, say) and read back instead
+ * of looking it up.
+ */
+export interface BrokerHandle {
+  broker: unknown;
+}
+
+/**
  * Carries broadcasts between nodes (processes, each with its own `Channels`). A `Channels` made
  * with `{ broker }` calls these methods and nothing else, so another transport (NATS, say) is one
  * class implementing this interface; test/brokers/conformance.ts is the suite it should pass.
@@ -56,25 +66,28 @@ export interface Broker {
    *   since it is this node's own broadcast back (the `Channels` drops it otherwise).
    * @throws {Error} when called a second time (a broker serves one `Channels`).
    */
-  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: unknown) => void, origin?: number): void;
+  start(receive: (envelope: Buffer, channel?: ChannelId, handle?: BrokerHandle) => void, origin?: number): void;
   /**
    * Subscribes this node to `channel`. Calls for one channel (subscribe, unsubscribe, subscribe)
-   * reach the broker's server in call order. `handle` is opaque: a broker that keeps it hands it
-   * back with the channel's envelopes (see `start`) until `unsubscribe`, and may ignore it.
+   * reach the broker's server in call order. A broker that keeps `handle` hands it back with the
+   * channel's envelopes (see `start`) until `unsubscribe`, and may fill its `broker` slot; it may
+   * also ignore it.
    * @returns a promise that resolves true once the server has acknowledged the subscription
    *   (any broadcast published after that reaches this node), or false at once when the broker
    *   is down, or as soon as it goes down: the subscription is then made when it comes back.
    *   It never rejects.
    */
-  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean>;
+  subscribe(channel: ChannelId, handle?: BrokerHandle): Promise<boolean>;
   /** Unsubscribes this node from `channel`. Never throws; unsubscribing a channel not subscribed does nothing. */
   unsubscribe(channel: ChannelId): void;
   /**
    * Sends `envelope` to every node subscribed to `channel` (this node too, if it is: the
    * `Channels` drops its own echo). Never throws and never waits: an envelope that cannot be sent
-   * now is dropped and counted in `unpublished`.
+   * now is dropped and counted in `unpublished`. `handle` is the one the channel's `subscribe` was
+   * given, while the channel is live here; a broker reading its slot must still check that what it
+   * finds there is `channel`'s.
    */
-  publish(channel: ChannelId, envelope: Buffer): void;
+  publish(channel: ChannelId, envelope: Buffer, handle?: BrokerHandle): void;
   /** What the broker has carried, and whether it is connected. */
   stats(): BrokerStats;
   /** Unsubscribes from every channel and closes the broker's connections. Idempotent. */

@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { Payload } from "../transports/payload.js";
 import type { ChannelId } from "../types.js";
-import type { Broker, BrokerStats } from "./broker.js";
+import type { Broker, BrokerHandle, BrokerStats } from "./broker.js";
 import { channelOf, encodeEnvelope, epochOf, isBinary, isChannel, originOf, payloadStart, sentBy, seqOf, splitBatch } from "./envelope.js";
 import { type Followed, record, type Seen } from "./followed.js";
 import { Sequences, seqAfter } from "./sequences.js";
@@ -98,7 +98,7 @@ export class BrokerLink<Target> {
       epoch = followed.outEpoch;
       seq = followed.outSeq = seqAfter(followed.outSeq);
     }
-    this.#broker.publish(channel, encodeEnvelope(this.origin, epoch, seq, channel, message));
+    this.#broker.publish(channel, encodeEnvelope(this.origin, epoch, seq, channel, message), followed);
   }
 
   /**
@@ -147,7 +147,7 @@ export class BrokerLink<Target> {
    * What the broker received: this node's own echo is dropped before anything is decoded; a batch
    * is split. `handle` is the channel's record, given to the broker with its subscription.
    */
-  readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId, handle?: unknown): void => {
+  readonly #receive = (bytes: Buffer, arrivedOn?: ChannelId, handle?: BrokerHandle): void => {
     if (this.#closed || sentBy(bytes, this.origin)) return; // our own broadcast, back from the broker: delivered already
     this.#arrivedOn = arrivedOn;
     this.#arrivedFor = handle as Followed<Target> | undefined;

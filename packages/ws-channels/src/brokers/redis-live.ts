@@ -3,25 +3,24 @@ import type { ChannelId } from "../types.js";
 import { compareAscii } from "./ascii.js";
 import { PublishHeaders, publishHeader } from "./resp-turn.js";
 
-/** A channel of the live set. */
-interface Live {
+/** A channel of the live set, as `add` and `find` give it. */
+export interface LiveChannel<Handle> {
   readonly channel: ChannelId;
-  /** Its Redis name, and its UTF-8 bytes if any unit of it is past ASCII (else its bytes are its units). */
+  /** Its Redis name. */
   readonly name: string;
-  readonly bytes: Buffer | undefined;
-  readonly hash: number;
   /** PUBLISH's RESP up to the message (`publishHeader`). */
   readonly header: string;
   /** What the subscriber gave with the subscription, handed back with each message. */
-  readonly handle: unknown;
-  /** The next live channel in its bucket. */
-  next: Live | undefined;
+  readonly handle: Handle | undefined;
 }
 
-/** What a message's Redis name finds in the live set. */
-export interface Found {
-  readonly channel: ChannelId;
-  readonly handle: unknown;
+/** A live channel as the set keeps it. */
+interface Live<Handle> extends LiveChannel<Handle> {
+  /** The name's UTF-8 bytes if any unit of it is past ASCII (else its bytes are its units). */
+  readonly bytes: Buffer | undefined;
+  readonly hash: number;
+  /** The next live channel in its bucket. */
+  next: Live<Handle> | undefined;
 }
 
 /**
@@ -35,10 +34,10 @@ export interface Found {
  * count is a power of two, doubled when live channels outnumber it and halved when they fall
  * below a quarter of it, so memory follows the live set both ways.
  */
-export class LiveSet {
-  readonly #channels = new Map<ChannelId, Live>();
+export class LiveSet<Handle> {
+  readonly #channels = new Map<ChannelId, Live<Handle>>();
   /** Each bucket's first live channel, by hash modulo their count. */
-  #buckets: (Live | undefined)[] = new Array(MIN_BUCKETS).fill(undefined);
+  #buckets: (Live<Handle> | undefined)[] = new Array(MIN_BUCKETS).fill(undefined);
   readonly #headers = new PublishHeaders();
   readonly #nameOf: (channel: ChannelId) => string;
   readonly #seed: number;
@@ -52,18 +51,18 @@ export class LiveSet {
     this.#seed = seed;
   }
 
-  /** Adds `channel` (again, with this `handle`). @returns its Redis name. */
-  add(channel: ChannelId, handle: unknown): string {
+  /** Adds `channel` (again, with this `handle`). @returns it as the set keeps it. */
+  add(channel: ChannelId, handle: Handle | undefined): LiveChannel<Handle> {
     this.delete(channel);
     const name = this.#nameOf(channel);
     const utf8 = Buffer.from(name, "utf8");
     const hash = hashOf(utf8, 0, utf8.length, this.#seed);
     const bytes = utf8.length === name.length ? undefined : utf8;
-    const live: Live = { channel, name, bytes, hash, header: publishHeader(name), handle, next: undefined };
+    const live: Live<Handle> = { channel, name, bytes, hash, header: publishHeader(name), handle, next: undefined };
     this.#channels.set(channel, live);
     if (this.#channels.size > this.#buckets.length) this.#rehash(this.#buckets.length * 2);
     else this.#push(live);
-    return name;
+    return live;
   }
 
   /** Takes `channel` out. @returns its Redis name, or undefined if it was not live. */
@@ -89,7 +88,7 @@ export class LiveSet {
   }
 
   /** The live channel whose Redis name is `bytes[start..end)`, with its handle; undefined if none is. */
-  find(bytes: Buffer, start: number, end: number): Found | undefined {
+  find(bytes: Buffer, start: number, end: number): LiveChannel<Handle> | undefined {
     const hash = hashOf(bytes, start, end, this.#seed);
     for (let live = this.#buckets[hash & (this.#buckets.length - 1)]; live !== undefined; live = live.next) {
       if (live.hash !== hash) continue;
@@ -117,7 +116,7 @@ export class LiveSet {
   }
 
   /** Puts `live` first in its bucket. */
-  #push(live: Live): void {
+  #push(live: Live<Handle>): void {
     const at = live.hash & (this.#buckets.length - 1);
     live.next = this.#buckets[at];
     this.#buckets[at] = live;

@@ -1,10 +1,10 @@
 import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import type { ChannelId } from "../types.js";
-import type { Broker, BrokerEvents, BrokerStats } from "./broker.js";
+import type { Broker, BrokerEvents, BrokerHandle, BrokerStats } from "./broker.js";
 import { encodeBatch, sentBy } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
-import { LiveSet } from "./redis-live.js";
+import { type LiveChannel, LiveSet } from "./redis-live.js";
 import { RedisPublisher } from "./redis-publisher.js";
 import { RedisSubscriber } from "./redis-subscriber.js";
 
@@ -61,11 +61,11 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   readonly #maxPending: number;
   readonly #maxPendingBytes: number;
   /** The live set: every channel subscribed and not unsubscribed. */
-  readonly #live: LiveSet;
+  readonly #live: LiveSet<BrokerHandle>;
   readonly #counts = { published: 0, unpublished: 0 };
   #pending = 0;
   #pendingBytes = 0;
-  #receive: ((envelope: Buffer, channel: ChannelId, handle?: unknown) => void) | undefined;
+  #receive: ((envelope: Buffer, channel: ChannelId, handle?: BrokerHandle) => void) | undefined;
   /** The origin of this node's envelopes, whose echo is dropped unread. */
   #origin = -1;
   /** The subscribing connection is ready and has subscribed to the whole live set. */
@@ -100,7 +100,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     this.#connections = connections ?? new RedisConnections(own);
     this.#pub = this.#connections.commands;
     this.#kindEnd = Buffer.byteLength(this.#connections.prefix) + 2;
-    this.#live = new LiveSet((channel) => this.#connections.name(typeof channel === "number" ? "n" : "s", channel));
+    this.#live = new LiveSet<BrokerHandle>((channel) => this.#connections.name(typeof channel === "number" ? "n" : "s", channel));
     this.#publisher = new RedisPublisher(this.#connections, { ready: this.#update, closed: this.#update, answered: this.#answered });
     this.#subscriber = new RedisSubscriber(this.#connections, {
       ready: this.#resubscribe,
@@ -111,18 +111,20 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
   }
 
   /** @throws {Error} when called a second time. */
-  start(receive: (envelope: Buffer, channel: ChannelId, handle?: unknown) => void, origin = -1): void {
+  start(receive: (envelope: Buffer, channel: ChannelId, handle?: BrokerHandle) => void, origin = -1): void {
     if (this.#receive !== undefined) throw new Error("this RedisBroker already serves a Channels");
     this.#receive = receive;
     this.#origin = origin;
   }
 
-  subscribe(channel: ChannelId, handle?: unknown): Promise<boolean> {
+  /** Fills `handle`'s slot with the channel's live entry, which `publish` reads back. */
+  subscribe(channel: ChannelId, handle?: BrokerHandle): Promise<boolean> {
     if (this.#closing !== undefined) return Promise.resolve(false);
-    const name = this.#live.add(channel, handle);
+    const live = this.#live.add(channel, handle);
+    if (handle !== undefined) handle.broker = live;
     // while the connection is being opened, the live set's subscription on `ready` answers; false if it fails
     if (this.#subscriber.connecting) return new Promise((resolve) => this.#opening.push(resolve));
-    return this.#subscriber.subscribe([name]); // false if the connection is down or drops first: `ready` subscribes again
+    return this.#subscriber.subscribe([live.name]); // false if the connection is down or drops first: `ready` subscribes again
   }
 
   unsubscribe(channel: ChannelId): void {
@@ -130,7 +132,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     if (name !== undefined) this.#subscriber.unsubscribe([name]); // a drop unsubscribes anyway
   }
 
-  publish(channel: ChannelId, envelope: Buffer): void {
+  publish(channel: ChannelId, envelope: Buffer, handle?: BrokerHandle): void {
     const bytes = envelope.byteLength;
     const full = this.#pending >= this.#maxPending || this.#pendingBytes + bytes > this.#maxPendingBytes;
     if (!this.#publisher.ready || full || this.#closing !== undefined) {
@@ -139,7 +141,8 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    const header = this.#live.header(channel);
+    const live = handle?.broker as LiveChannel<BrokerHandle> | undefined; // the slot is this broker's: `subscribe` filled it
+    const header = live !== undefined && live.channel === channel ? live.header : this.#live.header(channel);
     if (header !== this.#batchHeader || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
     this.#batchHeader = header;
     this.#batch.push(envelope);
