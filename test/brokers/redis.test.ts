@@ -231,33 +231,51 @@ describe("RedisBroker faults", () => {
     await channels.close();
   });
 
-  it("fills a subscription's handle with the channel's entry and publishes by it; a handle holding another channel's entry is looked past", async () => {
+  it("fills a subscription's handle with the channel's entry and publishes by it; a slot holding anything else is looked past", async () => {
     setup(); // the shared server is up
-    const [sender, receiver] = [0, 1].map(() => new RedisBroker({ url: server.path, prefix: PREFIX })) as [RedisBroker, RedisBroker];
-    await within(Promise.all([sender, receiver].map((broker) => new Promise((resolve) => broker.once("up", resolve)))), "both brokers up");
-    const got: string[] = [];
-    sender.start(() => undefined);
-    receiver.start(
-      (envelope, channel, handle) => void got.push(`${String(channel)} ${envelope.toString()} ${handle === undefined ? "-" : "h"}`),
-    );
-    const [room, other] = [fresh("slot-room"), fresh("slot-other")];
-    const handles = { room: { broker: undefined as unknown }, other: { broker: undefined as unknown } };
-    expect(await within(receiver.subscribe(room, { broker: undefined }), "the receiver's subscription")).toBe(true);
-    expect(await within(sender.subscribe(room, handles.room), "the sender's subscription")).toBe(true);
-    expect(await within(sender.subscribe(other, handles.other), "the sender's other subscription")).toBe(true);
-    expect(handles.room.broker).toMatchObject({ channel: room, name: redisName(room) });
-    // one publish a turn: a turn's publishes to one channel would leave as one batch
-    const sends: [string, { broker: unknown } | undefined][] = [
-      ["by its handle", handles.room],
-      ["by another channel's", handles.other],
-      ["by none", undefined],
-    ];
-    for (const [i, [text, handle]] of sends.entries()) {
-      sender.publish(room, Buffer.from(text), handle);
-      await until(async () => got.length === i + 1, `message ${i + 1} on the room`);
+    const make = (prefix: string): RedisBroker => new RedisBroker({ url: server.path, prefix });
+    // `elsewhere` takes the same handle last, as a wrapper sending to two Redis setups would give it
+    const [sender, receiver, elsewhere] = [make(PREFIX), make(PREFIX), make(`${PREFIX}-elsewhere`)];
+    try {
+      await within(
+        Promise.all([sender, receiver, elsewhere].map((broker) => new Promise((resolve) => broker.once("up", resolve)))),
+        "the brokers up",
+      );
+      const got: string[] = [];
+      sender.start(() => undefined);
+      elsewhere.start(() => undefined);
+      receiver.start(
+        (envelope, channel, handle) => void got.push(`${String(channel)} ${envelope.toString()} ${handle === undefined ? "-" : "h"}`),
+      );
+      const [room, other] = [fresh("slot-room"), fresh("slot-other")];
+      const handles = {
+        room: { broker: undefined as unknown },
+        other: { broker: undefined as unknown },
+        shared: { broker: undefined as unknown },
+      };
+      expect(await within(receiver.subscribe(room, { broker: undefined }), "the receiver's subscription")).toBe(true);
+      expect(await within(sender.subscribe(room, handles.room), "the sender's subscription")).toBe(true);
+      expect(await within(sender.subscribe(other, handles.other), "the sender's other subscription")).toBe(true);
+      expect(handles.room.broker).toMatchObject({ channel: room, name: redisName(room) });
+      expect(await within(sender.subscribe(room, handles.shared), "a subscription on the shared handle")).toBe(true);
+      expect(await within(elsewhere.subscribe(room, handles.shared), "the other broker's, on the same handle")).toBe(true);
+      // one publish a turn: a turn's publishes to one channel would leave as one batch
+      const sends: [string, { broker: unknown } | undefined][] = [
+        ["by its handle", handles.room],
+        ["by another channel's", handles.other],
+        ["by another broker's entry", handles.shared],
+        ["by a null slot", { broker: null }],
+        ["by none", undefined],
+      ];
+      for (const [i, [text, handle]] of sends.entries()) {
+        sender.publish(room, Buffer.from(text), handle);
+        await until(async () => got.length === i + 1, `message ${i + 1} on the room`);
+      }
+      expect(got).toEqual(sends.map(([text]) => `${room} ${text} h`));
+      expect(sender.stats()).toMatchObject({ published: sends.length, unpublished: 0 });
+    } finally {
+      await Promise.all([sender.close(), receiver.close(), elsewhere.close()]);
     }
-    expect(got).toEqual([`${room} by its handle h`, `${room} by another channel's h`, `${room} by none h`]);
-    await Promise.all([sender.close(), receiver.close()]);
   });
 
   it("a publish that cannot be sent is counted, never queued: ioredis's offline queue stays empty", async () => {

@@ -85,7 +85,8 @@ export interface Broker {
    * `Channels` drops its own echo). Never throws and never waits: an envelope that cannot be sent
    * now is dropped and counted in `unpublished`. `handle` is the one the channel's `subscribe` was
    * given, while the channel is live here; a broker reading its slot must still check that what it
-   * finds there is `channel`'s.
+   * finds there is its own (a handle may be given to two brokers) and `channel`'s, and must not
+   * throw on anything else.
    */
   publish(channel: ChannelId, envelope: Buffer, handle?: BrokerHandle): void;
   /** What the broker has carried, and whether it is connected. */

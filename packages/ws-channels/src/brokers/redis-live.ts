@@ -19,6 +19,8 @@ interface Live<Handle> extends LiveChannel<Handle> {
   /** The name's UTF-8 bytes if any unit of it is past ASCII (else its bytes are its units). */
   readonly bytes: Buffer | undefined;
   readonly hash: number;
+  /** The set that made it: an entry is believed only by its own set. */
+  readonly owner: LiveSet<Handle>;
   /** The next live channel in its bucket. */
   next: Live<Handle> | undefined;
 }
@@ -58,7 +60,7 @@ export class LiveSet<Handle> {
     const utf8 = Buffer.from(name, "utf8");
     const hash = hashOf(utf8, 0, utf8.length, this.#seed);
     const bytes = utf8.length === name.length ? undefined : utf8;
-    const live: Live<Handle> = { channel, name, bytes, hash, header: publishHeader(name), handle, next: undefined };
+    const live: Live<Handle> = { channel, name, bytes, hash, header: publishHeader(name), handle, owner: this, next: undefined };
     this.#channels.set(channel, live);
     if (this.#channels.size > this.#buckets.length) this.#rehash(this.#buckets.length * 2);
     else this.#push(live);
@@ -82,8 +84,14 @@ export class LiveSet<Handle> {
     return live.name;
   }
 
-  /** PUBLISH's header for `channel`, live or not. */
-  header(channel: ChannelId): string {
+  /**
+   * PUBLISH's header for `channel`, live or not: taken from `entry` when that is what this set's
+   * `add` returned for `channel` (then, or before it was deleted: the header is the name's), else
+   * looked up. `entry` may be anything: it is only believed once known to be this set's.
+   */
+  header(channel: ChannelId, entry?: unknown): string {
+    const live = entry as Live<Handle> | null | undefined;
+    if (live?.owner === this && live.channel === channel) return live.header;
     return this.#channels.get(channel)?.header ?? this.#headers.of(this.#nameOf(channel));
   }
 

@@ -4,7 +4,7 @@ import type { ChannelId } from "../types.js";
 import type { Broker, BrokerEvents, BrokerHandle, BrokerStats } from "./broker.js";
 import { encodeBatch, sentBy } from "./envelope.js";
 import { REDIS_DEFAULTS, RedisConnections, type RedisConnectionsOptions } from "./redis-connections.js";
-import { type LiveChannel, LiveSet } from "./redis-live.js";
+import { LiveSet } from "./redis-live.js";
 import { RedisPublisher } from "./redis-publisher.js";
 import { RedisSubscriber } from "./redis-subscriber.js";
 
@@ -141,8 +141,7 @@ export class RedisBroker extends EventEmitter<BrokerEvents> implements Broker {
     }
     this.#pending++;
     this.#pendingBytes += bytes;
-    const live = handle?.broker as LiveChannel<BrokerHandle> | undefined; // the slot is this broker's: `subscribe` filled it
-    const header = live !== undefined && live.channel === channel ? live.header : this.#live.header(channel);
+    const header = this.#live.header(channel, handle?.broker); // the slot `subscribe` filled, if still this broker's
     if (header !== this.#batchHeader || this.#batchBytes + bytes > MAX_BATCH_BYTES) this.#sendBatch();
     this.#batchHeader = header;
     this.#batch.push(envelope);
